@@ -1,1 +1,30 @@
+//! What every labwire device daemon shares. A daemon binary is its [`Device`]
+//! implementation, its hardware driver, and a `main` that calls [`run`].
+//!
+//! Layout:
+//! - [`device`]: the [`Device`] trait, command specs for `help`, the [`Error`] type.
+//! - [`args`]: typed, validating access to a request's arguments ([`Args`]).
+//! - [`status`]: the status cache that `get_status` answers from, and its update events.
+//! - [`hardware`]: the hardware task, sole owner of the device: connects with backoff,
+//!   polls on its own schedule, validates and executes commands one at a time.
+//! - [`server`]: the TCP server and connection loop: framing, tags, pipelining, the
+//!   built-in commands (`get_id`, `get_status`, `help`, `exit`, `auth`, `subscribe`,
+//!   `reconnect`), access control and the connection limit.
+//! - [`logbus`]: a tracing layer that turns log events into `log` lines for subscribers.
+//! - [`transport`]: byte-stream links to hardware (TCP, or any async stream in tests).
+//! - [`cli`]: the command-line flags every daemon shares, logging set-up, and [`run`].
 
+pub mod args;
+pub mod cli;
+pub mod device;
+pub mod hardware;
+pub mod logbus;
+pub mod server;
+pub mod status;
+pub mod transport;
+
+pub use args::Args;
+pub use cli::{run, CommonArgs, DaemonInfo};
+pub use device::{CommandSpec, Device, Error, Kwargs};
+pub use server::{Daemon, ServerConfig};
+pub use status::StatusBuilder;

@@ -1,0 +1,467 @@
+//! The TCP server. Each connection decodes every request already buffered, appends the
+//! replies to one write buffer and writes them with one call, so pipelined requests cost
+//! one read and one write per batch. Replies leave in request order, one per request.
+
+use crate::device::{CommandSpec, Device, Error};
+use crate::hardware::{self, HardwareConfig, Job};
+use crate::status::StatusCache;
+use bytes::BytesMut;
+use labwire_protocol::encode::TextSink;
+use labwire_protocol::{ErrorCode, FrameError, LineCodec, LineWriter, Message, PROTOCOL_VERSION};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+/// Commands every daemon answers, with their synopses for `help`.
+const BUILTIN_COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "get_id",
+        synopsis: "",
+    },
+    CommandSpec {
+        name: "get_status",
+        synopsis: "",
+    },
+    CommandSpec {
+        name: "help",
+        synopsis: "[<command>]",
+    },
+    CommandSpec {
+        name: "auth",
+        synopsis: "token=<secret>",
+    },
+    CommandSpec {
+        name: "subscribe",
+        synopsis: "<status|log>",
+    },
+    CommandSpec {
+        name: "unsubscribe",
+        synopsis: "<status|log>",
+    },
+    CommandSpec {
+        name: "reconnect",
+        synopsis: "",
+    },
+    CommandSpec {
+        name: "exit",
+        synopsis: "",
+    },
+];
+
+/// Commands allowed before `auth` when a token is configured.
+const OPEN_COMMANDS: &[&str] = &["get_id", "help", "auth"];
+
+const INITIAL_READ_CAPACITY: usize = 1024;
+/// A read buffer grown past this by one long line is given back when idle.
+const SHRINK_ABOVE: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub name: String,
+    /// `version=` in `id` replies: the daemon crate's version.
+    pub version: String,
+    pub token: Option<String>,
+    pub max_connections: usize,
+    pub max_line: usize,
+    pub max_payload: usize,
+    pub hardware: HardwareConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            name: "daemon".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            token: None,
+            max_connections: 1024,
+            max_line: labwire_protocol::DEFAULT_MAX_LINE,
+            max_payload: 16 * 1024 * 1024,
+            hardware: HardwareConfig::default(),
+        }
+    }
+}
+
+struct Shared {
+    config: ServerConfig,
+    kind: &'static str,
+    device_commands: &'static [CommandSpec],
+    jobs: mpsc::Sender<Job>,
+    status: StatusCache,
+    shutdown: CancellationToken,
+}
+
+/// A running daemon: its server, connections and hardware task.
+pub struct Daemon {
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    status: StatusCache,
+}
+
+impl Daemon {
+    /// Start serving `device` on `listener`; returns at once.
+    pub fn start<D: Device>(listener: TcpListener, config: ServerConfig, device: D) -> Daemon {
+        let local_addr = listener
+            .local_addr()
+            .expect("bound listener has an address");
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let status = StatusCache::new();
+        let (jobs, job_queue) = mpsc::channel(64);
+        let shared = Arc::new(Shared {
+            kind: device.kind(),
+            device_commands: device.commands(),
+            config: config.clone(),
+            jobs,
+            status: status.clone(),
+            shutdown: shutdown.clone(),
+        });
+        tracker.spawn(hardware::run(
+            device,
+            status.clone(),
+            config.hardware.clone(),
+            job_queue,
+            shutdown.clone(),
+        ));
+        tracker.spawn(accept_loop(listener, shared, tracker.clone()));
+        Daemon {
+            local_addr,
+            shutdown,
+            tracker,
+            status,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Cancelling this token stops the daemon (as `exit` does).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn status(&self) -> &StatusCache {
+        &self.status
+    }
+
+    /// Wait until the daemon is told to stop, then for its tasks to finish (bounded).
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(3), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!("some tasks did not stop within 3 s");
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+    let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                warn!("accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let shared = shared.clone();
+                tracker.spawn(async move {
+                    Connection::new(shared, peer).serve(stream).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                let limit = shared.config.max_connections;
+                tracker.spawn(refuse(stream, limit));
+            }
+        }
+    }
+}
+
+async fn refuse(mut stream: TcpStream, limit: usize) {
+    let reply = Message::error_reply(
+        None,
+        None,
+        ErrorCode::Busy,
+        format!("too many connections (limit {limit}); try again later"),
+    );
+    let mut line = reply.to_line();
+    line.push('\n');
+    let _ = stream.write_all(line.as_bytes()).await;
+}
+
+/// Whether the loop goes on after a request.
+#[derive(PartialEq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    authenticated: bool,
+    status_updates: Option<broadcast::Receiver<Arc<str>>>,
+    log_lines: Option<broadcast::Receiver<Arc<str>>>,
+    out: Vec<u8>,
+}
+
+impl Connection {
+    fn new(shared: Arc<Shared>, peer: SocketAddr) -> Self {
+        Connection {
+            authenticated: shared.config.token.is_none(),
+            shared,
+            peer,
+            status_updates: None,
+            log_lines: None,
+            out: Vec::new(),
+        }
+    }
+
+    async fn serve(mut self, stream: TcpStream) {
+        debug!(peer = %self.peer, "connection opened");
+        let (mut reader, mut writer) = stream.into_split();
+        let mut codec = LineCodec::new(self.shared.config.max_line, self.shared.config.max_payload);
+        let mut inbuf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
+        let shutdown = self.shared.shutdown.clone();
+        'connection: loop {
+            loop {
+                let item = match tokio_util::codec::Decoder::decode(&mut codec, &mut inbuf) {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break,
+                    Err(_) => break 'connection,
+                };
+                if self.respond(item).await == Flow::Close {
+                    let _ = writer.write_all(&self.out).await;
+                    break 'connection;
+                }
+            }
+            if !self.out.is_empty() {
+                if writer.write_all(&self.out).await.is_err() {
+                    break;
+                }
+                self.out.clear();
+            }
+            if inbuf.is_empty() && inbuf.capacity() > SHRINK_ABOVE {
+                inbuf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
+            }
+            tokio::select! {
+                read = reader.read_buf(&mut inbuf) => match read {
+                    Ok(0) | Err(_) => {
+                        // A last request without terminator still gets its answer.
+                        if let Ok(Some(item)) = tokio_util::codec::Decoder::decode_eof(&mut codec, &mut inbuf) {
+                            self.respond(item).await;
+                            let _ = writer.write_all(&self.out).await;
+                        }
+                        break;
+                    }
+                    Ok(_) => {}
+                },
+                line = next_event(&mut self.status_updates) => self.out.extend_from_slice(line.as_bytes()),
+                line = next_event(&mut self.log_lines) => self.out.extend_from_slice(line.as_bytes()),
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        debug!(peer = %self.peer, "connection closed");
+    }
+
+    fn reply(&mut self, message: &Message) {
+        labwire_protocol::encode::write_message(&mut self.out, message);
+        self.out.push_text("\n");
+        if let Some(payload) = &message.payload {
+            self.out.extend_from_slice(payload);
+        }
+    }
+
+    fn fail(&mut self, request: &Message, code: ErrorCode, text: impl Into<String>) {
+        self.reply(&Error::new(code, text).to_reply(request));
+    }
+
+    async fn respond(&mut self, item: Result<Message, FrameError>) -> Flow {
+        let request = match item {
+            Ok(request) => request,
+            Err(err) => {
+                self.reply(&err.to_reply());
+                return if err.fatal {
+                    Flow::Close
+                } else {
+                    Flow::Continue
+                };
+            }
+        };
+        let name = request.name.as_str();
+        if !self.authenticated && !OPEN_COMMANDS.contains(&name) {
+            self.fail(
+                &request,
+                ErrorCode::Forbidden,
+                "authenticate first with: auth token=<secret>",
+            );
+            return Flow::Continue;
+        }
+        match name {
+            "get_id" => {
+                let shared = self.shared.clone();
+                LineWriter::start(&mut self.out, request.tag.as_deref(), "id")
+                    .kwarg("name", &shared.config.name)
+                    .kwarg("type", shared.kind)
+                    .kwarg("version", &shared.config.version)
+                    .kwarg("protocol", &PROTOCOL_VERSION.to_string())
+                    .finish();
+            }
+            "get_status" => {
+                let status = self.shared.status.clone();
+                status.write_status_reply(&mut self.out, request.tag.as_deref());
+            }
+            "help" => self.help(&request),
+            "auth" => self.auth(&request),
+            "subscribe" | "unsubscribe" => self.subscribe(&request),
+            "exit" => return self.exit(&request),
+            "reconnect" => self.run_job(&request, Job::Reconnect).await,
+            _ if self.shared.device_commands.iter().any(|c| c.name == name) => {
+                self.run_job(&request, Job::Command).await
+            }
+            _ => self.fail(
+                &request,
+                ErrorCode::UnknownCommand,
+                format!("unknown command {name:?}; 'help' lists the commands"),
+            ),
+        }
+        Flow::Continue
+    }
+
+    async fn run_job(
+        &mut self,
+        request: &Message,
+        job: fn(Message, oneshot::Sender<Message>) -> Job,
+    ) {
+        let (reply_to, reply) = oneshot::channel();
+        if self
+            .shared
+            .jobs
+            .send(job(request.clone(), reply_to))
+            .await
+            .is_err()
+        {
+            self.fail(
+                request,
+                ErrorCode::Internal,
+                "the hardware task has stopped",
+            );
+            return;
+        }
+        match reply.await {
+            Ok(reply) => self.reply(&reply),
+            Err(_) => self.fail(
+                request,
+                ErrorCode::Internal,
+                "the hardware task has stopped",
+            ),
+        }
+    }
+
+    fn help(&mut self, request: &Message) {
+        let all = BUILTIN_COMMANDS.iter().chain(self.shared.device_commands);
+        let mut reply = Message::new("help").tagged(request.tag.clone());
+        match request.args.first() {
+            Some(wanted) => match all.clone().find(|c| c.name == wanted) {
+                Some(spec) => reply.set(spec.name, spec.synopsis),
+                None => {
+                    let text = format!("no command {wanted:?}");
+                    return self.fail(request, ErrorCode::BadArgument, text);
+                }
+            },
+            None => all.for_each(|spec| reply.set(spec.name, spec.synopsis)),
+        }
+        self.reply(&reply);
+    }
+
+    fn auth(&mut self, request: &Message) {
+        let Some(expected) = self.shared.config.token.clone() else {
+            return self.reply(&Message::ok_reply(request));
+        };
+        match request.get("token") {
+            None => self.fail(request, ErrorCode::MissingArgument, "auth needs token="),
+            Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => {
+                self.authenticated = true;
+                self.reply(&Message::ok_reply(request));
+            }
+            Some(_) => {
+                warn!(peer = %self.peer, "wrong token");
+                self.fail(request, ErrorCode::Forbidden, "wrong token");
+            }
+        }
+    }
+
+    fn subscribe(&mut self, request: &Message) {
+        let on = request.name == "subscribe";
+        let topic = request.args.first().map(String::as_str);
+        match topic {
+            Some("status") => {
+                self.status_updates = on.then(|| self.shared.status.subscribe());
+            }
+            Some("log") => self.log_lines = on.then(crate::logbus::subscribe),
+            _ => {
+                let text = format!("{} needs a topic: status or log", request.name);
+                return self.fail(request, ErrorCode::BadArgument, text);
+            }
+        }
+        self.reply(&Message::ok_reply(request));
+    }
+
+    fn exit(&mut self, request: &Message) -> Flow {
+        let allowed = if self.shared.config.token.is_some() {
+            self.authenticated
+        } else {
+            self.peer.ip().is_loopback()
+        };
+        if !allowed {
+            let text = "exit needs an authenticated connection, or no token and a loopback peer";
+            self.fail(request, ErrorCode::Forbidden, text);
+            return Flow::Continue;
+        }
+        info!(peer = %self.peer, "exit requested");
+        self.reply(&Message::ok_reply(request));
+        self.shared.shutdown.cancel();
+        Flow::Close
+    }
+}
+
+/// The next event line, or never when not subscribed. A lagging subscriber skips lines.
+async fn next_event(receiver: &mut Option<broadcast::Receiver<Arc<str>>>) -> Arc<str> {
+    let Some(rx) = receiver else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(line) => return line,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => {
+                *receiver = None;
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,522 @@
+//! The framework over real loopback TCP, speaking raw protocol bytes, with a small device
+//! whose hardware link the test can cut.
+
+use labwire_daemon::hardware::HardwareConfig;
+use labwire_daemon::{
+    Args, CommandSpec, Daemon, Device, Error, Kwargs, ServerConfig, StatusBuilder,
+};
+use labwire_protocol::{parse_line, Message};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+
+/// Hardware shared between the test and the device: a setpoint and a link switch.
+#[derive(Clone, Default)]
+struct Bench {
+    online: Arc<AtomicBool>,
+    setpoint: Arc<AtomicU64>,
+    writes: Arc<AtomicU64>,
+}
+
+struct Heater {
+    bench: Bench,
+    connected: bool,
+}
+
+enum Command {
+    Set(f64),
+    Read,
+}
+
+impl Device for Heater {
+    type Command = Command;
+    fn kind(&self) -> &'static str {
+        "heater"
+    }
+    fn commands(&self) -> &'static [CommandSpec] {
+        &[
+            CommandSpec {
+                name: "set",
+                synopsis: "value=<0-10 W>",
+            },
+            CommandSpec {
+                name: "read",
+                synopsis: "",
+            },
+        ]
+    }
+    fn parse_command(&self, request: &Message) -> Result<Command, Error> {
+        let mut args = Args::new(request);
+        let command = match request.name.as_str() {
+            "set" => Command::Set(args.number_in("value", 0.0..=10.0, "W")?),
+            _ => Command::Read,
+        };
+        args.finish()?;
+        Ok(command)
+    }
+    async fn connect(&mut self) -> Result<(), Error> {
+        if self.bench.online.load(Ordering::SeqCst) {
+            self.connected = true;
+            Ok(())
+        } else {
+            Err(Error::not_connected("bench unplugged"))
+        }
+    }
+    async fn disconnect(&mut self) {
+        self.connected = false;
+    }
+    async fn poll(&mut self, status: &mut StatusBuilder) -> Result<(), Error> {
+        if !self.bench.online.load(Ordering::SeqCst) {
+            return Err(Error::not_connected("bench unplugged"));
+        }
+        let watts = f64::from_bits(self.bench.setpoint.load(Ordering::SeqCst));
+        status.number("power", watts).text("label", "bench heater");
+        Ok(())
+    }
+    async fn execute(&mut self, command: Command) -> Result<Kwargs, Error> {
+        if !self.bench.online.load(Ordering::SeqCst) {
+            return Err(Error::not_connected("bench unplugged"));
+        }
+        match command {
+            Command::Set(watts) => {
+                self.bench.setpoint.store(watts.to_bits(), Ordering::SeqCst);
+                self.bench.writes.fetch_add(1, Ordering::SeqCst);
+                Ok(vec![("value".into(), watts.to_string())])
+            }
+            Command::Read => Ok(vec![]),
+        }
+    }
+}
+
+struct Harness {
+    daemon: Option<Daemon>,
+    addr: std::net::SocketAddr,
+    bench: Bench,
+}
+
+async fn start(config: ServerConfig) -> Harness {
+    let bench = Bench::default();
+    bench.online.store(true, Ordering::SeqCst);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = ServerConfig {
+        name: "heater1".into(),
+        hardware: HardwareConfig {
+            poll_interval: Duration::from_millis(50),
+            backoff_initial: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(100),
+            ..HardwareConfig::default()
+        },
+        ..config
+    };
+    let device = Heater {
+        bench: bench.clone(),
+        connected: false,
+    };
+    let daemon = Daemon::start(listener, config, device);
+    let addr = daemon.local_addr();
+    Harness {
+        daemon: Some(daemon),
+        addr,
+        bench,
+    }
+}
+
+struct Conn {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Conn {
+    async fn open(addr: std::net::SocketAddr) -> Conn {
+        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
+        Conn {
+            reader: BufReader::new(r),
+            writer: w,
+        }
+    }
+    async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+    }
+    async fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = timeout(Duration::from_secs(5), self.reader.read_line(&mut line))
+            .await
+            .expect("a reply within 5 s")
+            .unwrap();
+        assert!(n > 0, "connection closed");
+        line.trim_end_matches('\n').to_string()
+    }
+    async fn ask(&mut self, request: &str) -> Message {
+        self.send(format!("{request}\n").as_bytes()).await;
+        parse_line(&self.line().await).unwrap()
+    }
+}
+
+async fn wait_for(conn: &mut Conn, key: &str, want: &str) -> Message {
+    for _ in 0..200 {
+        let status = conn.ask("get_status").await;
+        if status.get(key) == Some(want) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{key} never became {want}");
+}
+
+#[tokio::test]
+async fn builtins_answer_one_reply_each_with_tags() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    let id = c.ask("@a1 get_id").await;
+    assert_eq!(id.tag.as_deref(), Some("a1"));
+    assert_eq!(id.name, "id");
+    assert_eq!(id.get("name"), Some("heater1"));
+    assert_eq!(id.get("type"), Some("heater"));
+    assert_eq!(id.get("protocol"), Some("1"));
+    assert!(id.get("version").is_some());
+
+    let status = wait_for(&mut c, "hw_connected", "1").await;
+    assert_eq!(status.get("power"), Some("0"));
+    assert_eq!(status.get("errors"), Some("0"));
+    assert!(status.get("status_age").unwrap().parse::<f64>().unwrap() < 5.0);
+
+    let help = c.ask("help").await;
+    for command in [
+        "get_id",
+        "get_status",
+        "help",
+        "exit",
+        "set",
+        "read",
+        "subscribe",
+    ] {
+        assert!(help.get(command).is_some(), "help lists {command}");
+    }
+    assert_eq!(help.get("set"), Some("value=<0-10 W>"));
+    let one = c.ask("help set").await;
+    assert_eq!(one.kwargs.len(), 1);
+
+    let untagged = c.ask("set value=2.5").await;
+    assert_eq!(untagged.to_line(), "ok set value=2.5");
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    let mut batch = String::new();
+    for i in 0..200 {
+        match i % 4 {
+            0 => batch.push_str(&format!("@p{i} get_status\n")),
+            1 => batch.push_str(&format!("@p{i} set value={}\n", i % 10)),
+            2 => batch.push_str(&format!("@p{i} nonsense\n")),
+            _ => batch.push_str(&format!("@p{i} get_id\n")),
+        }
+    }
+    c.send(batch.as_bytes()).await;
+    for i in 0..200 {
+        let reply = parse_line(&c.line().await).unwrap();
+        assert_eq!(reply.tag, Some(format!("p{i}")));
+        let expected = ["status", "ok", "error", "id"][i % 4];
+        assert_eq!(reply.name, expected, "reply {i}");
+    }
+}
+
+#[tokio::test]
+async fn bad_lines_get_clear_errors_and_the_connection_lives_on() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+
+    c.send(b"@u1 get_\xff\xfestatus\n").await;
+    let reply = parse_line(&c.line().await).unwrap();
+    assert_eq!(
+        (reply.tag.as_deref(), reply.error_code()),
+        (Some("u1"), Some("bad_encoding"))
+    );
+
+    let reply = c.ask("@q1 set value=\"open").await;
+    assert_eq!(reply.error_code(), Some("parse"));
+    assert_eq!(reply.tag.as_deref(), Some("q1"));
+    assert!(
+        reply.args.is_empty(),
+        "no command named for an unparsable line"
+    );
+    assert!(reply.error_message().unwrap().contains("unclosed"));
+
+    let reply = c.ask("frobnicate now").await;
+    assert_eq!(
+        reply.to_line().split(' ').take(3).collect::<Vec<_>>(),
+        ["error", "frobnicate", "code=unknown_command"]
+    );
+
+    assert_eq!(c.ask("get_id").await.name, "id");
+}
+
+#[tokio::test]
+async fn invalid_arguments_never_reach_the_hardware() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    wait_for(&mut c, "hw_connected", "1").await;
+    assert_eq!(c.ask("set value=4").await.name, "ok");
+    let writes = h.bench.writes.load(Ordering::SeqCst);
+    for (request, code) in [
+        ("set", "missing_argument"),
+        ("set value=11", "out_of_range"),
+        ("set value=-1", "out_of_range"),
+        ("set value=abc", "bad_argument"),
+        ("set value=nan", "bad_argument"),
+        ("set value=1 colour=red", "bad_argument"),
+        ("set 1 2", "bad_argument"),
+    ] {
+        let reply = c.ask(request).await;
+        assert_eq!(reply.error_code(), Some(code), "{request}");
+        assert_eq!(reply.args, ["set"], "{request}");
+    }
+    assert_eq!(
+        h.bench.writes.load(Ordering::SeqCst),
+        writes,
+        "no write reached the device"
+    );
+    let status = wait_for(&mut c, "power", "4").await;
+    assert_eq!(
+        status.get("errors"),
+        Some("0"),
+        "refused arguments are not hardware errors"
+    );
+}
+
+#[tokio::test]
+async fn one_mebibyte_line_is_refused_with_bounded_memory() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    let chunk = vec![b'x'; 64 * 1024];
+    c.send(b"@big set value=").await;
+    for _ in 0..16 {
+        c.send(&chunk).await;
+    }
+    c.send(b"\n@after get_id\n").await;
+    let reply = parse_line(&c.line().await).unwrap();
+    assert_eq!(reply.error_code(), Some("line_too_long"));
+    assert_eq!(reply.tag.as_deref(), Some("big"));
+    let next = parse_line(&c.line().await).unwrap();
+    assert_eq!(
+        (next.tag.as_deref(), next.name.as_str()),
+        (Some("after"), "id")
+    );
+}
+
+#[tokio::test]
+async fn status_stays_reported_while_the_hardware_is_away() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    assert_eq!(c.ask("set value=7").await.name, "ok");
+    wait_for(&mut c, "power", "7").await;
+
+    h.bench.online.store(false, Ordering::SeqCst);
+    let status = wait_for(&mut c, "hw_connected", "0").await;
+    assert_eq!(
+        status.get("power"),
+        Some("7"),
+        "stale values are still reported"
+    );
+    assert!(status.get("errors").unwrap().parse::<u64>().unwrap() >= 1);
+    let reply = c.ask("set value=1").await;
+    assert_eq!(reply.error_code(), Some("not_connected"));
+    let reply = c.ask("set value=99").await;
+    assert_eq!(
+        reply.error_code(),
+        Some("out_of_range"),
+        "validation comes first"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let age: f64 = c
+        .ask("get_status")
+        .await
+        .get("status_age")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(age >= 0.2, "status_age grows while offline: {age}");
+
+    h.bench.online.store(true, Ordering::SeqCst);
+    wait_for(&mut c, "hw_connected", "1").await;
+    assert_eq!(c.ask("set value=1").await.name, "ok");
+}
+
+#[tokio::test]
+async fn reconnect_command_reports_the_outcome() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    wait_for(&mut c, "hw_connected", "1").await;
+    let reply = c.ask("@r reconnect").await;
+    assert_eq!(reply.to_line(), "@r ok reconnect hw_connected=1");
+    h.bench.online.store(false, Ordering::SeqCst);
+    let reply = c.ask("reconnect").await;
+    assert_eq!(reply.error_code(), Some("not_connected"));
+    assert!(reply.error_message().unwrap().contains("unplugged"));
+}
+
+#[tokio::test]
+async fn subscribers_get_updates_between_replies() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    wait_for(&mut c, "hw_connected", "1").await;
+    assert_eq!(c.ask("subscribe status").await.to_line(), "ok subscribe");
+    assert_eq!(
+        c.ask("subscribe weather").await.error_code(),
+        Some("bad_argument")
+    );
+    c.send(b"set value=3\n").await;
+    let mut saw_reply = false;
+    let mut saw_update = false;
+    for _ in 0..20 {
+        let line = parse_line(&c.line().await).unwrap();
+        match line.name.as_str() {
+            "ok" => saw_reply = true,
+            "update" => {
+                assert_eq!(line.tag, None, "events are untagged");
+                if line.get("power") == Some("3") {
+                    saw_update = true;
+                }
+            }
+            other => panic!("unexpected line {other}"),
+        }
+        if saw_reply && saw_update {
+            break;
+        }
+    }
+    assert!(saw_reply && saw_update);
+}
+
+#[tokio::test]
+async fn client_disconnecting_mid_request_harms_nobody() {
+    let h = start(ServerConfig::default()).await;
+    {
+        let mut c = Conn::open(h.addr).await;
+        c.send(b"set value=5\nget_status\n@half set val").await;
+    }
+    {
+        let mut c = Conn::open(h.addr).await;
+        c.send(b"@x set value=\"unterminated").await;
+    }
+    let mut c = Conn::open(h.addr).await;
+    let status = wait_for(&mut c, "power", "5").await;
+    assert_eq!(status.get("hw_connected"), Some("1"));
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_connections() {
+    let h = start(ServerConfig::default()).await;
+    let mut conns = Vec::new();
+    for _ in 0..1000 {
+        conns.push(TcpStream::connect(h.addr).await.unwrap());
+    }
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(i, stream)| {
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                w.write_all(format!("@c{i} get_id\n").as_bytes())
+                    .await
+                    .unwrap();
+                let mut line = String::new();
+                BufReader::new(r).read_line(&mut line).await.unwrap();
+                line.starts_with(&format!("@c{i} id "))
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        if timeout(Duration::from_secs(20), task)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1000);
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_told_so() {
+    let h = start(ServerConfig {
+        max_connections: 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut a = Conn::open(h.addr).await;
+    let mut b = Conn::open(h.addr).await;
+    assert_eq!(a.ask("get_id").await.name, "id");
+    assert_eq!(b.ask("get_id").await.name, "id");
+    let mut third = TcpStream::connect(h.addr).await.unwrap();
+    let mut text = String::new();
+    timeout(Duration::from_secs(5), third.read_to_string(&mut text))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = parse_line(text.trim_end()).unwrap();
+    assert_eq!(reply.error_code(), Some("busy"));
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(Conn::open(h.addr).await.ask("get_id").await.name, "id");
+}
+
+#[tokio::test]
+async fn token_guards_commands_and_exit() {
+    let mut h = start(ServerConfig {
+        token: Some("s3cret".into()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = Conn::open(h.addr).await;
+    assert_eq!(c.ask("get_id").await.name, "id", "get_id is open");
+    assert_eq!(c.ask("help").await.name, "help", "help is open");
+    assert_eq!(c.ask("get_status").await.error_code(), Some("forbidden"));
+    let refused = c.ask("exit").await;
+    assert_eq!(refused.error_code(), Some("forbidden"));
+    assert_eq!(refused.args, ["exit"]);
+    assert_eq!(
+        c.ask("auth token=guess").await.error_code(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        c.ask("get_id").await.name,
+        "id",
+        "the daemon is still running"
+    );
+
+    assert_eq!(c.ask("auth token=s3cret").await.to_line(), "ok auth");
+    assert_eq!(c.ask("get_status").await.name, "status");
+    assert_eq!(c.ask("exit").await.to_line(), "ok exit");
+    let daemon = h.daemon.take().unwrap();
+    timeout(Duration::from_secs(5), daemon.wait())
+        .await
+        .expect("daemon stops");
+    assert!(TcpStream::connect(h.addr).await.is_err(), "listener closed");
+}
+
+#[tokio::test]
+async fn oversized_payload_closes_the_connection() {
+    let h = start(ServerConfig {
+        max_payload: 16,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = Conn::open(h.addr).await;
+    c.send(b"@f upload bytes=1000\n").await;
+    let reply = parse_line(&c.line().await).unwrap();
+    assert_eq!(reply.error_code(), Some("out_of_range"));
+    let mut rest = String::new();
+    let n = timeout(Duration::from_secs(5), c.reader.read_line(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "connection closed after an unrecoverable payload");
+    assert_eq!(Conn::open(h.addr).await.ask("get_id").await.name, "id");
+}
