@@ -26,5 +26,5 @@ pub mod transport;
 pub use args::Args;
 pub use cli::{run, CommonArgs, DaemonInfo};
 pub use device::{CommandSpec, Device, Error, Kwargs};
-pub use server::{Daemon, ServerConfig};
+pub use server::{Daemon, ServerConfig, Service};
 pub use status::StatusBuilder;

@@ -8,6 +8,7 @@ use crate::status::StatusCache;
 use bytes::BytesMut;
 use labwire_protocol::encode::TextSink;
 use labwire_protocol::{ErrorCode, FrameError, LineCodec, LineWriter, Message, PROTOCOL_VERSION};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,12 +88,83 @@ impl Default for ServerConfig {
     }
 }
 
-struct Shared {
-    config: ServerConfig,
+/// What a server does beyond the built-ins (`get_id`, `help`, `auth`, `exit`,
+/// `subscribe`): a device daemon is one service, the monitor's command port another.
+pub trait Service: Send + Sync + 'static {
+    /// `type=` in the `id` reply.
+    fn kind(&self) -> &str;
+
+    /// The service's own commands (routed to [`Service::handle`]), for `help`.
+    fn commands(&self) -> &[CommandSpec];
+
+    /// Write the reply to `get_status` (terminator included).
+    fn write_status(&self, out: &mut Vec<u8>, request: &Message);
+
+    /// Pre-encoded event lines for `subscribe <topic>`; `None` for an unknown topic.
+    fn subscribe(&self, topic: &str) -> Option<broadcast::Receiver<Arc<str>>>;
+
+    /// Answer one of [`Service::commands`]. `peer` is the requesting connection.
+    fn handle(&self, request: Message, peer: SocketAddr) -> impl Future<Output = Message> + Send;
+
+    /// A connection opened (`true`) or closed (`false`).
+    fn connection_changed(&self, _peer: SocketAddr, _open: bool) {}
+}
+
+/// A device daemon as a [`Service`]: status from the cache, commands through the
+/// hardware task's queue.
+pub struct DeviceService {
     kind: &'static str,
-    device_commands: &'static [CommandSpec],
+    commands: Vec<CommandSpec>,
     jobs: mpsc::Sender<Job>,
     status: StatusCache,
+}
+
+const RECONNECT: CommandSpec = CommandSpec {
+    name: "reconnect",
+    synopsis: "(drop the hardware link and connect again now)",
+};
+
+impl Service for DeviceService {
+    fn kind(&self) -> &str {
+        self.kind
+    }
+
+    fn commands(&self) -> &[CommandSpec] {
+        &self.commands
+    }
+
+    fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
+        self.status.write_status_reply(out, request.tag.as_deref());
+    }
+
+    fn subscribe(&self, topic: &str) -> Option<broadcast::Receiver<Arc<str>>> {
+        match topic {
+            "status" => Some(self.status.subscribe()),
+            "log" => Some(crate::logbus::subscribe()),
+            _ => None,
+        }
+    }
+
+    async fn handle(&self, request: Message, _peer: SocketAddr) -> Message {
+        let (reply_to, reply) = oneshot::channel();
+        let job = if request.name == RECONNECT.name {
+            Job::Reconnect(request.clone(), reply_to)
+        } else {
+            Job::Command(request.clone(), reply_to)
+        };
+        if self.jobs.send(job).await.is_err() {
+            return Error::new(ErrorCode::Internal, "the hardware task has stopped")
+                .to_reply(&request);
+        }
+        reply.await.unwrap_or_else(|_| {
+            Error::new(ErrorCode::Internal, "the hardware task has stopped").to_reply(&request)
+        })
+    }
+}
+
+struct Shared<S: Service> {
+    config: ServerConfig,
+    service: S,
     shutdown: CancellationToken,
 }
 
@@ -107,21 +179,18 @@ pub struct Daemon {
 impl Daemon {
     /// Start serving `device` on `listener`; returns at once.
     pub fn start<D: Device>(listener: TcpListener, config: ServerConfig, device: D) -> Daemon {
-        let local_addr = listener
-            .local_addr()
-            .expect("bound listener has an address");
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let status = StatusCache::new();
         let (jobs, job_queue) = mpsc::channel(64);
-        let shared = Arc::new(Shared {
+        let mut commands = device.commands().to_vec();
+        commands.push(RECONNECT);
+        let service = DeviceService {
             kind: device.kind(),
-            device_commands: device.commands(),
-            config: config.clone(),
+            commands,
             jobs,
             status: status.clone(),
-            shutdown: shutdown.clone(),
-        });
+        };
         tracker.spawn(hardware::run(
             device,
             status.clone(),
@@ -129,7 +198,7 @@ impl Daemon {
             job_queue,
             shutdown.clone(),
         ));
-        tracker.spawn(accept_loop(listener, shared, tracker.clone()));
+        let local_addr = serve(listener, config, service, shutdown.clone(), &tracker);
         Daemon {
             local_addr,
             shutdown,
@@ -164,7 +233,32 @@ impl Daemon {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker) {
+/// Serve `service` on `listener` until `shutdown`; tasks are spawned on `tracker`, so the
+/// caller can wait for every connection to finish. Returns the bound address.
+pub fn serve<S: Service>(
+    listener: TcpListener,
+    config: ServerConfig,
+    service: S,
+    shutdown: CancellationToken,
+    tracker: &TaskTracker,
+) -> SocketAddr {
+    let local_addr = listener
+        .local_addr()
+        .expect("bound listener has an address");
+    let shared = Arc::new(Shared {
+        config,
+        service,
+        shutdown,
+    });
+    tracker.spawn(accept_loop(listener, shared, tracker.clone()));
+    local_addr
+}
+
+async fn accept_loop<S: Service>(
+    listener: TcpListener,
+    shared: Arc<Shared<S>>,
+    tracker: TaskTracker,
+) {
     let slots = Arc::new(Semaphore::new(shared.config.max_connections));
     loop {
         let accepted = tokio::select! {
@@ -216,8 +310,8 @@ enum Flow {
     Close,
 }
 
-struct Connection {
-    shared: Arc<Shared>,
+struct Connection<S: Service> {
+    shared: Arc<Shared<S>>,
     peer: SocketAddr,
     authenticated: bool,
     status_updates: Option<broadcast::Receiver<Arc<str>>>,
@@ -225,8 +319,8 @@ struct Connection {
     out: Vec<u8>,
 }
 
-impl Connection {
-    fn new(shared: Arc<Shared>, peer: SocketAddr) -> Self {
+impl<S: Service> Connection<S> {
+    fn new(shared: Arc<Shared<S>>, peer: SocketAddr) -> Self {
         Connection {
             authenticated: shared.config.token.is_none(),
             shared,
@@ -239,6 +333,7 @@ impl Connection {
 
     async fn serve(mut self, stream: TcpStream) {
         debug!(peer = %self.peer, "connection opened");
+        self.shared.service.connection_changed(self.peer, true);
         let (mut reader, mut writer) = stream.into_split();
         let mut codec = LineCodec::new(self.shared.config.max_line, self.shared.config.max_payload);
         let mut inbuf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
@@ -281,6 +376,7 @@ impl Connection {
                 _ = shutdown.cancelled() => break,
             }
         }
+        self.shared.service.connection_changed(self.peer, false);
         debug!(peer = %self.peer, "connection closed");
     }
 
@@ -322,22 +418,28 @@ impl Connection {
                 let shared = self.shared.clone();
                 LineWriter::start(&mut self.out, request.tag.as_deref(), "id")
                     .kwarg("name", &shared.config.name)
-                    .kwarg("type", shared.kind)
+                    .kwarg("type", shared.service.kind())
                     .kwarg("version", &shared.config.version)
                     .kwarg("protocol", &PROTOCOL_VERSION.to_string())
                     .finish();
             }
             "get_status" => {
-                let status = self.shared.status.clone();
-                status.write_status_reply(&mut self.out, request.tag.as_deref());
+                let shared = self.shared.clone();
+                shared.service.write_status(&mut self.out, &request);
             }
             "help" => self.help(&request),
             "auth" => self.auth(&request),
             "subscribe" | "unsubscribe" => self.subscribe(&request),
             "exit" => return self.exit(&request),
-            "reconnect" => self.run_job(&request, Job::Reconnect).await,
-            _ if self.shared.device_commands.iter().any(|c| c.name == name) => {
-                self.run_job(&request, Job::Command).await
+            _ if self
+                .shared
+                .service
+                .commands()
+                .iter()
+                .any(|c| c.name == name) =>
+            {
+                let reply = self.shared.service.handle(request, self.peer).await;
+                self.reply(&reply);
             }
             _ => self.fail(
                 &request,
@@ -348,38 +450,9 @@ impl Connection {
         Flow::Continue
     }
 
-    async fn run_job(
-        &mut self,
-        request: &Message,
-        job: fn(Message, oneshot::Sender<Message>) -> Job,
-    ) {
-        let (reply_to, reply) = oneshot::channel();
-        if self
-            .shared
-            .jobs
-            .send(job(request.clone(), reply_to))
-            .await
-            .is_err()
-        {
-            self.fail(
-                request,
-                ErrorCode::Internal,
-                "the hardware task has stopped",
-            );
-            return;
-        }
-        match reply.await {
-            Ok(reply) => self.reply(&reply),
-            Err(_) => self.fail(
-                request,
-                ErrorCode::Internal,
-                "the hardware task has stopped",
-            ),
-        }
-    }
-
     fn help(&mut self, request: &Message) {
-        let all = BUILTIN_COMMANDS.iter().chain(self.shared.device_commands);
+        let shared = self.shared.clone();
+        let all = BUILTIN_COMMANDS.iter().chain(shared.service.commands());
         let mut reply = Message::new("help").tagged(request.tag.clone());
         match request.args.first() {
             Some(wanted) => match all.clone().find(|c| c.name == wanted) {
@@ -413,17 +486,21 @@ impl Connection {
 
     fn subscribe(&mut self, request: &Message) {
         let on = request.name == "subscribe";
-        let topic = request.args.first().map(String::as_str);
-        match topic {
-            Some("status") => {
-                self.status_updates = on.then(|| self.shared.status.subscribe());
-            }
-            Some("log") => self.log_lines = on.then(crate::logbus::subscribe),
+        let topic = request.args.first().map(String::as_str).unwrap_or("");
+        let receiver = self.shared.service.subscribe(topic);
+        let slot = match topic {
+            "status" => &mut self.status_updates,
+            "log" => &mut self.log_lines,
             _ => {
                 let text = format!("{} needs a topic: status or log", request.name);
                 return self.fail(request, ErrorCode::BadArgument, text);
             }
+        };
+        if receiver.is_none() {
+            let text = format!("topic {topic:?} is not offered here");
+            return self.fail(request, ErrorCode::BadArgument, text);
         }
+        *slot = if on { receiver } else { None };
         self.reply(&Message::ok_reply(request));
     }
 
