@@ -1,1 +1,338 @@
-fn main() {}
+//! `labwire-bench`: a load generator for any labwire line-protocol server on loopback.
+//!
+//! Figures are reported as ratios against a reference measured in the same run (a bare
+//! tokio echo server), because the machines are shared and noisy.
+//!
+//! Layout:
+//! - `main.rs`: the command line (`run`, `echo`, `idle`) and the reports.
+//! - [`load`]: the hot loop: N raw TCP connections, `depth` requests in flight each,
+//!   replies counted by `\n`, latencies from a FIFO of send instants.
+//! - [`stats`]: a fixed-memory latency histogram and its percentiles.
+//! - [`echo`]: the reference echo server, and running it as a child process.
+//! - [`idle`]: idle connections and a process's memory from `/proc`.
+//!
+//! The request line is built by `labwire-protocol` (parsed, then encoded) like every line
+//! labwire writes; the machine-readable `result` line is a protocol line too.
+
+mod echo;
+mod idle;
+mod load;
+mod stats;
+
+use clap::{Args, Parser, Subcommand};
+use labwire_protocol::{format_number, parse_line, Message, PAYLOAD_KEY};
+use load::{LoadSpec, Report};
+use stats::micros;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Load generator for labwire line-protocol servers, measured against a bare tokio echo
+/// server started in the same run.
+#[derive(Parser, Debug)]
+#[command(name = "labwire-bench", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Measure request rate and latency of a server, then of the reference echo server
+    /// with identical settings, and print the ratio.
+    ///
+    /// Every request must get exactly one reply line and the server must send nothing
+    /// else (no `subscribe`, no binary payloads in replies).
+    Run(RunArgs),
+    /// Run the bare tokio echo server used as the reference. Prints `listening <addr>`
+    /// first, then echoes every byte back until stopped.
+    Echo(EchoArgs),
+    /// Hold idle connections open to a server and report the memory of its process.
+    Idle(IdleArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Address of the server to load.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    connections: u32,
+    /// Requests kept in flight per connection (1 = ping-pong; more = pipelining).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    depth: u32,
+    /// The request, as a protocol line (quote it for the shell: --command 'get_status').
+    #[arg(long, default_value = "get_status")]
+    command: String,
+    /// Measured period in seconds (after the warm-up).
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    duration: f64,
+    /// Stop after this many measured requests over all connections, even before the
+    /// duration is up.
+    #[arg(long, value_name = "MAX_TOTAL", value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Warm-up in seconds, run before measuring and not counted.
+    #[arg(long, default_value_t = 0.5, value_name = "SECONDS", value_parser = seconds)]
+    warmup: f64,
+    /// Measure only the target; skip the reference echo server and the ratio.
+    #[arg(long)]
+    no_reference: bool,
+}
+
+#[derive(Args, Debug)]
+struct EchoArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "HOST:PORT")]
+    listen: String,
+    /// Exit when stdin reaches end of file (how `run` makes sure its reference child never
+    /// outlives it).
+    #[arg(long)]
+    exit_with_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+struct IdleArgs {
+    /// Address of the server.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: String,
+    /// Idle connections to open.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    connections: u32,
+    /// Process id of the server, whose /proc/PID/status is read.
+    #[arg(long)]
+    pid: u32,
+    /// Seconds to hold the connections before reading the memory.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = seconds)]
+    hold: f64,
+}
+
+/// Longest period any option may ask for: every run ends by itself.
+const MAX_SECONDS: f64 = 24.0 * 3600.0;
+
+fn seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=MAX_SECONDS).contains(&value) {
+        return Err(format!("must be between 0 and {MAX_SECONDS} seconds"));
+    }
+    Ok(value)
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    let value = seconds(text)?;
+    if value > 0.0 {
+        Ok(value)
+    } else {
+        Err("must be more than 0 seconds".into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Echo(args) = &cli.command {
+        if args.exit_with_stdin {
+            echo::exit_with_stdin();
+        }
+    }
+    // Multi-threaded like the daemons, so the reference runs the way they do.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Echo(args) => echo::serve(&args.listen).await,
+            Command::Idle(args) => idle(args).await,
+        }
+    });
+    // Connection tasks must not keep a failed run alive.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr, Error> {
+    tokio::net::lookup_host(addr)
+        .await
+        .map_err(|err| format!("cannot resolve {addr}: {err}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} resolves to no address").into())
+}
+
+/// The request line as it goes on the wire, through the one encoder.
+fn request_line(command: &str) -> Result<Vec<u8>, Error> {
+    let request = parse_line(command).map_err(|err| format!("--command {command:?}: {err}"))?;
+    if request.get(PAYLOAD_KEY).is_some() {
+        return Err("--command cannot carry a binary payload".into());
+    }
+    let mut line = request.to_line().into_bytes();
+    line.push(b'\n');
+    Ok(line)
+}
+
+async fn run(args: RunArgs) -> Result<(), Error> {
+    let target = resolve(&args.addr).await?;
+    let spec = LoadSpec {
+        connections: args.connections as usize,
+        depth: args.depth as usize,
+        request: request_line(&args.command)?,
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+        max_requests: args.requests,
+    };
+    spec.check()?;
+    println!(
+        "load: {:?}, {} connection(s), depth {}, {} s (+{} s warm-up){}",
+        shorten(String::from_utf8_lossy(&spec.request).trim_end(), 100),
+        spec.connections,
+        spec.depth,
+        args.duration,
+        args.warmup,
+        args.requests
+            .map(|max| format!(", at most {max} requests"))
+            .unwrap_or_default(),
+    );
+    let target_report = measure("target", target, &spec).await?;
+    let echo_report = if args.no_reference {
+        None
+    } else {
+        let child = echo::EchoChild::start().await?;
+        println!(
+            "reference: echo server pid {} on {}",
+            child.pid(),
+            child.addr
+        );
+        // `child` is killed at the end of this block, before anything is reported.
+        Some(measure("echo", child.addr, &spec).await?)
+    };
+
+    // Headline figures first, in a fixed order, for scripts that read this line.
+    let latency = &target_report.latency;
+    let mut result = Message::new("result").kwarg("target_rps", rounded(target_report.rate()));
+    let mut extra = Vec::new();
+    if let Some(echo_report) = &echo_report {
+        let rate_ratio = target_report.rate() / echo_report.rate();
+        let p50_ratio = latency.quantile(0.5).as_secs_f64()
+            / echo_report.latency.quantile(0.5).as_secs_f64().max(1e-9);
+        println!("ratio target/echo: rate {rate_ratio:.3}, latency p50 {p50_ratio:.3}");
+        result.set("echo_rps", rounded(echo_report.rate()));
+        result.set("ratio", ratio(rate_ratio));
+        extra.push(("echo_p50_us", us(echo_report.latency.quantile(0.5))));
+        extra.push(("p50_ratio", ratio(p50_ratio)));
+    }
+    result.set("p50_us", us(latency.quantile(0.5)));
+    result.set("p99_us", us(latency.quantile(0.99)));
+    result.set("max_us", us(latency.max()));
+    result.set("requests", target_report.requests().to_string());
+    for (key, value) in extra {
+        result.set(key, value);
+    }
+    println!("{}", result.to_line());
+    Ok(())
+}
+
+/// A rate or size with one decimal.
+fn rounded(value: f64) -> String {
+    format_number((value * 10.0).round() / 10.0)
+}
+
+fn ratio(value: f64) -> String {
+    format_number((value * 1e4).round() / 1e4)
+}
+
+fn us(duration: Duration) -> String {
+    format_number(micros(duration))
+}
+
+async fn measure(label: &str, addr: SocketAddr, spec: &LoadSpec) -> Result<Report, Error> {
+    let reply = load::probe(addr, &spec.request)
+        .await
+        .map_err(|err| format!("{label} {addr}: {err}"))?;
+    println!("{label} {addr}: first reply {}", shorten(&reply, 100));
+    match parse_line(&reply) {
+        Ok(message) if message.get(PAYLOAD_KEY).is_some() => {
+            return Err(format!(
+                "{label} replies carry binary payloads, which the load loop cannot count"
+            )
+            .into());
+        }
+        Ok(message) if message.is_error() => {
+            println!("warning: {label} answers with an error; measuring it anyway");
+        }
+        _ => {}
+    }
+    let report = load::run(addr, spec)
+        .await
+        .map_err(|err| format!("{label} {addr}: {err}"))?;
+    println!(
+        "{label}: {} requests in {:.3} s = {:.1} req/s; latency p50 {} us, p99 {} us, max {} us",
+        report.requests(),
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        micros(report.latency.quantile(0.5)),
+        micros(report.latency.quantile(0.99)),
+        micros(report.latency.max()),
+    );
+    Ok(report)
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+async fn idle(args: IdleArgs) -> Result<(), Error> {
+    let target = resolve(&args.addr).await?;
+    let before = idle::read_memory(args.pid)?;
+    let held = idle::Held::open(target, args.connections as usize).await?;
+    tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
+    let open = held.still_open();
+    let after = idle::read_memory(args.pid)?;
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let per_connection_kb =
+        (after.rss_kb as f64 - before.rss_kb as f64) / f64::from(args.connections);
+    println!(
+        "idle: {} connections to {target} held {} s, {open} still open",
+        args.connections, args.hold
+    );
+    println!(
+        "pid {}: VmRSS {} kB ({:.1} MB), VmHWM {} kB ({:.1} MB); before: VmRSS {} kB, {:+.1} kB per connection",
+        args.pid,
+        after.rss_kb,
+        mb(after.rss_kb),
+        after.hwm_kb,
+        mb(after.hwm_kb),
+        before.rss_kb,
+        per_connection_kb,
+    );
+    let result = Message::new("result")
+        .kwarg("connections", args.connections.to_string())
+        .kwarg("open", open.to_string())
+        .kwarg("vm_rss_kb", after.rss_kb.to_string())
+        .kwarg("vm_hwm_kb", after.hwm_kb.to_string())
+        .kwarg("vm_rss_mb", rounded(mb(after.rss_kb)))
+        .kwarg("vm_hwm_mb", rounded(mb(after.hwm_kb)))
+        .kwarg("rss_before_kb", before.rss_kb.to_string())
+        .kwarg("per_connection_kb", rounded(per_connection_kb));
+    println!("{}", result.to_line());
+    drop(held);
+    Ok(())
+}
