@@ -109,6 +109,7 @@ pub fn init_logging(level: LevelFilter, source: &str) {
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(level);
     let _ = tracing_subscriber::registry()
         .with(console)

@@ -2,7 +2,9 @@
 //! so `get_status` never waits on hardware. Changes are published once, pre-encoded, to
 //! `subscribe status` connections.
 
-use labwire_protocol::{format_bool, format_number, EncodedKwargs, LineWriter};
+use labwire_protocol::{
+    format_bool, format_millis_as_seconds, format_number, EncodedKwargs, LineWriter,
+};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use tokio::sync::broadcast;
@@ -54,14 +56,28 @@ impl StatusBuilder {
     }
 }
 
-/// What `get_status` reports, besides `status_age` which is computed when asked.
+/// What `get_status` reports, besides `status_age` which is computed when asked. The
+/// reply's text around the age is encoded once per change, not once per request.
 #[derive(Debug, Default)]
 struct Snapshot {
     vars: Vec<(String, String)>,
-    encoded: EncodedKwargs,
     last_read: Option<Instant>,
     hw_connected: bool,
     errors: u64,
+    /// `hw_connected=..`
+    head: EncodedKwargs,
+    /// `errors=.. <device variables>`
+    tail: EncodedKwargs,
+}
+
+impl Snapshot {
+    fn encode(&mut self) {
+        self.head = EncodedKwargs::from_pairs([("hw_connected", format_bool(self.hw_connected))]);
+        let errors = self.errors.to_string();
+        let framework = std::iter::once(("errors", errors.as_str()));
+        let device = self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        self.tail = EncodedKwargs::from_pairs(framework.chain(device));
+    }
 }
 
 /// Shared between the hardware task (writer) and the connections (readers).
@@ -79,8 +95,10 @@ impl Default for StatusCache {
 
 impl StatusCache {
     pub fn new() -> Self {
+        let mut snapshot = Snapshot::default();
+        snapshot.encode();
         StatusCache {
-            snapshot: Arc::default(),
+            snapshot: Arc::new(RwLock::new(snapshot)),
             updates: broadcast::channel(64).0,
         }
     }
@@ -94,14 +112,9 @@ impl StatusCache {
         let snapshot = self.snapshot.read().expect("status lock");
         let age = snapshot
             .last_read
-            .map(|at| format_number((at.elapsed().as_secs_f64() * 1000.0).round() / 1000.0))
+            .map(|at| format_millis_as_seconds(at.elapsed().as_millis() as u64))
             .unwrap_or_default();
-        LineWriter::start(out, tag, "status")
-            .kwarg("hw_connected", format_bool(snapshot.hw_connected))
-            .kwarg("status_age", &age)
-            .kwarg("errors", &snapshot.errors.to_string())
-            .encoded(&snapshot.encoded)
-            .finish();
+        write_reply(out, tag, &snapshot, &age);
     }
 
     pub fn hw_connected(&self) -> bool {
@@ -143,8 +156,8 @@ impl StatusCache {
             }
             snapshot.hw_connected = true;
             snapshot.last_read = Some(Instant::now());
-            snapshot.encoded = EncodedKwargs::from_pairs(fresh.vars.iter().map(|(k, v)| (k, v)));
             snapshot.vars = fresh.vars;
+            snapshot.encode();
         }
         self.send_update(&changed);
     }
@@ -155,6 +168,7 @@ impl StatusCache {
             let mut snapshot = self.snapshot.write().expect("status lock");
             let changed = snapshot.hw_connected != connected;
             snapshot.hw_connected = connected;
+            snapshot.encode();
             changed
         };
         if changed {
@@ -166,6 +180,7 @@ impl StatusCache {
         let errors = {
             let mut snapshot = self.snapshot.write().expect("status lock");
             snapshot.errors += 1;
+            snapshot.encode();
             snapshot.errors
         };
         self.send_update(&[("errors".into(), errors.to_string())]);
@@ -184,6 +199,19 @@ impl StatusCache {
         // No receiver is not an error: nobody subscribed right now.
         let _ = self.updates.send(Arc::from(line));
     }
+}
+
+fn write_reply(
+    out: &mut impl labwire_protocol::encode::TextSink,
+    tag: Option<&str>,
+    snapshot: &Snapshot,
+    age: &str,
+) {
+    LineWriter::start(out, tag, "status")
+        .encoded(&snapshot.head)
+        .kwarg("status_age", age)
+        .encoded(&snapshot.tail)
+        .finish();
 }
 
 #[cfg(test)]

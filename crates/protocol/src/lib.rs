@@ -23,7 +23,7 @@ pub use codec::{FrameError, LineCodec, DEFAULT_MAX_LINE, DEFAULT_MAX_PAYLOAD};
 pub use encode::{EncodedKwargs, LineWriter};
 pub use message::{ErrorCode, Message, PAYLOAD_KEY};
 pub use parse::{parse_line, ParseError};
-pub use value::{format_bool, format_number, parse_bool, parse_number};
+pub use value::{format_bool, format_millis_as_seconds, format_number, parse_bool, parse_number};
 
 /// The protocol version this crate implements (`protocol=` in `id` replies).
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -29,6 +29,20 @@ pub fn parse_number(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
+/// A duration in whole milliseconds as decimal seconds (`0.042`, `12.5`), without going
+/// through floating point: it is on the hot path of every `status` reply.
+pub fn format_millis_as_seconds(millis: u64) -> String {
+    let (seconds, fraction) = (millis / 1000, millis % 1000);
+    if fraction == 0 {
+        return seconds.to_string();
+    }
+    let mut text = format!("{seconds}.{fraction:03}");
+    while text.ends_with('0') {
+        text.pop();
+    }
+    text
+}
+
 pub fn format_bool(value: bool) -> &'static str {
     if value {
         "1"
@@ -86,6 +100,20 @@ mod tests {
             assert_eq!(parse_number(text), None, "{text:?}");
         }
         assert_eq!(parse_number("+5.00000000E+00"), Some(5.0));
+    }
+
+    #[test]
+    fn milliseconds_as_seconds() {
+        for (millis, text) in [
+            (0, "0"),
+            (42, "0.042"),
+            (12_500, "12.5"),
+            (3_000, "3"),
+            (1_001, "1.001"),
+        ] {
+            assert_eq!(format_millis_as_seconds(millis), text);
+            assert_eq!(parse_number(text), Some(millis as f64 / 1000.0));
+        }
     }
 
     #[test]
