@@ -1,1 +1,25 @@
+//! Simulated lab hardware that speaks the real instruments' own wire protocols over TCP,
+//! so a daemon's real driver can be tested without the hardware. These are not labwire
+//! protocol servers.
+//!
+//! Layout:
+//! - [`server`]: the shared TCP accept loop, [`Fault`] injection and the [`SimHandle`]
+//!   every `spawn` returns.
+//! - [`gauge`]: Pfeiffer TPG 361 vacuum gauge controller (ASCII mnemonics, ACK/ENQ).
+//! - [`scpi`]: SCPI parsing helpers: headers, `;` chains and tree paths, numbers,
+//!   booleans, channel lists, standard error numbers.
+//! - [`e36300`]: Keysight E36311A/E36312A/E36313A power supplies over SCPI.
+//! - `number`, `rng`: the instruments' exponential number format and a tiny seeded PRNG
+//!   for noise and junk bytes.
+//!
+//! The binary (`src/main.rs`) runs one simulator as a stand-alone server.
 
+pub mod e36300;
+pub mod gauge;
+mod number;
+mod rng;
+pub mod scpi;
+pub mod server;
+
+pub use number::format_exponential;
+pub use server::{Fault, ParseFaultError, SimHandle, MAX_CONNECTIONS};

@@ -1,1 +1,140 @@
-fn main() {}
+//! `labwire-sim`: runs one simulated instrument as a stand-alone TCP server, for
+//! developing against a device you do not have.
+//!
+//! Parses the command line (clap exits with 2 on a bad one), spawns the simulator from
+//! the `labwire_sim` library, prints the bound address on stdout and serves until
+//! Ctrl-C or SIGTERM (exit 0). A failure to bind exits with 1.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use labwire_sim::e36300::{self, Model, PsuOptions};
+use labwire_sim::gauge::{self, GaugeOptions};
+use labwire_sim::{Fault, SimHandle};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    /// Pfeiffer TPG 361 vacuum gauge (default listen 127.0.0.1:8000)
+    Gauge,
+    /// Keysight E36311A power supply (default listen 127.0.0.1:5025)
+    E36311a,
+    /// Keysight E36312A power supply (default listen 127.0.0.1:5025)
+    E36312a,
+    /// Keysight E36313A power supply (default listen 127.0.0.1:5025)
+    E36313a,
+}
+
+impl Kind {
+    fn default_port(self) -> u16 {
+        match self {
+            Kind::Gauge => gauge::DEFAULT_PORT,
+            _ => e36300::DEFAULT_PORT,
+        }
+    }
+
+    fn model(self) -> Option<Model> {
+        match self {
+            Kind::Gauge => None,
+            Kind::E36311a => Some(Model::E36311A),
+            Kind::E36312a => Some(Model::E36312A),
+            Kind::E36313a => Some(Model::E36313A),
+        }
+    }
+}
+
+/// Simulated lab hardware speaking the real devices' wire protocols over TCP.
+#[derive(Debug, Parser)]
+#[command(name = "labwire-sim", version)]
+struct Cli {
+    /// Which instrument to simulate.
+    #[arg(value_enum)]
+    kind: Kind,
+
+    /// Address to listen on [default: 127.0.0.1:8000 for gauge, 127.0.0.1:5025 for the
+    /// supplies]; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Fault to inject from the start: none, offline, silent, slow=<ms>, garbage,
+    /// disconnect or nak.
+    #[arg(long, value_name = "FAULT", default_value = "none")]
+    fault: Fault,
+
+    /// Seed of measurement noise, for reproducible runs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+
+    /// Log level: error, warn, info, debug or trace (logs go to stderr).
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: tracing::Level,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_max_level(cli.log_level)
+        .with_writer(std::io::stderr)
+        .init();
+    let listen = cli.listen.unwrap_or_else(|| {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), cli.kind.default_port())
+    });
+    match run(&cli, listen).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("labwire-sim: cannot listen on {listen}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
+    match cli.kind.model() {
+        None => {
+            let options = GaugeOptions {
+                seed: cli.seed,
+                ..GaugeOptions::default()
+            };
+            serve("gauge", gauge::spawn(listen, options).await?, cli.fault).await
+        }
+        Some(model) => {
+            let options = PsuOptions {
+                model,
+                seed: cli.seed,
+                ..PsuOptions::default()
+            };
+            let handle = e36300::spawn(listen, options).await?;
+            serve(model.idn_model(), handle, cli.fault).await
+        }
+    }
+}
+
+async fn serve<C>(name: &str, handle: SimHandle<C>, fault: Fault) -> std::io::Result<()> {
+    handle.set_fault(fault);
+    announce(name, handle.local_addr());
+    let result = wait_for_signal().await;
+    handle.shutdown();
+    handle.stopped().await;
+    result
+}
+
+/// Scripts and tests read the port from this line (its last word is the address).
+fn announce(name: &str, addr: SocketAddr) {
+    println!("labwire-sim {name} listening on {addr}");
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}

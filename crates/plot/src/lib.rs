@@ -1,0 +1,1 @@
+//! Server-side PNG plots (in progress).

@@ -1,0 +1,289 @@
+//! The gauge daemon end to end: the real binary in simulation, and the device in-process
+//! against a simulator whose faults the test injects.
+
+use labwire_client::{Client, ClientOptions};
+use labwire_daemon::hardware::HardwareConfig;
+use labwire_daemon::{Daemon, ServerConfig};
+use labwire_gauge::device::Gauge;
+use labwire_protocol::{parse_number, Message};
+use labwire_sim::gauge::{GaugeOptions, Unit};
+use labwire_sim::Fault;
+use labwire_testkit::{binary, eventually, Process, TempDir};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn client(addr: SocketAddr) -> Client {
+    Client::connect(addr, ClientOptions::default())
+        .await
+        .expect("connect")
+}
+
+async fn status_where(c: &Client, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
+    eventually(WAIT, what, || async {
+        let status = c.call("get_status").await.ok()?;
+        accept(&status).then_some(status)
+    })
+    .await
+}
+
+fn number(m: &Message, key: &str) -> f64 {
+    let text = m.get(key).unwrap_or_else(|| panic!("no {key} in {m}"));
+    parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number"))
+}
+
+fn pressure_near(s: &Message, mbar: f64) -> bool {
+    s.get("pressure")
+        .and_then(parse_number)
+        .is_some_and(|p| (p / mbar - 1.0).abs() < 0.2)
+}
+
+#[tokio::test]
+async fn simulated_gauge_binary_end_to_end() {
+    let mut daemon = Process::start(
+        binary("labwire-gauge"),
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-interval",
+            "0.1",
+            "--name",
+            "gauge7",
+        ],
+    );
+    let c = client(daemon.addr).await;
+    let id = c.call("get_id").await.unwrap();
+    assert_eq!(
+        (id.get("name"), id.get("type"), id.get("protocol")),
+        (Some("gauge7"), Some("gauge"), Some("1"))
+    );
+
+    let status = status_where(&c, "a first reading", |s| {
+        s.get("hw_connected") == Some("1") && s.get("pressure").is_some_and(|p| !p.is_empty())
+    })
+    .await;
+    assert!(number(&status, "pressure") > 0.0);
+    assert_eq!(status.get("gauge_status"), Some("0"));
+    assert_eq!(status.get("gauge_status_text"), Some("ok"));
+    assert_eq!(status.get("unit"), Some("mbar"));
+    assert!(!status.get("gauge_type").unwrap().is_empty());
+
+    let help = c.call("help").await.unwrap();
+    assert!(help.get("set_unit").unwrap().contains("mbar|torr|pa"));
+    assert!(help.get("reconnect").is_some());
+
+    assert_eq!(
+        c.call("set_unit unit=torr").await.unwrap().to_line(),
+        "ok set_unit unit=torr"
+    );
+    status_where(&c, "unit=torr", |s| s.get("unit") == Some("torr")).await;
+    let refused = c.call("set_unit unit=psi").await.unwrap();
+    assert_eq!(refused.error_code(), Some("bad_argument"));
+    assert!(refused.error_message().unwrap().contains("mbar, torr, pa"));
+    assert_eq!(
+        c.call("get_status").await.unwrap().get("unit"),
+        Some("torr"),
+        "state unchanged"
+    );
+
+    let measured = c.call("measure").await.unwrap();
+    assert_eq!(measured.name, "ok");
+    assert!(number(&measured, "pressure") > 0.0);
+
+    assert_eq!(c.call("exit").await.unwrap().to_line(), "ok exit");
+    let exit = daemon.wait_exit(WAIT).expect("daemon exits after exit");
+    assert!(exit.success());
+}
+
+#[tokio::test]
+async fn token_protects_the_binary_and_sigterm_stops_it_cleanly() {
+    let dir = TempDir::new("gauge-token");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "hunter2\n").unwrap();
+    let mut daemon = Process::start(
+        binary("labwire-gauge"),
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    let c = client(daemon.addr).await;
+    assert_eq!(
+        c.call("get_status").await.unwrap().error_code(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        c.call("exit").await.unwrap().error_code(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        c.call("get_id").await.unwrap().name,
+        "id",
+        "still running after a refused exit"
+    );
+    assert_eq!(c.call("auth token=hunter2").await.unwrap().name, "ok");
+    assert_eq!(c.call("get_status").await.unwrap().name, "status");
+    let exit = daemon.terminate(WAIT).expect("SIGTERM stops the daemon");
+    assert!(exit.success(), "clean stop exits 0, got {exit:?}");
+}
+
+#[test]
+fn bad_command_lines_exit_with_code_2() {
+    let gauge = binary("labwire-gauge");
+    for args in [
+        vec!["--listen", "127.0.0.1:0"],
+        vec!["--simulate", "--device", "h:1"],
+        vec!["--simulate", "--listen", "nowhere"],
+        vec!["--simulate", "--poll-interval", "-1"],
+        vec!["--simulate", "--token-file", "/nonexistent/token"],
+    ] {
+        let status = std::process::Command::new(&gauge)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}");
+    }
+}
+
+struct InProcess {
+    sim: labwire_sim::SimHandle<labwire_sim::gauge::GaugeControl>,
+    daemon: Daemon,
+}
+
+async fn in_process() -> InProcess {
+    let sim = labwire_sim::gauge::spawn(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        GaugeOptions::default(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = ServerConfig {
+        name: "gauge1".into(),
+        hardware: HardwareConfig {
+            poll_interval: Duration::from_millis(50),
+            operation_timeout: Duration::from_secs(2),
+            backoff_initial: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+        },
+        ..ServerConfig::default()
+    };
+    let device = Gauge::new(sim.local_addr().to_string(), Duration::from_millis(300));
+    let daemon = Daemon::start(listener, config, device);
+    InProcess { sim, daemon }
+}
+
+#[tokio::test]
+async fn pressure_is_reported_in_mbar_whatever_the_display_unit() {
+    let t = in_process().await;
+    let c = client(t.daemon.local_addr()).await;
+    t.sim.control().set_pressure_mbar(2.5e-3);
+    let status = status_where(&c, "pressure near 2.5e-3", |s| pressure_near(s, 2.5e-3)).await;
+    assert_eq!(status.get("unit"), Some("mbar"));
+    assert_eq!(c.call("set_unit pa").await.unwrap().name, "ok");
+    assert_eq!(
+        t.sim.control().unit(),
+        Unit::Pa,
+        "the controller itself changed unit"
+    );
+    t.sim.control().set_pressure_mbar(4.0e-2);
+    status_where(&c, "4e-2 mbar while the gauge shows Pa", |s| {
+        s.get("unit") == Some("pa") && pressure_near(s, 4.0e-2)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sensor_status_without_a_valid_reading_reports_no_pressure() {
+    let t = in_process().await;
+    let c = client(t.daemon.local_addr()).await;
+    status_where(&c, "connected", |s| s.get("hw_connected") == Some("1")).await;
+    t.sim.control().set_sensor_status(4);
+    let status = status_where(&c, "sensor off", |s| s.get("gauge_status") == Some("4")).await;
+    assert_eq!(status.get("pressure"), Some(""), "no made-up number");
+    assert_eq!(status.get("gauge_status_text"), Some("sensor_off"));
+    let measured = c.call("measure").await.unwrap();
+    assert_eq!(measured.get("pressure"), Some(""));
+}
+
+#[tokio::test]
+async fn silent_gauge_goes_offline_and_comes_back() {
+    let t = in_process().await;
+    let c = client(t.daemon.local_addr()).await;
+    status_where(&c, "connected", |s| s.get("hw_connected") == Some("1")).await;
+    t.sim.set_fault(Fault::Silent);
+    let status = status_where(&c, "offline", |s| s.get("hw_connected") == Some("0")).await;
+    assert!(number(&status, "errors") >= 1.0);
+    assert!(
+        status.get("pressure").is_some_and(|p| !p.is_empty()),
+        "last value still reported"
+    );
+    assert_eq!(
+        c.call("set_unit torr").await.unwrap().error_code(),
+        Some("not_connected")
+    );
+    t.sim.set_fault(Fault::None);
+    status_where(&c, "back online", |s| s.get("hw_connected") == Some("1")).await;
+    assert_eq!(c.call("set_unit torr").await.unwrap().name, "ok");
+}
+
+#[tokio::test]
+async fn nak_and_garbage_are_device_errors_and_disconnects_reconnect() {
+    let t = in_process().await;
+    let c = client(t.daemon.local_addr()).await;
+    status_where(&c, "connected", |s| s.get("hw_connected") == Some("1")).await;
+
+    t.sim.set_fault(Fault::Nak);
+    let refused = c.call("set_unit torr").await.unwrap();
+    assert_eq!(refused.error_code(), Some("device_error"));
+    assert!(
+        refused.error_message().unwrap().contains("NAK"),
+        "{refused}"
+    );
+
+    t.sim.set_fault(Fault::Garbage);
+    let garbled = c.call("measure").await.unwrap();
+    assert!(garbled.is_error(), "{garbled}");
+
+    t.sim.set_fault(Fault::Disconnect);
+    let before = number(&c.call("get_status").await.unwrap(), "errors");
+    status_where(&c, "errors counted", |s| number(s, "errors") > before).await;
+    t.sim.set_fault(Fault::None);
+    let status = status_where(&c, "recovered", |s| {
+        s.get("hw_connected") == Some("1") && s.get("gauge_status") == Some("0")
+    })
+    .await;
+    assert_eq!(
+        status.get("unit"),
+        Some("mbar"),
+        "the refused unit change never happened"
+    );
+}
+
+#[tokio::test]
+async fn offline_controller_is_retried_until_it_returns() {
+    let t = in_process().await;
+    let c = client(t.daemon.local_addr()).await;
+    status_where(&c, "connected", |s| s.get("hw_connected") == Some("1")).await;
+    t.sim.set_fault(Fault::Offline);
+    status_where(&c, "offline", |s| s.get("hw_connected") == Some("0")).await;
+    let age = number(&c.call("get_status").await.unwrap(), "status_age");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        number(&c.call("get_status").await.unwrap(), "status_age") > age,
+        "age keeps growing"
+    );
+    t.sim.set_fault(Fault::None);
+    status_where(&c, "back", |s| s.get("hw_connected") == Some("1")).await;
+    assert_eq!(
+        c.call("reconnect").await.unwrap().to_line(),
+        "ok reconnect hw_connected=1"
+    );
+}

@@ -1,0 +1,2 @@
+//! labwire-psu: the Keysight E36300 daemon (in progress).
+fn main() {}

@@ -1,0 +1,2 @@
+//! labwire-monitor (in progress).
+fn main() {}
