@@ -90,18 +90,18 @@ impl CommonArgs {
             .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, info.default_port)))
     }
 
-    /// Read the token file: one secret, surrounding blanks and newlines ignored.
     pub fn token(&self) -> Result<Option<String>, String> {
-        let Some(path) = &self.token_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| format!("{}: cannot read token file: {err}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(format!("{}: token file is empty", path.display()));
-        }
-        Ok(Some(token.to_string()))
+        self.token_file.as_deref().map(read_token_file).transpose()
+    }
+}
+
+/// Read a token file: one secret, surrounding blanks and newlines ignored.
+pub fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("{}: cannot read token file: {err}", path.display()))?;
+    match text.trim() {
+        "" => Err(format!("{}: token file is empty", path.display())),
+        token => Ok(token.to_string()),
     }
 }
 
@@ -189,7 +189,8 @@ where
     })
 }
 
-async fn wait_for_signal() {
+/// Resolve on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
