@@ -27,7 +27,8 @@ pub struct CommonArgs {
     #[arg(long)]
     pub name: Option<String>,
 
-    /// The hardware to drive, as HOST[:PORT].
+    /// The hardware to drive: HOST[:PORT], or for TCP instruments the VISA form
+    /// TCPIP::<host>::<port>::SOCKET.
     #[arg(
         long,
         value_name = "HOST[:PORT]",

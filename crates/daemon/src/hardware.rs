@@ -202,7 +202,8 @@ impl<D: Device> HardwareTask<D> {
             .await
             .unwrap_or_else(|_| Err(Error::timeout("the hardware did not finish in time")));
         match &result {
-            Ok(_) if needs_hardware => self.next_poll = Instant::now(),
+            // Show the command's effect at once rather than at the next regular poll.
+            Ok(_) if self.connected => self.next_poll = Instant::now(),
             Ok(_) => {}
             Err(err) => {
                 self.status.count_error();
