@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -313,6 +314,7 @@ enum Flow {
 struct Connection<S: Service> {
     shared: Arc<Shared<S>>,
     peer: SocketAddr,
+    writer: Option<OwnedWriteHalf>,
     authenticated: bool,
     status_updates: Option<broadcast::Receiver<Arc<str>>>,
     log_lines: Option<broadcast::Receiver<Arc<str>>>,
@@ -325,6 +327,7 @@ impl<S: Service> Connection<S> {
             authenticated: shared.config.token.is_none(),
             shared,
             peer,
+            writer: None,
             status_updates: None,
             log_lines: None,
             out: Vec::new(),
@@ -334,7 +337,8 @@ impl<S: Service> Connection<S> {
     async fn serve(mut self, stream: TcpStream) {
         debug!(peer = %self.peer, "connection opened");
         self.shared.service.connection_changed(self.peer, true);
-        let (mut reader, mut writer) = stream.into_split();
+        let (mut reader, writer) = stream.into_split();
+        self.writer = Some(writer);
         let mut codec = LineCodec::new(self.shared.config.max_line, self.shared.config.max_payload);
         let mut inbuf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
         let shutdown = self.shared.shutdown.clone();
@@ -346,15 +350,12 @@ impl<S: Service> Connection<S> {
                     Err(_) => break 'connection,
                 };
                 if self.respond(item).await == Flow::Close {
-                    let _ = writer.write_all(&self.out).await;
+                    let _ = self.flush().await;
                     break 'connection;
                 }
             }
-            if !self.out.is_empty() {
-                if writer.write_all(&self.out).await.is_err() {
-                    break;
-                }
-                self.out.clear();
+            if self.flush().await.is_err() {
+                break;
             }
             if inbuf.is_empty() && inbuf.capacity() > SHRINK_ABOVE {
                 inbuf = BytesMut::with_capacity(INITIAL_READ_CAPACITY);
@@ -365,7 +366,7 @@ impl<S: Service> Connection<S> {
                         // A last request without terminator still gets its answer.
                         if let Ok(Some(item)) = tokio_util::codec::Decoder::decode_eof(&mut codec, &mut inbuf) {
                             self.respond(item).await;
-                            let _ = writer.write_all(&self.out).await;
+                            let _ = self.flush().await;
                         }
                         break;
                     }
@@ -378,6 +379,17 @@ impl<S: Service> Connection<S> {
         }
         self.shared.service.connection_changed(self.peer, false);
         debug!(peer = %self.peer, "connection closed");
+    }
+
+    /// Write the replies gathered so far.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let writer = self.writer.as_mut().expect("writer set while serving");
+        writer.write_all(&self.out).await?;
+        self.out.clear();
+        Ok(())
     }
 
     fn reply(&mut self, message: &Message) {
@@ -438,6 +450,8 @@ impl<S: Service> Connection<S> {
                 .iter()
                 .any(|c| c.name == name) =>
             {
+                // The service may take a while (hardware, `wait`): earlier replies go first.
+                let _ = self.flush().await;
                 let reply = self.shared.service.handle(request, self.peer).await;
                 self.reply(&reply);
             }

@@ -29,7 +29,8 @@ struct Heater {
 
 enum Command {
     Set(f64),
-    Read,
+    /// Takes `delay` milliseconds, like a slow instrument.
+    Read(u64),
 }
 
 impl Device for Heater {
@@ -53,7 +54,12 @@ impl Device for Heater {
         let mut args = Args::new(request);
         let command = match request.name.as_str() {
             "set" => Command::Set(args.number_in("value", 0.0..=10.0, "W")?),
-            _ => Command::Read,
+            _ => Command::Read(
+                args.optional("delay")
+                    .map(|ms| ms.parse().map_err(|_| Error::bad_argument("delay in ms")))
+                    .transpose()?
+                    .unwrap_or(0),
+            ),
         };
         args.finish()?;
         Ok(command)
@@ -87,7 +93,10 @@ impl Device for Heater {
                 self.bench.writes.fetch_add(1, Ordering::SeqCst);
                 Ok(vec![("value".into(), watts.to_string())])
             }
-            Command::Read => Ok(vec![]),
+            Command::Read(delay) => {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                Ok(vec![])
+            }
         }
     }
 }
@@ -519,4 +528,22 @@ async fn oversized_payload_closes_the_connection() {
         .unwrap();
     assert_eq!(n, 0, "connection closed after an unrecoverable payload");
     assert_eq!(Conn::open(h.addr).await.ask("get_id").await.name, "id");
+}
+
+/// Regression: replies were written once per batch, so a slow command held back the
+/// replies to requests that came before it in the same packet.
+#[tokio::test]
+async fn a_slow_command_does_not_hold_back_earlier_replies() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    wait_for(&mut c, "hw_connected", "1").await;
+    c.send(b"@first get_id\n@slow read delay=3000\n").await;
+    let mut first = String::new();
+    timeout(Duration::from_secs(1), c.reader.read_line(&mut first))
+        .await
+        .expect("the first reply does not wait for the slow one")
+        .unwrap();
+    assert!(first.starts_with("@first id "), "{first}");
+    let slow = c.line().await;
+    assert!(slow.starts_with("@slow ok read"), "{slow}");
 }

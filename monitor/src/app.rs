@@ -1,0 +1,214 @@
+//! Putting the monitor together: the command line, configuration, store, hub, one poller
+//! per client and the command port; and stopping it all cleanly.
+
+use crate::config::{self, MonitorConfig};
+use crate::hub::Hub;
+use crate::poller::{self, PollSettings};
+use crate::service::MonitorService;
+use crate::store::{Store, StoreOptions};
+use labwire_daemon::cli::{read_token_file, wait_for_signal};
+use labwire_daemon::server::{serve, ServerConfig};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info};
+use tracing_subscriber::filter::LevelFilter;
+
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "labwire-monitor",
+    version,
+    about = "Polls every labwire daemon, stores their history, relays commands and serves the web page"
+)]
+pub struct Cli {
+    /// The configuration file. Without this flag, monitor.ini is read if it exists.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Command port (overrides `port` in the configuration); 0 picks a free one.
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Web page port (overrides `http_port`); 0 picks a free one.
+    #[arg(long)]
+    pub http_port: Option<u16>,
+
+    /// Address to listen on (overrides `listen`); loopback unless you say otherwise.
+    #[arg(long)]
+    pub listen: Option<IpAddr>,
+
+    /// History database (overrides `db`).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Seconds between polls of each client (overrides `poll_interval`).
+    #[arg(long)]
+    pub poll_interval: Option<f64>,
+
+    /// Monitor name reported by get_id (overrides `name`).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// File holding a secret; connections must then send `auth token=<secret>`.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: LevelFilter,
+
+    /// Clients to add, or to move to another host and port: `name=host:port`.
+    #[arg(value_name = "NAME=HOST:PORT")]
+    pub clients: Vec<String>,
+}
+
+/// Read the configuration the command line asks for and apply its overrides.
+pub fn configuration(cli: &Cli) -> Result<MonitorConfig, String> {
+    let mut config = match &cli.config {
+        Some(path) => config::load(path).map_err(|err| err.to_string())?,
+        None if std::path::Path::new("monitor.ini").exists() => {
+            config::load(std::path::Path::new("monitor.ini")).map_err(|err| err.to_string())?
+        }
+        None => MonitorConfig::default(),
+    };
+    config
+        .apply_client_overrides(&cli.clients)
+        .map_err(|err| err.to_string())?;
+    if let Some(port) = cli.port {
+        config.port = port;
+    }
+    if let Some(port) = cli.http_port {
+        config.http_port = port;
+    }
+    if let Some(listen) = cli.listen {
+        config.listen = listen;
+    }
+    if let Some(db) = &cli.db {
+        config.db = db.clone();
+    }
+    if let Some(name) = &cli.name {
+        if !labwire_protocol::is_valid_name(name) {
+            return Err(format!(
+                "--name {name:?}: letters, digits, '_', '-', '.' only"
+            ));
+        }
+        config.name = name.clone();
+    }
+    if let Some(seconds) = cli.poll_interval {
+        if !(seconds > 0.0 && seconds <= 86_400.0) {
+            return Err(format!("--poll-interval {seconds}: seconds in (0, 86400]"));
+        }
+        config.poll_interval = Duration::from_secs_f64(seconds);
+    }
+    Ok(config)
+}
+
+fn token(cli: &Cli) -> Result<Option<String>, String> {
+    cli.token_file.as_deref().map(read_token_file).transpose()
+}
+
+/// Run the monitor until `exit`, SIGINT or SIGTERM.
+pub fn main(cli: Cli) -> ExitCode {
+    let (config, token) = match configuration(&cli).and_then(|c| Ok((c, token(&cli)?))) {
+        Ok(ready) => ready,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    labwire_daemon::cli::init_logging(cli.log_level, &config.name);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config, token))
+}
+
+async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
+    let store_options = StoreOptions {
+        retention: config.retention,
+        ..StoreOptions::default()
+    };
+    let store = match Store::open(&config.db, store_options) {
+        Ok(store) => store,
+        Err(err) => {
+            error!(
+                "cannot open the history database {}: {err}",
+                config.db.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let command_addr = SocketAddr::new(config.listen, config.port);
+    let listener = match TcpListener::bind(command_addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            error!("cannot listen on {command_addr}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let enabled: Vec<_> = config.clients.iter().filter(|c| c.enabled).collect();
+    let hub = Hub::new(
+        config.name.clone(),
+        enabled
+            .iter()
+            .map(|c| (c.name.clone(), format!("{}:{}", c.host, c.port))),
+        Some(store),
+        config.store_interval,
+    );
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    for client in &enabled {
+        let slot = hub
+            .slot(&client.name)
+            .expect("every enabled client has a slot")
+            .clone();
+        let settings =
+            PollSettings::with_interval(client.poll_interval.unwrap_or(config.poll_interval));
+        tracker.spawn(poller::run(hub.clone(), slot, settings, shutdown.clone()));
+    }
+    let server_config = ServerConfig {
+        name: config.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        token: token.clone(),
+        ..ServerConfig::default()
+    };
+    let service = MonitorService::new(hub.clone(), token.is_some());
+    let bound = serve(listener, server_config, service, shutdown.clone(), &tracker);
+    // Tests and launch scripts read the bound address from stdout.
+    println!("listening {bound}");
+    info!("command port on {bound}, {} clients", enabled.len());
+    hub.log(
+        "info",
+        "monitor",
+        &format!("monitor started with {} clients", enabled.len()),
+    );
+
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        stop.cancel();
+    });
+    shutdown.cancelled().await;
+    info!("stopping");
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .is_err()
+    {
+        error!("some tasks did not stop within 5 s");
+    }
+    // Dropping the hub drops the store, whose writer thread commits what is queued.
+    drop(hub);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,325 @@
+//! The monitor's live state: one slot per configured client with its connection state and
+//! latest variables, the event streams (`update` and `log` lines for command-port
+//! subscribers), the links the relay uses, and the monitor's own counters. Pollers write
+//! it; the command port, the web page and the metrics read it.
+
+use crate::store::{ChangeFilter, Store, Value};
+use labwire_client::Client;
+use labwire_protocol::{format_bool, LineWriter};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{broadcast, watch};
+
+/// A client's state as the monitor last saw it.
+#[derive(Clone, Debug, Default)]
+pub struct ClientView {
+    pub connected: bool,
+    /// A CCDLab-era daemon (no `protocol=` in its `id` reply).
+    pub legacy: bool,
+    /// `type=` from its `id` reply.
+    pub kind: String,
+    /// Latest status variables in the order the daemon reports them.
+    pub vars: Vec<(String, String)>,
+    pub last_update: Option<SystemTime>,
+    pub last_change: Option<SystemTime>,
+}
+
+/// The link the relay sends through while the client is connected.
+#[derive(Clone)]
+pub struct Link {
+    pub client: Client,
+    pub legacy: bool,
+}
+
+pub struct Slot {
+    pub name: String,
+    pub address: String,
+    view: RwLock<ClientView>,
+    link: RwLock<Option<Link>>,
+}
+
+impl Slot {
+    pub fn view(&self) -> ClientView {
+        self.view.read().expect("view lock").clone()
+    }
+
+    pub fn link(&self) -> Option<Link> {
+        self.link.read().expect("link lock").clone()
+    }
+}
+
+/// Counters for `/metrics` and benchmarks.
+#[derive(Default)]
+pub struct Counters {
+    pub polls: AtomicU64,
+    pub poll_failures: AtomicU64,
+    pub relayed: AtomicU64,
+    pub connects: AtomicU64,
+    pub disconnects: AtomicU64,
+}
+
+pub struct Hub {
+    pub name: String,
+    slots: Vec<Arc<Slot>>,
+    store: Option<Store>,
+    change_filter: Mutex<ChangeFilter>,
+    status_lines: broadcast::Sender<Arc<str>>,
+    log_lines: broadcast::Sender<Arc<str>>,
+    /// Bumped on every change, so `wait` can re-check its condition.
+    generation: watch::Sender<u64>,
+    connections: Mutex<BTreeMap<SocketAddr, String>>,
+    pub counters: Counters,
+}
+
+impl Hub {
+    pub fn new(
+        name: String,
+        clients: impl IntoIterator<Item = (String, String)>,
+        store: Option<Store>,
+        store_interval: Duration,
+    ) -> Arc<Hub> {
+        let slots = clients
+            .into_iter()
+            .map(|(name, address)| {
+                Arc::new(Slot {
+                    name,
+                    address,
+                    view: RwLock::default(),
+                    link: RwLock::default(),
+                })
+            })
+            .collect();
+        Arc::new(Hub {
+            name,
+            slots,
+            store,
+            change_filter: Mutex::new(ChangeFilter::new(store_interval)),
+            status_lines: broadcast::channel(1024).0,
+            log_lines: broadcast::channel(1024).0,
+            generation: watch::channel(0).0,
+            connections: Mutex::default(),
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn slots(&self) -> &[Arc<Slot>] {
+        &self.slots
+    }
+
+    pub fn slot(&self, name: &str) -> Option<&Arc<Slot>> {
+        self.slots.iter().find(|slot| slot.name == name)
+    }
+
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    pub fn subscribe_status(&self) -> broadcast::Receiver<Arc<str>> {
+        self.status_lines.subscribe()
+    }
+
+    pub fn subscribe_log(&self) -> broadcast::Receiver<Arc<str>> {
+        self.log_lines.subscribe()
+    }
+
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    fn bump(&self) {
+        self.generation.send_modify(|generation| *generation += 1);
+    }
+
+    /// The client connected (with `link`) or went away (`None`).
+    pub fn set_link(&self, slot: &Slot, link: Option<Link>, kind: &str) {
+        let connected = link.is_some();
+        let legacy = link.as_ref().is_some_and(|l| l.legacy);
+        *slot.link.write().expect("link lock") = link;
+        {
+            let mut view = slot.view.write().expect("view lock");
+            if view.connected == connected {
+                return;
+            }
+            view.connected = connected;
+            view.legacy = legacy;
+            if connected {
+                view.kind = kind.to_string();
+            }
+        }
+        let counter = if connected {
+            &self.counters.connects
+        } else {
+            &self.counters.disconnects
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now();
+        let (event, level) = if connected {
+            ("connected", "info")
+        } else {
+            ("disconnected", "warning")
+        };
+        if let Some(store) = &self.store {
+            store.record_event(now, &slot.name, event, &slot.address);
+        }
+        self.log(
+            level,
+            "monitor",
+            &format!("{} {event} ({})", slot.name, slot.address),
+        );
+        let mut line = String::new();
+        LineWriter::start(&mut line, None, "update")
+            .kwarg(&slot.name, format_bool(connected))
+            .finish();
+        let _ = self.status_lines.send(Arc::from(line));
+        self.bump();
+    }
+
+    /// A poll answered: store what the store wants, publish what changed.
+    pub fn record_status(&self, slot: &Slot, vars: Vec<(String, String)>) {
+        let now = SystemTime::now();
+        self.counters.polls.fetch_add(1, Ordering::Relaxed);
+        let mut changed: Vec<(String, String)> = Vec::new();
+        {
+            let view = slot.view.read().expect("view lock");
+            for (key, value) in &vars {
+                let before = view.vars.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+                if before != Some(value) {
+                    changed.push((format!("{}.{key}", slot.name), value.clone()));
+                }
+            }
+        }
+        if let Some(store) = &self.store {
+            let mut filter = self.change_filter.lock().expect("filter lock");
+            for (key, text) in &vars {
+                let value = Value::from_wire(text);
+                if filter.should_store(&slot.name, key, &value, now) {
+                    store.record_value(&slot.name, key, now, value);
+                }
+            }
+        }
+        {
+            let mut view = slot.view.write().expect("view lock");
+            view.vars = vars;
+            view.last_update = Some(now);
+            if !changed.is_empty() {
+                view.last_change = Some(now);
+            }
+        }
+        if !changed.is_empty() {
+            if self.status_lines.receiver_count() > 0 {
+                let mut line = String::new();
+                let mut writer = LineWriter::start(&mut line, None, "update");
+                for (key, value) in &changed {
+                    writer = writer.kwarg(key, value);
+                }
+                writer.finish();
+                let _ = self.status_lines.send(Arc::from(line));
+            }
+            self.bump();
+        }
+    }
+
+    /// A log line from a daemon (source = its configured name), a script or the monitor.
+    pub fn log(&self, level: &str, source: &str, message: &str) {
+        let now = SystemTime::now();
+        if let Some(store) = &self.store {
+            store.record_log(now, level, source, message);
+        }
+        let mut line = String::new();
+        LineWriter::start(&mut line, None, "log")
+            .kwarg("level", level)
+            .kwarg("source", source)
+            .kwarg("message", message)
+            .finish();
+        let _ = self.log_lines.send(Arc::from(line));
+    }
+
+    /// The current value of `<client>.<key>`, if the client is connected.
+    pub fn current(&self, client: &str, key: &str) -> Option<String> {
+        let view = self.slot(client)?.view();
+        if !view.connected {
+            return None;
+        }
+        view.vars
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn connection_opened(&self, peer: SocketAddr, what: &str) {
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .insert(peer, what.to_string());
+    }
+
+    pub fn connection_closed(&self, peer: SocketAddr) {
+        self.connections
+            .lock()
+            .expect("connections lock")
+            .remove(&peer);
+    }
+
+    /// Incoming command-port connections, by peer address.
+    pub fn incoming_connections(&self) -> Vec<(SocketAddr, String)> {
+        let connections = self.connections.lock().expect("connections lock");
+        connections.iter().map(|(p, w)| (*p, w.clone())).collect()
+    }
+}
+
+impl Hub {
+    /// Configuration-order view of every client, as `get_status format=json` and the web
+    /// page serve it. Numbers become JSON numbers, values that could not be read `null`.
+    pub fn status_json(&self) -> serde_json::Value {
+        let mut clients = serde_json::Map::new();
+        let mut connected = 0;
+        for slot in &self.slots {
+            let view = slot.view();
+            connected += usize::from(view.connected);
+            let vars: serde_json::Map<String, serde_json::Value> = if view.connected {
+                view.vars
+                    .iter()
+                    .map(|(key, text)| (key.clone(), json_value(text)))
+                    .collect()
+            } else {
+                serde_json::Map::new()
+            };
+            let last_update = view
+                .last_update
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64());
+            clients.insert(
+                slot.name.clone(),
+                serde_json::json!({
+                    "connected": view.connected,
+                    "legacy": view.legacy,
+                    "type": view.kind,
+                    "address": slot.address,
+                    "last_update": last_update,
+                    "vars": vars,
+                }),
+            );
+        }
+        serde_json::json!({
+            "name": self.name,
+            "nclients": self.slots.len(),
+            "nconnected": connected,
+            "clients": clients,
+        })
+    }
+}
+
+fn json_value(text: &str) -> serde_json::Value {
+    match Value::from_wire(text) {
+        // Whole numbers read better as integers ("errors": 0, not 0.0).
+        Value::Number(number) if number.fract() == 0.0 && number.abs() < 9.0e15 => {
+            serde_json::json!(number as i64)
+        }
+        Value::Number(number) => serde_json::json!(number),
+        Value::Text(text) => serde_json::Value::String(text),
+        Value::Missing => serde_json::Value::Null,
+    }
+}

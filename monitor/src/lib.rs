@@ -1,0 +1,23 @@
+//! The labwire MONITOR: polls every daemon, stores history, relays commands, serves the
+//! web page. The binary (`main.rs`) is thin; the parts live here so tests and benches can
+//! use them directly.
+//!
+//! Layout, in the order data flows:
+//! - [`config`]: the `monitor.ini` reader (configobj-style INI, nom) and its validation into
+//!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
+//! - [`poller`]: one task per client: connect, greet, subscribe to its log, poll.
+//! - [`hub`]: the live state every other part reads: clients, variables, event streams.
+//! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
+//!   queue (non-blocking calls from async code); [`store::Reader`] is a read-only
+//!   connection for history queries; [`store::ChangeFilter`] decides which polled values
+//!   are worth storing.
+//! - [`service`]: the command port (`send`, `wait`, `clients`, ...), served by the shared
+//!   `labwire_daemon` server.
+//! - [`app`]: the command line, start-up and clean shutdown.
+
+pub mod app;
+pub mod config;
+pub mod hub;
+pub mod poller;
+pub mod service;
+pub mod store;

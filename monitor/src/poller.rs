@@ -1,0 +1,158 @@
+//! One task per client: keep a connection (the client crate reconnects with capped,
+//! jittered backoff), greet with an untagged `get_id` to learn whether the daemon speaks
+//! labwire or is a CCDLab-era legacy daemon, subscribe to its log, then poll `get_status`
+//! on the interval with a timeout. A client that stops answering is dropped and its
+//! variables are no longer reported as current; a hung client never delays the others,
+//! since each has its own task and every request its own deadline.
+
+use crate::hub::{Hub, Link, Slot};
+use labwire_client::{Backoff, Client, ClientError, ClientOptions, ReconnectingClient};
+use labwire_protocol::Message;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+#[derive(Clone, Debug)]
+pub struct PollSettings {
+    pub interval: Duration,
+    /// Deadline of one request; also how long a silent client is given.
+    pub timeout: Duration,
+    pub backoff: Backoff,
+}
+
+impl PollSettings {
+    pub fn with_interval(interval: Duration) -> Self {
+        PollSettings {
+            interval,
+            timeout: (interval * 2).clamp(Duration::from_millis(500), Duration::from_secs(5)),
+            backoff: Backoff {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+/// Poll `slot` until `shutdown`.
+pub async fn run(
+    hub: Arc<Hub>,
+    slot: Arc<Slot>,
+    settings: PollSettings,
+    shutdown: CancellationToken,
+) {
+    let options = ClientOptions {
+        request_timeout: settings.timeout,
+        connect_timeout: settings.timeout.max(Duration::from_secs(1)),
+        ..ClientOptions::default()
+    };
+    let link = ReconnectingClient::new(slot.address.clone(), options, settings.backoff);
+    let mut state = link.connection_state();
+    loop {
+        let connected = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            connected = state.wait_for(|up| *up) => connected.is_ok(),
+        };
+        if !connected {
+            break;
+        }
+        let Some(client) = link.client() else {
+            continue;
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = session(&hub, &slot, &client, &settings) => {}
+        }
+        hub.set_link(&slot, None, "");
+        // Make the reconnecting client start over with a fresh connection.
+        client.close().await;
+        let _ = state.wait_for(|up| !*up).await;
+    }
+    hub.set_link(&slot, None, "");
+}
+
+/// One connection's life: greet, subscribe, poll until it fails.
+async fn session(hub: &Arc<Hub>, slot: &Slot, client: &Client, settings: &PollSettings) {
+    let id = match client.request_untagged(Message::new("get_id")).await {
+        Ok(reply) if reply.name == "id" => reply,
+        Ok(other) => {
+            warn!(client = %slot.name, "unexpected answer to get_id: {other}");
+            return;
+        }
+        Err(err) => {
+            debug!(client = %slot.name, "no answer to get_id: {err}");
+            return;
+        }
+    };
+    let legacy = id.get("protocol").is_none();
+    let kind = id.get("type").unwrap_or("").to_string();
+    if !legacy {
+        forward_logs(hub, slot, client).await;
+    }
+    hub.set_link(
+        slot,
+        Some(Link {
+            client: client.clone(),
+            legacy,
+        }),
+        &kind,
+    );
+    let mut ticks = interval_at(Instant::now(), settings.interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let request = Message::new("get_status");
+        let reply = if legacy {
+            client.request_untagged(request).await
+        } else {
+            client.request(request).await
+        };
+        match reply {
+            Ok(status) if status.name == "status" => hub.record_status(slot, status.kwargs),
+            Ok(other) => {
+                hub.counters
+                    .poll_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                warn!(client = %slot.name, "get_status answered {other}");
+            }
+            Err(err) => {
+                hub.counters
+                    .poll_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if matches!(err, ClientError::Timeout) {
+                    hub.log(
+                        "warning",
+                        "monitor",
+                        &format!("{} stopped answering", slot.name),
+                    );
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Ask the daemon for its log and pass each line on under the client's configured name
+/// (never the name the daemon claims).
+async fn forward_logs(hub: &Arc<Hub>, slot: &Slot, client: &Client) {
+    let Some(mut events) = client.take_events() else {
+        return;
+    };
+    match client.call("subscribe log").await {
+        Ok(reply) if reply.name == "ok" => {}
+        _ => return,
+    }
+    let source = slot.name.clone();
+    let hub = hub.clone();
+    // Ends by itself when the connection closes and the event queue with it.
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if event.name == "log" {
+                let level = event.get("level").unwrap_or("info");
+                let message = event.get("message").unwrap_or("");
+                hub.log(level, &source, message);
+            }
+        }
+    });
+}

@@ -1,0 +1,403 @@
+//! The monitor's command port (PROTOCOL.md section 7) as a `labwire_daemon` service: the
+//! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
+//! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
+
+use crate::hub::Hub;
+use labwire_daemon::server::Service;
+use labwire_daemon::{CommandSpec, Error};
+use labwire_protocol::{format_bool, is_valid_name, parse_number, ErrorCode, LineWriter, Message};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "send",
+        synopsis:
+            "<client> <command> [arguments...] (relays the command, answers the client's reply)",
+    },
+    CommandSpec {
+        name: "clients",
+        synopsis: "(connection state of every client)",
+    },
+    CommandSpec {
+        name: "connections",
+        synopsis: "(every open connection: clients by name, scripts as script)",
+    },
+    CommandSpec {
+        name: "wait",
+        synopsis: "<client>.<key><op><number> [timeout=<s>] (op: < <= > >= == !=)",
+    },
+    CommandSpec {
+        name: "log",
+        synopsis: "<debug|info|warning|error> <message...>",
+    },
+];
+
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+const LONGEST_WAIT: f64 = 7.0 * 86_400.0;
+
+pub struct MonitorService {
+    hub: Arc<Hub>,
+    /// With a token every command is authenticated, so relaying `exit` is fine.
+    token_configured: bool,
+}
+
+impl MonitorService {
+    pub fn new(hub: Arc<Hub>, token_configured: bool) -> Self {
+        MonitorService {
+            hub,
+            token_configured,
+        }
+    }
+}
+
+impl Service for MonitorService {
+    fn kind(&self) -> &str {
+        "monitor"
+    }
+
+    fn commands(&self) -> &[CommandSpec] {
+        COMMANDS
+    }
+
+    fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
+        if request.get("format") == Some("json") {
+            let document = self.hub.status_json().to_string();
+            let reply = Message::new("status_json")
+                .tagged(request.tag.clone())
+                .arg(document);
+            labwire_protocol::encode::write_message(out, &reply);
+            out.push(b'\n');
+            return;
+        }
+        let views: Vec<_> = self.hub.slots().iter().map(|s| (s, s.view())).collect();
+        let connected = views.iter().filter(|(_, v)| v.connected).count();
+        let mut writer = LineWriter::start(out, request.tag.as_deref(), "status")
+            .kwarg("nclients", &views.len().to_string())
+            .kwarg("nconnected", &connected.to_string());
+        for (slot, view) in &views {
+            writer = writer.kwarg(&slot.name, format_bool(view.connected));
+        }
+        for (slot, view) in &views {
+            if !view.connected {
+                continue;
+            }
+            for (key, value) in &view.vars {
+                writer = writer.kwarg(&format!("{}.{key}", slot.name), value);
+            }
+        }
+        writer.finish();
+    }
+
+    fn subscribe(&self, topic: &str) -> Option<broadcast::Receiver<Arc<str>>> {
+        match topic {
+            "status" => Some(self.hub.subscribe_status()),
+            "log" => Some(self.hub.subscribe_log()),
+            _ => None,
+        }
+    }
+
+    async fn handle(&self, request: Message, peer: SocketAddr) -> Message {
+        let result = match request.name.as_str() {
+            "send" => return self.send(request, peer).await,
+            "clients" => Ok(self.clients(&request)),
+            "connections" => Ok(self.connections(&request)),
+            "wait" => self.wait(&request).await,
+            "log" => self.log(&request),
+            other => Err(Error::new(
+                ErrorCode::UnknownCommand,
+                format!("unknown command {other:?}"),
+            )),
+        };
+        result.unwrap_or_else(|err| err.to_reply(&request))
+    }
+
+    fn connection_changed(&self, peer: SocketAddr, open: bool) {
+        if open {
+            self.hub.connection_opened(peer, "script");
+        } else {
+            self.hub.connection_closed(peer);
+        }
+    }
+}
+
+impl MonitorService {
+    async fn send(&self, request: Message, peer: SocketAddr) -> Message {
+        let fail = |code, text: String| Error::new(code, text).to_reply(&request);
+        let (Some(client), Some(command)) = (request.args.first(), request.args.get(1)) else {
+            return fail(
+                ErrorCode::MissingArgument,
+                "usage: send <client> <command> [arguments...]".into(),
+            );
+        };
+        let Some(slot) = self.hub.slot(client) else {
+            return fail(
+                ErrorCode::BadArgument,
+                format!("no client named {client:?}"),
+            );
+        };
+        if !is_valid_name(command) {
+            return fail(
+                ErrorCode::BadArgument,
+                format!("{command:?} is not a command name"),
+            );
+        }
+        if command == "exit" && !self.token_configured && !peer.ip().is_loopback() {
+            return fail(
+                ErrorCode::Forbidden,
+                "relaying exit needs a token, or a loopback peer".into(),
+            );
+        }
+        let Some(link) = slot.link() else {
+            return fail(
+                ErrorCode::NotConnected,
+                format!("{client} is not connected"),
+            );
+        };
+        let relayed = Message {
+            tag: None,
+            name: command.clone(),
+            args: request.args[2..].to_vec(),
+            kwargs: request.kwargs.clone(),
+            payload: request.payload.clone(),
+        };
+        let outcome = if link.legacy {
+            link.client.request_untagged(relayed).await
+        } else {
+            link.client.request(relayed).await
+        };
+        self.hub.counters.relayed.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Ok(mut reply) => {
+                reply.tag = request.tag.clone();
+                reply
+            }
+            Err(labwire_client::ClientError::Timeout) => fail(
+                ErrorCode::Timeout,
+                format!("{client} did not answer in time"),
+            ),
+            Err(err) => fail(ErrorCode::NotConnected, format!("{client}: {err}")),
+        }
+    }
+
+    fn clients(&self, request: &Message) -> Message {
+        let mut reply = Message::new("clients").tagged(request.tag.clone());
+        for slot in self.hub.slots() {
+            reply.set(slot.name.clone(), format_bool(slot.view().connected));
+        }
+        reply
+    }
+
+    fn connections(&self, request: &Message) -> Message {
+        let mut entries: Vec<(SocketAddr, String)> = self
+            .hub
+            .slots()
+            .iter()
+            .filter_map(|slot| Some((slot.link()?.client.peer_addr(), slot.name.clone())))
+            .collect();
+        entries.extend(self.hub.incoming_connections());
+        let mut reply = Message::new("connections")
+            .tagged(request.tag.clone())
+            .kwarg("n", entries.len().to_string());
+        for (peer, what) in entries {
+            reply.set(peer_key(peer), what);
+        }
+        reply
+    }
+
+    async fn wait(&self, request: &Message) -> Result<Message, Error> {
+        let condition = Condition::from_request(request)?;
+        if self.hub.slot(&condition.client).is_none() {
+            return Err(Error::bad_argument(format!(
+                "no client named {:?}",
+                condition.client
+            )));
+        }
+        let seconds = match request.get("timeout") {
+            None => DEFAULT_WAIT.as_secs_f64(),
+            Some(text) => parse_number(text)
+                .filter(|s| *s >= 0.0 && *s <= LONGEST_WAIT)
+                .ok_or_else(|| {
+                    Error::bad_argument(format!(
+                        "timeout={text:?}: seconds from 0 to {LONGEST_WAIT}"
+                    ))
+                })?,
+        };
+        let mut changes = self.hub.changes();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
+        loop {
+            let current = self.hub.current(&condition.client, &condition.key);
+            if let Some(value) = current.as_deref().and_then(parse_number) {
+                if condition.holds(value) {
+                    return Ok(Message::ok_reply(request).kwarg(
+                        format!("{}.{}", condition.client, condition.key),
+                        current.unwrap_or_default(),
+                    ));
+                }
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Error::new(ErrorCode::Internal, "monitor stopping")),
+                Err(_) => {
+                    return Err(Error::timeout(format!(
+                        "{} not reached within {seconds} s (now {})",
+                        condition.text,
+                        current.as_deref().unwrap_or("unknown")
+                    )))
+                }
+            }
+        }
+    }
+
+    fn log(&self, request: &Message) -> Result<Message, Error> {
+        let level = request
+            .args
+            .first()
+            .ok_or_else(|| Error::missing_argument("usage: log <level> <message...>"))?;
+        if !matches!(level.as_str(), "debug" | "info" | "warning" | "error") {
+            return Err(Error::bad_argument(format!(
+                "level {level:?}: expected debug, info, warning or error"
+            )));
+        }
+        let message = request.args[1..].join(" ");
+        if message.is_empty() {
+            return Err(Error::missing_argument("log needs a message"));
+        }
+        self.hub.log(level, "script", &message);
+        Ok(Message::ok_reply(request))
+    }
+}
+
+/// A peer address as a key: keys allow letters, digits, `_`, `-` and `.` only, so the
+/// port separator and IPv6 colons become `_`.
+fn peer_key(peer: SocketAddr) -> String {
+    format!("{}_{}", peer.ip(), peer.port()).replace(':', "_")
+}
+
+/// `<client>.<key><op><number>`.
+#[derive(Debug, PartialEq)]
+struct Condition {
+    text: String,
+    client: String,
+    key: String,
+    op: &'static str,
+    threshold: f64,
+}
+
+impl Condition {
+    /// From `wait`'s arguments. By the grammar `a.b==1` arrives as the kwarg `a.b` = `=1`
+    /// (its key is valid), so that form is rebuilt here.
+    fn from_request(request: &Message) -> Result<Condition, Error> {
+        let rebuilt = request
+            .kwargs
+            .iter()
+            .find(|(key, value)| key != "timeout" && value.starts_with('='))
+            .map(|(key, value)| format!("{key}={value}"));
+        let text = match (request.args.first(), rebuilt) {
+            (Some(text), _) => text.clone(),
+            (None, Some(text)) => text,
+            (None, None) => {
+                return Err(Error::missing_argument(
+                    "usage: wait <client>.<key><op><number> [timeout=<s>]",
+                ))
+            }
+        };
+        Condition::parse(&text)
+    }
+
+    fn parse(text: &str) -> Result<Condition, Error> {
+        let bad = || {
+            Error::bad_argument(format!(
+                "{text:?}: expected <client>.<key><op><number>, op one of < <= > >= == !="
+            ))
+        };
+        let at = text.find(['<', '>', '=', '!']).ok_or_else(bad)?;
+        let (variable, rest) = text.split_at(at);
+        let op = ["<=", ">=", "==", "!=", "<", ">"]
+            .into_iter()
+            .find(|op| rest.starts_with(op))
+            .ok_or_else(bad)?;
+        let threshold = parse_number(&rest[op.len()..]).ok_or_else(bad)?;
+        let (client, key) = variable.split_once('.').ok_or_else(bad)?;
+        if !is_valid_name(client) || !is_valid_name(key) {
+            return Err(bad());
+        }
+        Ok(Condition {
+            text: text.to_string(),
+            client: client.to_string(),
+            key: key.to_string(),
+            op,
+            threshold,
+        })
+    }
+
+    fn holds(&self, value: f64) -> bool {
+        match self.op {
+            "<" => value < self.threshold,
+            "<=" => value <= self.threshold,
+            ">" => value > self.threshold,
+            ">=" => value >= self.threshold,
+            "==" => value == self.threshold,
+            _ => value != self.threshold,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labwire_protocol::parse_line;
+
+    fn condition(line: &str) -> Result<Condition, Error> {
+        Condition::from_request(&parse_line(line).unwrap())
+    }
+
+    #[test]
+    fn conditions_in_every_form() {
+        let c = condition("wait thermo.temperature<=-99.9 timeout=600").unwrap();
+        assert_eq!(
+            (c.client.as_str(), c.key.as_str(), c.op, c.threshold),
+            ("thermo", "temperature", "<=", -99.9)
+        );
+        assert!(c.holds(-100.0) && !c.holds(-99.0));
+        let c = condition("wait psu1.ch1_output==1").unwrap();
+        assert_eq!((c.op, c.threshold), ("==", 1.0));
+        assert!(c.holds(1.0));
+        let c = condition("wait gauge1.pressure<1e-5").unwrap();
+        assert_eq!((c.op, c.threshold), ("<", 1e-5));
+        assert_eq!(condition("wait a.b!=0").unwrap().op, "!=");
+        assert_eq!(condition("wait a.b>=2.5").unwrap().op, ">=");
+    }
+
+    #[test]
+    fn bad_conditions_are_named() {
+        for line in [
+            "wait",
+            "wait a.b",
+            "wait ab<1",
+            "wait a.b<x",
+            "wait a.b=<1",
+            "wait a.b<nan",
+        ] {
+            let err = condition(line).unwrap_err();
+            assert!(
+                matches!(
+                    err.code,
+                    ErrorCode::BadArgument | ErrorCode::MissingArgument
+                ),
+                "{line}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn peer_keys_are_valid_keys() {
+        for peer in ["127.0.0.1:7001", "[::1]:7100"] {
+            let key = peer_key(peer.parse().unwrap());
+            assert!(is_valid_name(&key), "{key}");
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The monitor end to end: real daemon binaries in simulation, the real monitor binary,
+//! and small hand-written servers for daemons that misbehave.
+
+use labwire_client::{Client, ClientOptions};
+use labwire_protocol::{parse_line, parse_number, Message};
+use labwire_testkit::{binary, eventually, Process, TempDir};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn gauge(name: &str) -> Process {
+    Process::start(
+        binary("labwire-gauge"),
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-interval",
+            "0.1",
+            "--name",
+            name,
+        ],
+    )
+}
+
+fn gauge_on(name: &str, addr: SocketAddr) -> Process {
+    Process::start(
+        binary("labwire-gauge"),
+        &[
+            "--simulate",
+            "--listen",
+            &addr.to_string(),
+            "--poll-interval",
+            "0.1",
+            "--name",
+            name,
+        ],
+    )
+}
+
+fn client_block(name: &str, addr: SocketAddr) -> String {
+    format!("[{name}]\nhost = 127.0.0.1\nport = {}\n", addr.port())
+}
+
+fn write_config(dir: &Path, clients: &str) -> String {
+    let path = dir.join("monitor.ini");
+    let text = format!(
+        "name = testmon\npoll_interval = 0.1\ndb = {}\n{clients}",
+        dir.join("history.sqlite").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn monitor(config: &str) -> Process {
+    Process::start(
+        binary("labwire-monitor"),
+        &["--config", config, "--port", "0", "--http-port", "0"],
+    )
+}
+
+async fn connect(addr: SocketAddr) -> Client {
+    Client::connect(addr, ClientOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn status_where(c: &Client, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
+    eventually(WAIT, what, || async {
+        let status = c.call("get_status").await.ok()?;
+        accept(&status).then_some(status)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn polls_relays_and_reports_clients() {
+    let dir = TempDir::new("monitor-basic");
+    let g1 = gauge("g1");
+    let g2 = gauge("g2");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}",
+            client_block("gauge1", g1.addr),
+            client_block("gauge2", g2.addr)
+        ),
+    );
+    let m = monitor(&config);
+    let c = connect(m.addr).await;
+
+    let id = c.call("get_id").await.unwrap();
+    assert_eq!(
+        (id.get("name"), id.get("type")),
+        (Some("testmon"), Some("monitor"))
+    );
+
+    let status = status_where(&c, "both gauges polled", |s| {
+        s.get("nconnected") == Some("2") && s.get("gauge2.pressure").is_some()
+    })
+    .await;
+    assert_eq!(status.get("nclients"), Some("2"));
+    assert_eq!(status.get("gauge1"), Some("1"));
+    assert!(parse_number(status.get("gauge1.pressure").unwrap()).unwrap() > 0.0);
+    assert_eq!(status.get("gauge1.hw_connected"), Some("1"));
+
+    assert_eq!(
+        c.call("clients").await.unwrap().to_line(),
+        "clients gauge1=1 gauge2=1"
+    );
+
+    let relayed = c.call("@r1 send gauge1 set_unit unit=torr").await.unwrap();
+    assert_eq!(relayed.to_line(), "@r1 ok set_unit unit=torr");
+    let refused = c
+        .call("send gauge1 set_unit unit=\"pounds per inch\"")
+        .await
+        .unwrap();
+    assert_eq!(refused.error_code(), Some("bad_argument"));
+    assert_eq!(
+        refused.args,
+        ["set_unit"],
+        "the client's own reply, unchanged"
+    );
+    assert!(
+        refused.error_message().unwrap().contains("pounds per inch"),
+        "quoting kept: {refused}"
+    );
+    status_where(&c, "unit change seen", |s| {
+        s.get("gauge1.unit") == Some("torr")
+    })
+    .await;
+
+    let unknown = c.call("send nobody get_id").await.unwrap();
+    assert_eq!(
+        (unknown.error_code(), unknown.args.as_slice()),
+        (Some("bad_argument"), &["send".to_string()][..])
+    );
+    assert_eq!(
+        c.call("send").await.unwrap().error_code(),
+        Some("missing_argument")
+    );
+
+    let json = c.call("get_status format=json").await.unwrap();
+    assert_eq!(json.name, "status_json");
+    let doc: serde_json::Value = serde_json::from_str(&json.args[0]).unwrap();
+    assert_eq!(
+        doc["clients"]["gauge1"]["connected"],
+        serde_json::Value::Bool(true)
+    );
+
+    let connections = c.call("connections").await.unwrap();
+    let n: usize = connections.get("n").unwrap().parse().unwrap();
+    assert!(n >= 3, "two clients and this script: {connections}");
+    assert!(connections.kwargs.iter().any(|(_, v)| v == "gauge1"));
+    assert!(connections.kwargs.iter().any(|(_, v)| v == "script"));
+}
+
+#[tokio::test]
+async fn wait_holds_or_times_out() {
+    let dir = TempDir::new("monitor-wait");
+    let g = gauge("g");
+    let m = monitor(&write_config(dir.path(), &client_block("gauge1", g.addr)));
+    let c = connect(m.addr).await;
+    status_where(&c, "polled", |s| s.get("gauge1.pressure").is_some()).await;
+    let ok = c.call("wait gauge1.pressure>0 timeout=5").await.unwrap();
+    assert_eq!(ok.name, "ok", "{ok}");
+    let ok = c
+        .call("wait gauge1.hw_connected==1 timeout=5")
+        .await
+        .unwrap();
+    assert_eq!(ok.name, "ok", "== form: {ok}");
+    let late = c.call("wait gauge1.pressure<0 timeout=0.3").await.unwrap();
+    assert_eq!(late.error_code(), Some("timeout"));
+    assert_eq!(late.args, ["wait"]);
+    let bad = c.call("wait gauge1.pressure~3").await.unwrap();
+    assert_eq!(bad.error_code(), Some("bad_argument"));
+    let nobody = c.call("wait ghost.x>1 timeout=1").await.unwrap();
+    assert_eq!(nobody.error_code(), Some("bad_argument"));
+}
+
+#[tokio::test]
+async fn daemon_killed_and_restarted_is_reconnected_and_logged() {
+    let dir = TempDir::new("monitor-restart");
+    let mut g = gauge("g");
+    let addr = g.addr;
+    let m = monitor(&write_config(dir.path(), &client_block("gauge1", addr)));
+    let c = connect(m.addr).await;
+    let logs = connect(m.addr).await;
+    let mut events = logs.take_events().unwrap();
+    assert_eq!(logs.call("subscribe log").await.unwrap().name, "ok");
+    status_where(&c, "connected", |s| s.get("gauge1") == Some("1")).await;
+
+    g.kill();
+    let status = status_where(&c, "disconnected", |s| s.get("gauge1") == Some("0")).await;
+    assert!(
+        status.get("gauge1.pressure").is_none(),
+        "no stale variables: {status}"
+    );
+    let down = c.call("send gauge1 get_status").await.unwrap();
+    assert_eq!(
+        (down.error_code(), down.args.as_slice()),
+        (Some("not_connected"), &["send".to_string()][..])
+    );
+
+    let _g = gauge_on("g", addr);
+    status_where(&c, "reconnected", |s| {
+        s.get("gauge1") == Some("1") && s.get("gauge1.pressure").is_some()
+    })
+    .await;
+
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(event) = events.recv().await {
+            if let Some(message) = event.get("message") {
+                seen.push(message.to_string());
+            }
+            if seen.iter().any(|m| m.contains("gauge1 connected"))
+                && seen.iter().any(|m| m.contains("gauge1 disconnected"))
+            {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        seen.iter().any(|m| m.contains("gauge1 disconnected")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m.contains("gauge1 connected")),
+        "{seen:?}"
+    );
+}
+
+/// Accepts connections and reads forever without a word: the worst kind of daemon.
+async fn silent_daemon() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut sink = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Answers every line with garbage.
+async fn garbage_daemon() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(_)) = lines.next_line().await {
+                    if w.write_all(b"\xff\xfe ??? \"unclosed\n=junk=\n")
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn hung_and_garbage_daemons_never_delay_the_others() {
+    let dir = TempDir::new("monitor-hung");
+    let g = gauge("g");
+    let silent = silent_daemon().await;
+    let garbage = garbage_daemon().await;
+    let clients = format!(
+        "{}{}{}",
+        client_block("silent", silent),
+        client_block("gauge1", g.addr),
+        client_block("noisy", garbage)
+    );
+    let m = monitor(&write_config(dir.path(), &clients));
+    let c = connect(m.addr).await;
+    let first = status_where(&c, "gauge polled", |s| s.get("gauge1.status_age").is_some()).await;
+    let stamp = |s: &Message| s.get("gauge1.pressure").map(str::to_string);
+    // The gauge keeps being polled at its pace while the others hang or babble.
+    let before = stamp(&first);
+    status_where(&c, "fresh gauge values", |s| stamp(s) != before).await;
+    let status = c.call("get_status").await.unwrap();
+    assert_eq!(status.get("silent"), Some("0"));
+    assert_eq!(status.get("noisy"), Some("0"));
+    assert_eq!(status.get("gauge1"), Some("1"));
+    let relayed = c.call("send silent get_id").await.unwrap();
+    assert_eq!(relayed.error_code(), Some("not_connected"));
+}
+
+/// A CCDLab-era daemon: no tags, no protocol= in its id, log lines in between.
+async fn legacy_daemon() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let mut polls = 0;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let Ok(request) = parse_line(&line) else {
+                        continue;
+                    };
+                    if request.tag.is_some() {
+                        continue; // a legacy daemon does not understand tags
+                    }
+                    polls += 1;
+                    let reply = match request.name.as_str() {
+                        "get_id" => "id name=old type=vacuum\n".to_string(),
+                        "get_status" => {
+                            format!("log Pumping...\nstatus pressure=1e-{polls} pump=on\n")
+                        }
+                        _ => continue, // never answers unknown commands
+                    };
+                    if w.write_all(reply.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn legacy_daemons_are_polled_untagged() {
+    let dir = TempDir::new("monitor-legacy");
+    let old = legacy_daemon().await;
+    let m = monitor(&write_config(dir.path(), &client_block("vac", old)));
+    let c = connect(m.addr).await;
+    let status = status_where(&c, "legacy values", |s| s.get("vac.pump") == Some("on")).await;
+    assert!(parse_number(status.get("vac.pressure").unwrap()).is_some());
+    let unknown = c.call("send vac frobnicate").await.unwrap();
+    assert_eq!(
+        unknown.error_code(),
+        Some("timeout"),
+        "a legacy daemon never answers it"
+    );
+    assert_eq!(
+        c.call("send vac get_id").await.unwrap().to_line(),
+        "id name=old type=vacuum"
+    );
+}
+
+#[tokio::test]
+async fn subscribers_and_scripts_share_updates_and_logs() {
+    let dir = TempDir::new("monitor-subscribe");
+    let g = gauge("g");
+    let m = monitor(&write_config(dir.path(), &client_block("gauge1", g.addr)));
+    let c = connect(m.addr).await;
+    let mut events = c.take_events().unwrap();
+    assert_eq!(c.call("subscribe status").await.unwrap().name, "ok");
+    assert_eq!(c.call("subscribe log").await.unwrap().name, "ok");
+    assert_eq!(
+        c.call("log info cooldown \"step 2\" started")
+            .await
+            .unwrap()
+            .to_line(),
+        "ok log"
+    );
+    assert_eq!(
+        c.call("log loud x").await.unwrap().error_code(),
+        Some("bad_argument")
+    );
+    let (mut update, mut log) = (false, false);
+    let _ = tokio::time::timeout(WAIT, async {
+        while let Some(event) = events.recv().await {
+            match event.name.as_str() {
+                "update" if event.kwargs.iter().any(|(k, _)| k.starts_with("gauge1.")) => {
+                    update = true
+                }
+                "log" if event.get("source") == Some("script") => {
+                    assert_eq!(event.get("message"), Some("cooldown step 2 started"));
+                    log = true;
+                }
+                _ => {}
+            }
+            if update && log {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(update && log, "update={update} log={log}");
+}
+
+#[test]
+fn bad_configurations_exit_2_naming_file_and_line() {
+    let dir = TempDir::new("monitor-config");
+    let cases = [
+        ("syntax", "port = 7100\n[psu1\nport = 1\n", ":2:"),
+        ("unknown", "[psu1]\nport = 7001\ncolour = red\n", ":3:"),
+        (
+            "duplicate",
+            "[psu1]\nport = 7001\n[psu1]\nport = 7002\n",
+            ":3:",
+        ),
+        ("port", "[psu1]\nport = 99999\n", ":2:"),
+    ];
+    for (label, text, line) in cases {
+        let path = dir.path().join(format!("{label}.ini"));
+        std::fs::write(&path, text).unwrap();
+        let output = std::process::Command::new(binary("labwire-monitor"))
+            .args([
+                "--config",
+                path.to_str().unwrap(),
+                "--port",
+                "0",
+                "--http-port",
+                "0",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{label}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{label}.ini{line}")),
+            "{label}: {stderr}"
+        );
+    }
+}
