@@ -166,6 +166,9 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
         Some(store),
         config.store_interval,
     );
+    for client in &enabled {
+        hub.set_alarm_limits(&client.name, client.alarms.clone());
+    }
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     for client in &enabled {

@@ -3,7 +3,9 @@
 //! subscribers), the links the relay uses, and the monitor's own counters. Pollers write
 //! it; the command port, the web page and the metrics read it.
 
-use crate::store::{ChangeFilter, Store, Value};
+use crate::alarms::{AlarmBook, AlarmView, Transition};
+use crate::config::AlarmLimit;
+use crate::store::{AlarmChange, ChangeFilter, Store, Value};
 use labwire_client::Client;
 use labwire_protocol::{format_bool, LineWriter};
 use std::collections::BTreeMap;
@@ -71,6 +73,7 @@ pub struct Hub {
     /// Bumped on every change, so `wait` can re-check its condition.
     generation: watch::Sender<u64>,
     connections: Mutex<BTreeMap<SocketAddr, String>>,
+    alarms: Mutex<AlarmBook>,
     pub counters: Counters,
 }
 
@@ -101,6 +104,7 @@ impl Hub {
             log_lines: broadcast::channel(1024).0,
             generation: watch::channel(0).0,
             connections: Mutex::default(),
+            alarms: Mutex::default(),
             counters: Counters::default(),
         })
     }
@@ -164,6 +168,8 @@ impl Hub {
         if let Some(store) = &self.store {
             store.record_event(now, &slot.name, event, &slot.address);
         }
+        let transitions = self.book().connection(&slot.name, connected, now);
+        self.apply(transitions, now);
         self.log(
             level,
             "monitor",
@@ -200,6 +206,9 @@ impl Hub {
                 }
             }
         }
+        let transitions = self.book().observe(&slot.name, &vars, now);
+        let alarmed = !transitions.is_empty();
+        self.apply(transitions, now);
         {
             let mut view = slot.view.write().expect("view lock");
             view.vars = vars;
@@ -207,6 +216,9 @@ impl Hub {
             if !changed.is_empty() {
                 view.last_change = Some(now);
             }
+        }
+        if alarmed && changed.is_empty() {
+            self.bump();
         }
         if !changed.is_empty() {
             if self.status_lines.receiver_count() > 0 {
@@ -247,6 +259,51 @@ impl Hub {
             .into_iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
+    }
+
+    pub fn set_alarm_limits(&self, client: &str, limits: Vec<AlarmLimit>) {
+        self.book().set_limits(client, limits);
+    }
+
+    /// Alarms that are active or not yet acknowledged, in the order raised.
+    pub fn alarms(&self) -> Vec<AlarmView> {
+        self.book().views()
+    }
+
+    /// Acknowledge `<client>.<key>` or `all`; answers how many were acknowledged.
+    pub fn acknowledge(&self, target: &str) -> Result<usize, String> {
+        let transitions = self.book().acknowledge(target)?;
+        let count = transitions.len();
+        self.apply(transitions, SystemTime::now());
+        self.bump();
+        Ok(count)
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, AlarmBook> {
+        self.alarms.lock().expect("alarm lock")
+    }
+
+    /// Store and log alarm transitions; watchers see them through `changes()`.
+    fn apply(&self, transitions: Vec<Transition>, now: SystemTime) {
+        for Transition {
+            client,
+            key,
+            change,
+        } in transitions
+        {
+            let (level, text) = match &change {
+                AlarmChange::Raised { state, .. } => {
+                    ("error", format!("alarm {client}.{key}: {state}"))
+                }
+                AlarmChange::Cleared => ("info", format!("alarm {client}.{key}: back in range")),
+                AlarmChange::Acked => ("info", format!("alarm {client}.{key}: acknowledged")),
+            };
+            self.log(level, "monitor", &text);
+            if let Some(store) = &self.store {
+                store.record_alarm(now, &client, &key, change);
+            }
+            self.bump();
+        }
     }
 
     pub fn connection_opened(&self, peer: SocketAddr, what: &str) {

@@ -7,6 +7,7 @@
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
 //! - [`poller`]: one task per client: connect, greet, subscribe to its log, poll.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
+//! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged.
 //! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
 //!   queue (non-blocking calls from async code); [`store::Reader`] is a read-only
 //!   connection for history queries; [`store::ChangeFilter`] decides which polled values
@@ -15,6 +16,7 @@
 //!   `labwire_daemon` server.
 //! - [`app`]: the command line, start-up and clean shutdown.
 
+pub mod alarms;
 pub mod app;
 pub mod config;
 pub mod hub;

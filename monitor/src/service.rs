@@ -2,6 +2,7 @@
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
 //! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
 
+use crate::alarms::utc_text;
 use crate::hub::Hub;
 use labwire_daemon::server::Service;
 use labwire_daemon::{CommandSpec, Error};
@@ -33,6 +34,14 @@ const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "log",
         synopsis: "<debug|info|warning|error> <message...>",
+    },
+    CommandSpec {
+        name: "alarms",
+        synopsis: "(active and unacknowledged alarms: <client>.<key>=\"<state> <since>\")",
+    },
+    CommandSpec {
+        name: "ack",
+        synopsis: "<client>.<key> | all",
     },
 ];
 
@@ -107,6 +116,8 @@ impl Service for MonitorService {
             "connections" => Ok(self.connections(&request)),
             "wait" => self.wait(&request).await,
             "log" => self.log(&request),
+            "alarms" => Ok(self.alarms(&request)),
+            "ack" => self.ack(&request),
             other => Err(Error::new(
                 ErrorCode::UnknownCommand,
                 format!("unknown command {other:?}"),
@@ -250,6 +261,33 @@ impl MonitorService {
                 }
             }
         }
+    }
+
+    fn alarms(&self, request: &Message) -> Message {
+        let alarms = self.hub.alarms();
+        let mut reply = Message::new("alarms")
+            .tagged(request.tag.clone())
+            .kwarg("n", alarms.len().to_string());
+        for alarm in alarms {
+            let mut state = format!("{} {}", alarm.state, utc_text(alarm.since));
+            if !alarm.active {
+                state.push_str(" cleared");
+            }
+            if alarm.acknowledged {
+                state.push_str(" acknowledged");
+            }
+            reply.set(format!("{}.{}", alarm.client, alarm.key), state);
+        }
+        reply
+    }
+
+    fn ack(&self, request: &Message) -> Result<Message, Error> {
+        let target = request
+            .args
+            .first()
+            .ok_or_else(|| Error::missing_argument("usage: ack <client>.<key> | all"))?;
+        let count = self.hub.acknowledge(target).map_err(Error::bad_argument)?;
+        Ok(Message::ok_reply(request).kwarg("n", count.to_string()))
     }
 
     fn log(&self, request: &Message) -> Result<Message, Error> {

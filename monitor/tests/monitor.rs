@@ -433,3 +433,96 @@ fn bad_configurations_exit_2_naming_file_and_line() {
         );
     }
 }
+
+fn psu(name: &str) -> Process {
+    Process::start(
+        binary("labwire-psu"),
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-interval",
+            "0.1",
+            "--name",
+            name,
+        ],
+    )
+}
+
+async fn alarms_where(c: &Client, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
+    eventually(WAIT, what, || async {
+        let alarms = c.call("alarms").await.ok()?;
+        accept(&alarms).then_some(alarms)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn alarms_raise_latch_and_clear_after_acknowledgement() {
+    let dir = TempDir::new("monitor-alarms");
+    let mut p = psu("p");
+    let clients = format!(
+        "{}[[alarms]]\nch1_voltage_set = 0, 5\n",
+        client_block("psu1", p.addr)
+    );
+    let m = monitor(&write_config(dir.path(), &clients));
+    let c = connect(m.addr).await;
+    status_where(&c, "psu polled", |s| {
+        s.get("psu1.ch1_voltage_set").is_some()
+    })
+    .await;
+    assert_eq!(c.call("alarms").await.unwrap().to_line(), "alarms n=0");
+
+    assert_eq!(
+        c.call("send psu1 set_voltage ch=1 value=5.5")
+            .await
+            .unwrap()
+            .name,
+        "ok"
+    );
+    let raised = alarms_where(&c, "raised", |a| a.get("n") == Some("1")).await;
+    let state = raised.get("psu1.ch1_voltage_set").unwrap();
+    assert!(state.starts_with("high 20"), "{state}");
+
+    assert_eq!(
+        c.call("send psu1 set_voltage ch=1 value=3")
+            .await
+            .unwrap()
+            .name,
+        "ok"
+    );
+    let latched = alarms_where(&c, "cleared but latched", |a| {
+        a.get("psu1.ch1_voltage_set")
+            .is_some_and(|s| s.ends_with("cleared"))
+    })
+    .await;
+    assert_eq!(latched.get("n"), Some("1"));
+    assert_eq!(
+        c.call("ack psu1.ch1_voltage_set").await.unwrap().to_line(),
+        "ok ack n=1"
+    );
+    assert_eq!(c.call("alarms").await.unwrap().to_line(), "alarms n=0");
+    assert_eq!(
+        c.call("ack psu1.nothing").await.unwrap().error_code(),
+        Some("bad_argument")
+    );
+
+    p.kill();
+    let down = alarms_where(&c, "disconnect alarm", |a| {
+        a.get("psu1.connected").is_some()
+    })
+    .await;
+    assert!(down
+        .get("psu1.connected")
+        .unwrap()
+        .starts_with("disconnected "));
+    assert_eq!(c.call("ack all").await.unwrap().to_line(), "ok ack n=1");
+    let still = c.call("alarms").await.unwrap();
+    assert!(
+        still
+            .get("psu1.connected")
+            .unwrap()
+            .ends_with("acknowledged"),
+        "{still}"
+    );
+}
