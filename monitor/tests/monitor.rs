@@ -526,3 +526,38 @@ async fn alarms_raise_latch_and_clear_after_acknowledgement() {
         "{still}"
     );
 }
+
+fn sample_count(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    conn.query_row("SELECT count(*) FROM samples", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn killed_mid_write_the_history_survives_and_grows_after_restart() {
+    let dir = TempDir::new("monitor-sigkill");
+    let g = gauge("g");
+    let config = write_config(dir.path(), &client_block("gauge1", g.addr));
+    let db = dir.path().join("history.sqlite");
+
+    let mut m = monitor(&config);
+    let c = connect(m.addr).await;
+    status_where(&c, "polled", |s| s.get("gauge1.pressure").is_some()).await;
+    // Past the store's 2 s flush interval, so batches have been committed.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    m.kill();
+    let before = sample_count(&db);
+    assert!(before > 0, "committed samples survive SIGKILL");
+
+    let m = monitor(&config);
+    let c = connect(m.addr).await;
+    status_where(&c, "polled again", |s| s.get("gauge1.pressure").is_some()).await;
+    eventually(WAIT, "more samples after restart", || async {
+        (sample_count(&db) > before).then_some(())
+    })
+    .await;
+}
