@@ -3,14 +3,14 @@
 
 use labwire_client::{Client, ClientOptions};
 use labwire_protocol::{parse_line, parse_number, Message};
-use labwire_testkit::{binary, eventually, Process, TempDir};
+use labwire_testkit::{
+    ask_until, binary, connect, eventually, status_where, Process, TempDir, WAIT,
+};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-
-const WAIT: Duration = Duration::from_secs(15);
 
 fn gauge(name: &str) -> Process {
     Process::start(
@@ -61,20 +61,6 @@ fn monitor(config: &str) -> Process {
         binary("labwire-monitor"),
         &["--config", config, "--port", "0", "--http-port", "0"],
     )
-}
-
-async fn connect(addr: SocketAddr) -> Client {
-    Client::connect(addr, ClientOptions::default())
-        .await
-        .unwrap()
-}
-
-async fn status_where(c: &Client, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-    eventually(WAIT, what, || async {
-        let status = c.call("get_status").await.ok()?;
-        accept(&status).then_some(status)
-    })
-    .await
 }
 
 #[tokio::test]
@@ -449,14 +435,6 @@ fn psu(name: &str) -> Process {
     )
 }
 
-async fn alarms_where(c: &Client, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-    eventually(WAIT, what, || async {
-        let alarms = c.call("alarms").await.ok()?;
-        accept(&alarms).then_some(alarms)
-    })
-    .await
-}
-
 #[tokio::test]
 async fn alarms_raise_latch_and_clear_after_acknowledgement() {
     let dir = TempDir::new("monitor-alarms");
@@ -480,7 +458,7 @@ async fn alarms_raise_latch_and_clear_after_acknowledgement() {
             .name,
         "ok"
     );
-    let raised = alarms_where(&c, "raised", |a| a.get("n") == Some("1")).await;
+    let raised = ask_until(&c, "alarms", "raised", |a| a.get("n") == Some("1")).await;
     let state = raised.get("psu1.ch1_voltage_set").unwrap();
     assert!(state.starts_with("high 20"), "{state}");
 
@@ -491,7 +469,7 @@ async fn alarms_raise_latch_and_clear_after_acknowledgement() {
             .name,
         "ok"
     );
-    let latched = alarms_where(&c, "cleared but latched", |a| {
+    let latched = ask_until(&c, "alarms", "cleared but latched", |a| {
         a.get("psu1.ch1_voltage_set")
             .is_some_and(|s| s.ends_with("cleared"))
     })
@@ -508,7 +486,7 @@ async fn alarms_raise_latch_and_clear_after_acknowledgement() {
     );
 
     p.kill();
-    let down = alarms_where(&c, "disconnect alarm", |a| {
+    let down = ask_until(&c, "alarms", "disconnect alarm", |a| {
         a.get("psu1.connected").is_some()
     })
     .await;

@@ -170,3 +170,44 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// How long the shared helpers below wait for a condition.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A protocol client on `addr`, with default options.
+pub async fn connect(addr: SocketAddr) -> labwire_client::Client {
+    labwire_client::Client::connect(addr, labwire_client::ClientOptions::default())
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {addr}: {err}"))
+}
+
+/// Send `request` until its reply satisfies `accept` (within [`WAIT`]); the reply.
+pub async fn ask_until(
+    client: &labwire_client::Client,
+    request: &str,
+    what: &str,
+    accept: impl Fn(&labwire_protocol::Message) -> bool,
+) -> labwire_protocol::Message {
+    eventually(WAIT, what, || async {
+        let reply = client.call(request).await.ok()?;
+        accept(&reply).then_some(reply)
+    })
+    .await
+}
+
+/// `get_status` until it satisfies `accept`.
+pub async fn status_where(
+    client: &labwire_client::Client,
+    what: &str,
+    accept: impl Fn(&labwire_protocol::Message) -> bool,
+) -> labwire_protocol::Message {
+    ask_until(client, "get_status", what, accept).await
+}
+
+/// The number in `key` of `message`; panics naming what is missing or malformed.
+pub fn number(message: &labwire_protocol::Message, key: &str) -> f64 {
+    let text = message
+        .get(key)
+        .unwrap_or_else(|| panic!("no {key} in {message}"));
+    labwire_protocol::parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number"))
+}

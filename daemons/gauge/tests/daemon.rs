@@ -1,37 +1,15 @@
 //! The gauge daemon end to end: the real binary in simulation, and the device in-process
 //! against a simulator whose faults the test injects.
 
-use labwire_client::{Client, ClientOptions};
 use labwire_daemon::hardware::HardwareConfig;
 use labwire_daemon::{Daemon, ServerConfig};
 use labwire_gauge::device::Gauge;
 use labwire_protocol::{parse_number, Message};
 use labwire_sim::gauge::{GaugeOptions, Unit};
 use labwire_sim::Fault;
-use labwire_testkit::{binary, eventually, Process, TempDir};
+use labwire_testkit::{binary, connect as client, number, status_where, Process, TempDir, WAIT};
 use std::net::SocketAddr;
 use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn client(addr: SocketAddr) -> Client {
-    Client::connect(addr, ClientOptions::default())
-        .await
-        .expect("connect")
-}
-
-async fn status_where(c: &Client, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-    eventually(WAIT, what, || async {
-        let status = c.call("get_status").await.ok()?;
-        accept(&status).then_some(status)
-    })
-    .await
-}
-
-fn number(m: &Message, key: &str) -> f64 {
-    let text = m.get(key).unwrap_or_else(|| panic!("no {key} in {m}"));
-    parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number"))
-}
 
 fn pressure_near(s: &Message, mbar: f64) -> bool {
     s.get("pressure")

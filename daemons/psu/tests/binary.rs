@@ -1,36 +1,15 @@
 //! The real `labwire-psu` binary: in simulation, against a simulator this test runs and
 //! takes away, with a supply that is not there, and with bad command lines.
 
-use labwire_client::{Client, ClientOptions};
-use labwire_protocol::{parse_number, Message};
+use labwire_protocol::Message;
 use labwire_sim::e36300::{self, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
-use labwire_testkit::{eventually, Process};
+use labwire_testkit::{connect as client, number, status_where, Process, WAIT};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PSU: &str = env!("CARGO_BIN_EXE_labwire-psu");
-const WAIT: Duration = Duration::from_secs(15);
-
-async fn client(addr: SocketAddr) -> Client {
-    Client::connect(addr, ClientOptions::default())
-        .await
-        .expect("connect")
-}
-
-async fn status_where(c: &Client, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-    eventually(WAIT, what, || async {
-        let status = c.call("get_status").await.ok()?;
-        accept(&status).then_some(status)
-    })
-    .await
-}
-
-fn number(m: &Message, key: &str) -> f64 {
-    let text = m.get(key).unwrap_or_else(|| panic!("no {key} in {m}"));
-    parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number"))
-}
 
 fn online(s: &Message) -> bool {
     s.get("hw_connected") == Some("1") && s.get("idn_model").is_some()

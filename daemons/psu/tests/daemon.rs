@@ -5,12 +5,12 @@
 use labwire_client::{Client, ClientOptions};
 use labwire_daemon::hardware::HardwareConfig;
 use labwire_daemon::{Daemon, ServerConfig};
-use labwire_protocol::{parse_number, Message};
+use labwire_protocol::Message;
 use labwire_psu::device::{default_names, Config, Limits, Psu};
 use labwire_psu::driver::Model;
 use labwire_sim::e36300::{self, ChannelSnapshot, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
-use labwire_testkit::eventually;
+use labwire_testkit::{eventually, number};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -83,11 +83,6 @@ fn connected(s: &Message) -> bool {
 
 fn offline(s: &Message) -> bool {
     s.get("hw_connected") == Some("0")
-}
-
-fn number(m: &Message, key: &str) -> f64 {
-    let text = m.get(key).unwrap_or_else(|| panic!("no {key} in {m}"));
-    parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number in {m}"))
 }
 
 impl Bench {
