@@ -1,0 +1,905 @@
+//! From a spec and series to PNG bytes: layout, grid, lines, legend, labels, encoding.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::axis::{self, Axis};
+use crate::decimate::decimate_map;
+use crate::text::{Anchor, Label, Typesetter};
+
+/// Smallest and largest accepted width or height, as monitor.ini documents them.
+pub const MIN_SIZE: u32 = 100;
+pub const MAX_SIZE: u32 = 4000;
+
+const INK: RGBColor = RGBColor(34, 34, 34);
+const MUTED: RGBColor = RGBColor(120, 120, 120);
+const AXIS: RGBColor = RGBColor(90, 90, 90);
+const GRID: RGBColor = RGBColor(222, 222, 222);
+const GRID_MINOR: RGBColor = RGBColor(240, 240, 240);
+/// Tableau 10, minus grey and olive which read poorly as thin lines on white.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// Text sizes as ab_glyph pixel scales; DejaVu's em is 0.86 of that (12 px for labels).
+const TITLE_SIZE: f32 = 17.0;
+const LABEL_SIZE: f32 = 14.0;
+const DESC_SIZE: f32 = 14.0;
+const NO_DATA_SIZE: f32 = 20.0;
+
+const EDGE: i32 = 8;
+const ROW: i32 = 20;
+const SWATCH: i32 = 18;
+const ENTRY_GAP: i32 = 14;
+const TICK: i32 = 4;
+/// Wanted vertical distance between two labelled y ticks.
+const Y_TICK_SPACING: f64 = 34.0;
+/// Wanted horizontal distance between two labelled ticks of a numeric x axis.
+const X_TICK_SPACING: f64 = 80.0;
+/// Below this many pixels of plot height, the x axis title and then the header go.
+const MIN_PLOT_HEIGHT: i32 = 60;
+
+/// How values map to the vertical axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum YScale {
+    #[default]
+    Linear,
+    /// log10: values <= 0 cannot be placed and break the line like a missing value.
+    Log,
+}
+
+/// What one `[[plots]]` entry of monitor.ini asks for, plus the pixel size to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotSpec {
+    /// Drawn top left; empty for none.
+    pub title: String,
+    /// Axis titles; empty for none. On a time axis the UTC date(s) shown are appended,
+    /// and an empty `xlabel` reads "Time, UTC".
+    pub xlabel: String,
+    pub ylabel: String,
+    /// Pixels; clamped to [`MIN_SIZE`]`..=`[`MAX_SIZE`] by [`render_png`].
+    pub width: u32,
+    pub height: u32,
+    pub yscale: YScale,
+    /// The x values are unix seconds (the `time` abscissa): ticks fall on round UTC
+    /// times and are labelled `HH:MM` up to a day, with the date beyond.
+    pub time_axis: bool,
+}
+
+impl Default for PlotSpec {
+    /// monitor.ini's defaults: 800 x 300, linear, against time.
+    fn default() -> Self {
+        PlotSpec {
+            title: String::new(),
+            xlabel: String::new(),
+            ylabel: String::new(),
+            width: 800,
+            height: 300,
+            yscale: YScale::Linear,
+            time_axis: true,
+        }
+    }
+}
+
+/// One line of a plot, named in the legend.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    pub name: String,
+    /// `(x, y)` sorted by x. A y of NaN (or any non-finite y) is a missing value: the
+    /// line stops there and starts again at the next value.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Why a plot could not be drawn. Missing data is not an error: it renders "no data".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlotError {
+    /// The embedded font did not parse.
+    Font,
+    /// plotters failed while drawing.
+    Draw(String),
+    /// The PNG encoder failed.
+    Encode(String),
+}
+
+impl fmt::Display for PlotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlotError::Font => f.write_str("plot: the embedded font could not be loaded"),
+            PlotError::Draw(e) => write!(f, "plot: drawing failed: {e}"),
+            PlotError::Encode(e) => write!(f, "plot: PNG encoding failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PlotError {}
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for PlotError {
+    fn from(e: DrawingAreaErrorKind<E>) -> Self {
+        PlotError::Draw(e.to_string())
+    }
+}
+
+impl From<png::EncodingError> for PlotError {
+    fn from(e: png::EncodingError) -> Self {
+        PlotError::Encode(e.to_string())
+    }
+}
+
+/// `(width, height)` limited to [`MIN_SIZE`]`..=`[`MAX_SIZE`]: the size [`render_png`]
+/// will produce for them.
+pub fn clamp_size(width: u32, height: u32) -> (u32, u32) {
+    (
+        width.clamp(MIN_SIZE, MAX_SIZE),
+        height.clamp(MIN_SIZE, MAX_SIZE),
+    )
+}
+
+/// Render `series` over `x_range` (unix seconds when `spec.time_axis`) as a PNG of
+/// [`clamp_size`]`(spec.width, spec.height)` pixels.
+///
+/// CPU-bound (a few ms for a day at 1 Hz): call it from `spawn_blocking`. Thread-safe.
+/// Each series is reduced with [`crate::decimate`] to the image's width first, so the
+/// cost hardly grows with the number of points. With nothing to draw in range (no
+/// series, no finite values, only non-positive values on a log scale, or an empty
+/// range) the result is still a PNG of that size, saying "no data".
+pub fn render_png(
+    spec: &PlotSpec,
+    series: &[Series],
+    x_range: (f64, f64),
+) -> Result<Vec<u8>, PlotError> {
+    let ts = Typesetter::get().ok_or(PlotError::Font)?;
+    let (width, height) = clamp_size(spec.width, spec.height);
+    // Starting white saves a fill pass over the whole image.
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    let mut labels = Vec::new();
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        draw(&root, ts, spec, series, x_range, &mut labels)?;
+        root.present()?;
+    }
+    for label in &labels {
+        ts.draw(&mut rgb, (width, height), label);
+    }
+    encode_png(&rgb, width, height)
+}
+
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
+    let mut out = Vec::with_capacity(16 * 1024);
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    // Lines are not antialiased and text is only set on white, so a plot has a few
+    // dozen colours: a palette image is a third of the data, and compresses smaller
+    // and faster than RGB. Anything richer is written as RGB.
+    match palette_of(rgb) {
+        Some((palette, indices)) => {
+            encoder.set_color(png::ColorType::Indexed);
+            encoder.set_palette(palette);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(&indices)?;
+            writer.finish()?;
+        }
+        None => {
+            encoder.set_color(png::ColorType::Rgb);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(rgb)?;
+            writer.finish()?;
+        }
+    }
+    Ok(out)
+}
+
+/// The image as at most 256 palette entries (flat RGB) and one index per pixel, or
+/// `None` when it has more colours than that.
+fn palette_of(rgb: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut lookup: HashMap<[u8; 3], u8> = HashMap::new();
+    let mut palette = Vec::new();
+    let mut indices = Vec::with_capacity(rgb.len() / 3);
+    // Runs of one colour (background, grid) are most of the image: skip the map there.
+    let mut last: Option<([u8; 3], u8)> = None;
+    for pixel in rgb.chunks_exact(3) {
+        let colour = [pixel[0], pixel[1], pixel[2]];
+        let index = match last {
+            Some((c, i)) if c == colour => i,
+            _ => {
+                let next = lookup.len();
+                let i = match lookup.get(&colour) {
+                    Some(&i) => i,
+                    None if next < 256 => {
+                        lookup.insert(colour, next as u8);
+                        palette.extend_from_slice(&colour);
+                        next as u8
+                    }
+                    None => return None,
+                };
+                last = Some((colour, i));
+                i
+            }
+        };
+        indices.push(index);
+    }
+    Some((palette, indices))
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+fn label(text: impl Into<String>, size: f32, color: RGBColor, at: (i32, i32)) -> Label {
+    Label {
+        text: text.into(),
+        size,
+        color: [color.0, color.1, color.2],
+        at,
+        along: Anchor::Start,
+        across: Anchor::Middle,
+        rotated: false,
+    }
+}
+
+fn draw(
+    root: &Area<'_>,
+    ts: Typesetter,
+    spec: &PlotSpec,
+    series: &[Series],
+    x_range: (f64, f64),
+    labels: &mut Vec<Label>,
+) -> Result<(), PlotError> {
+    let (width, height) = root.dim_in_pixel();
+    let (w, h) = (width as i32, height as i32);
+    let log = spec.yscale == YScale::Log;
+    let to_axis = |y: f64| match (log, y > 0.0) {
+        (false, _) => y,
+        (true, true) => y.log10(),
+        (true, false) => f64::NAN,
+    };
+    // The image width bounds the plot area's, so no column holds two pixels' extremes.
+    let lines: Vec<Vec<(f64, f64)>> = series
+        .iter()
+        .map(|s| decimate_map(&s.points, x_range, width, to_axis))
+        .collect();
+    let Some((y_lo, y_hi)) = y_extent(&lines).map(|(lo, hi)| pad(lo, hi, log)) else {
+        no_data(ts, spec, (w, h), labels);
+        return Ok(());
+    };
+    let (x0, x1) = x_range;
+
+    let legend: Vec<(&str, RGBColor)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), PALETTE[i % PALETTE.len()]))
+        .collect();
+    let mut header = Header::lay_out(ts, w, &spec.title, &legend);
+    let mut x_desc = x_description(spec, x_range);
+    let line = LABEL_SIZE.ceil() as i32;
+    let bottom_of = |x_desc: &str| {
+        let desc = if x_desc.is_empty() {
+            0
+        } else {
+            DESC_SIZE.ceil() as i32 + 4
+        };
+        h - EDGE / 2 - desc - line - TICK - 3
+    };
+    // A small image gives up the axis title, then title and legend, before the plot.
+    if bottom_of(&x_desc) - (header.height + 6) < MIN_PLOT_HEIGHT {
+        x_desc.clear();
+    }
+    if bottom_of(&x_desc) - (header.height + 6) < MIN_PLOT_HEIGHT {
+        header = Header::default();
+    }
+    let top = header.height + 6;
+    let bottom = bottom_of(&x_desc).max(top + 10);
+
+    let y_axis = if log {
+        axis::log_axis(y_lo, y_hi, f64::from(bottom - top), Y_TICK_SPACING)
+    } else {
+        axis::linear_axis(y_lo, y_hi, f64::from(bottom - top), Y_TICK_SPACING)
+    };
+    let y_labels: Vec<(f64, String)> = y_axis.major.iter().map(|&v| (v, y_axis.label(v))).collect();
+    let widest = y_labels
+        .iter()
+        .map(|(_, s)| ts.width(s, LABEL_SIZE))
+        .fold(0.0, f32::max)
+        .ceil() as i32;
+    let desc_room = if spec.ylabel.is_empty() {
+        0
+    } else {
+        DESC_SIZE.ceil() as i32 + 6
+    };
+    let left = EDGE + desc_room + widest + 5 + TICK;
+    let right = (w - 14).max(left + 10);
+    let x_axis: Axis = if spec.time_axis {
+        axis::time_axis(x0, x1, f64::from(right - left))
+    } else {
+        axis::linear_axis(x0, x1, f64::from(right - left), X_TICK_SPACING)
+    };
+
+    let chart = ChartBuilder::on(root)
+        .margin_top(top)
+        .margin_bottom(h - bottom)
+        .margin_left(left)
+        .margin_right(w - right)
+        .build_cartesian_2d(x_axis.clone(), y_axis.clone())?;
+    let at = |x: f64, y: f64| chart.backend_coord(&(x, y));
+    let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
+    let (l, r, t, b) = (plot_x.start, plot_x.end - 1, plot_y.start, plot_y.end - 1);
+    let segment = |a: (i32, i32), z: (i32, i32), color: RGBColor| {
+        root.draw(&PathElement::new(vec![a, z], color))
+    };
+
+    for &v in &y_axis.minor {
+        let y = at(x0, v).1;
+        segment((l, y), (r, y), GRID_MINOR)?;
+    }
+    for &v in &y_axis.major {
+        let y = at(x0, v).1;
+        segment((l, y), (r, y), GRID)?;
+    }
+    for &v in &x_axis.major {
+        let x = at(v, y_lo).0;
+        segment((x, t), (x, b), GRID)?;
+    }
+    segment((l, t), (r, t), GRID)?;
+    segment((r, t), (r, b), GRID)?;
+
+    for (points, &(_, color)) in lines.iter().zip(&legend) {
+        // NaN marks a gap: each run between gaps is its own line.
+        for run in points.split(|p| p.1.is_nan()) {
+            match run {
+                [] => {}
+                [single] => {
+                    let dot = Circle::new(at(single.0, single.1), 2, color.filled());
+                    root.draw(&dot)?;
+                }
+                _ => {
+                    let path: Vec<(i32, i32)> = run.iter().map(|p| at(p.0, p.1)).collect();
+                    root.draw(&PathElement::new(path, color.stroke_width(1)))?;
+                }
+            }
+        }
+    }
+
+    segment((l, t), (l, b), AXIS)?;
+    segment((l, b), (r, b), AXIS)?;
+    for (v, text) in y_labels {
+        let y = at(x0, v).1;
+        segment((l - TICK, y), (l, y), AXIS)?;
+        labels.push(Label {
+            along: Anchor::End,
+            ..label(text, LABEL_SIZE, INK, (l - TICK - 4, y))
+        });
+    }
+    for &v in &x_axis.major {
+        let x = at(v, y_lo).0;
+        segment((x, b), (x, b + TICK), AXIS)?;
+        let text = x_axis.label(v);
+        // Keep the first and last labels whole inside the image.
+        let half = (ts.width(&text, LABEL_SIZE) / 2.0).ceil() as i32;
+        let x = x.clamp(half + 2, (w - half - 2).max(half + 2));
+        labels.push(Label {
+            along: Anchor::Middle,
+            across: Anchor::Start,
+            ..label(text, LABEL_SIZE, INK, (x, b + TICK + 3))
+        });
+    }
+    if !x_desc.is_empty() {
+        labels.push(Label {
+            along: Anchor::Middle,
+            across: Anchor::End,
+            ..label(x_desc, DESC_SIZE, INK, ((l + r) / 2, h - EDGE / 2))
+        });
+    }
+    if !spec.ylabel.is_empty() {
+        labels.push(Label {
+            along: Anchor::Middle,
+            across: Anchor::Start,
+            rotated: true,
+            ..label(spec.ylabel.as_str(), DESC_SIZE, INK, (EDGE, (t + b) / 2))
+        });
+    }
+    header.draw(root, &spec.title, labels)?;
+    Ok(())
+}
+
+/// plotters maps values through an [`Axis`]. Grid, ticks and labels are drawn here
+/// from the same axis rather than by plotters' mesh, which draws text of its own.
+impl Ranged for Axis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let fraction = (v - self.lo) / (self.hi - self.lo);
+        let pixels = f64::from(limit.1 - limit.0);
+        // Same rounding as plotters' own f64 axes; `as` saturates far-off values.
+        limit.0 + (pixels * fraction + 1e-3).floor() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.major.clone()
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// Lowest and highest finite y over all lines.
+fn y_extent(lines: &[Vec<(f64, f64)>]) -> Option<(f64, f64)> {
+    lines
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .filter(|y| y.is_finite())
+        .fold(None, |acc, y| match acc {
+            None => Some((y, y)),
+            Some((lo, hi)) => Some((lo.min(y), hi.max(y))),
+        })
+}
+
+/// Room above and below the data so lines do not run along the frame; a flat line
+/// gets a band around it rather than a zero-height axis.
+fn pad(lo: f64, hi: f64, log: bool) -> (f64, f64) {
+    let span = hi - lo;
+    let d = if span > 0.0 {
+        span * 0.05
+    } else if log {
+        0.5
+    } else if lo != 0.0 {
+        lo.abs() * 0.05
+    } else {
+        1.0
+    };
+    let (a, b) = (lo - d, hi + d);
+    if a.is_finite() && b.is_finite() && b > a {
+        (a, b)
+    } else if hi > lo {
+        // The padding overflowed: values near f64::MAX.
+        (lo, hi)
+    } else {
+        // A padding lost to rounding: a flat line of subnormal values.
+        (lo - 1.0, hi + 1.0)
+    }
+}
+
+fn x_description(spec: &PlotSpec, (x0, x1): (f64, f64)) -> String {
+    if !spec.time_axis {
+        return spec.xlabel.clone();
+    }
+    let dates = axis::utc_date_span(x0, x1);
+    match spec.xlabel.as_str() {
+        "" => format!("Time, UTC ({dates})"),
+        label if label.contains("UTC") => format!("{label} ({dates})"),
+        label => format!("{label} (UTC, {dates})"),
+    }
+}
+
+/// The band above the plot: title on the left, legend entries right-aligned on the same
+/// row when they fit, else on rows of their own.
+#[derive(Debug, Default)]
+struct Header {
+    /// Pixels from the top of the image; 0 when there is neither title nor legend.
+    height: i32,
+    /// Name, colour, left x of the swatch, row.
+    entries: Vec<(String, RGBColor, i32, usize)>,
+}
+
+impl Header {
+    fn lay_out(ts: Typesetter, width: i32, title: &str, legend: &[(&str, RGBColor)]) -> Header {
+        let right = width - EDGE;
+        let widths: Vec<i32> = legend
+            .iter()
+            .map(|(name, _)| SWATCH + 5 + ts.width(name, LABEL_SIZE).ceil() as i32)
+            .collect();
+        let total: i32 = widths.iter().map(|w| w + ENTRY_GAP).sum::<i32>() - ENTRY_GAP;
+        let title_end = if title.is_empty() {
+            EDGE
+        } else {
+            EDGE + ts.width(title, TITLE_SIZE).ceil() as i32 + 24
+        };
+
+        // Fill rows left to right, then right-align each row. The title's row takes the
+        // legend only when all of it fits there.
+        let first_row = usize::from(!title.is_empty() && title_end + total > right);
+        let mut start = if first_row == 0 { title_end } else { EDGE };
+        let mut rows: Vec<Vec<usize>> = Vec::new();
+        let mut current = Vec::new();
+        let mut used = 0;
+        for (i, &entry) in widths.iter().enumerate() {
+            if !current.is_empty() && start + used + entry > right {
+                rows.push(std::mem::take(&mut current));
+                start = EDGE;
+                used = 0;
+            }
+            current.push(i);
+            used += entry + ENTRY_GAP;
+        }
+        if !current.is_empty() {
+            rows.push(current);
+        }
+        let count = (first_row + rows.len()).max(usize::from(!title.is_empty()));
+        let mut entries = Vec::with_capacity(legend.len());
+        for (r, row) in rows.iter().enumerate() {
+            let row_width: i32 =
+                row.iter().map(|&i| widths[i] + ENTRY_GAP).sum::<i32>() - ENTRY_GAP;
+            let mut x = right - row_width;
+            for &i in row {
+                entries.push((legend[i].0.to_string(), legend[i].1, x, first_row + r));
+                x += widths[i] + ENTRY_GAP;
+            }
+        }
+        Header {
+            height: if count == 0 {
+                0
+            } else {
+                EDGE / 2 + ROW * count as i32 + 2
+            },
+            entries,
+        }
+    }
+
+    fn centre(row: usize) -> i32 {
+        EDGE / 2 + ROW * row as i32 + ROW / 2
+    }
+
+    fn draw(&self, root: &Area<'_>, title: &str, labels: &mut Vec<Label>) -> Result<(), PlotError> {
+        if self.height == 0 {
+            return Ok(());
+        }
+        if !title.is_empty() {
+            labels.push(label(title, TITLE_SIZE, INK, (EDGE, Self::centre(0))));
+        }
+        for (name, color, x, row) in &self.entries {
+            let y = Self::centre(*row);
+            // A filled rectangle: plotters antialiases lines wider than a pixel, and
+            // their edge shades would overflow the PNG palette.
+            root.draw(&Rectangle::new(
+                [(*x, y - 1), (x + SWATCH, y + 1)],
+                color.filled(),
+            ))?;
+            labels.push(label(name.as_str(), LABEL_SIZE, INK, (x + SWATCH + 5, y)));
+        }
+        Ok(())
+    }
+}
+
+fn no_data(ts: Typesetter, spec: &PlotSpec, (w, h): (i32, i32), labels: &mut Vec<Label>) {
+    if !spec.title.is_empty() {
+        let header = Header::lay_out(ts, w, &spec.title, &[]);
+        if header.height > 0 {
+            labels.push(label(
+                spec.title.as_str(),
+                TITLE_SIZE,
+                INK,
+                (EDGE, Header::centre(0)),
+            ));
+        }
+    }
+    labels.push(Label {
+        along: Anchor::Middle,
+        ..label("no data", NO_DATA_SIZE, MUTED, (w / 2, h / 2))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2024-03-14 00:00:00 UTC
+    const T0: f64 = 1_710_374_400.0;
+    const DAY: f64 = 86_400.0;
+
+    struct Image {
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+    }
+
+    impl Image {
+        fn decode(png_bytes: &[u8]) -> Image {
+            let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+            decoder.set_transformations(png::Transformations::EXPAND);
+            let mut reader = decoder.read_info().expect("PNG header");
+            let mut rgb = vec![0; reader.output_buffer_size().expect("size")];
+            let info = reader.next_frame(&mut rgb).expect("PNG data");
+            assert_eq!(info.color_type, png::ColorType::Rgb);
+            rgb.truncate(info.buffer_size());
+            Image {
+                width: info.width,
+                height: info.height,
+                rgb,
+            }
+        }
+
+        fn pixel(&self, x: u32, y: u32) -> RGBColor {
+            let i = (y * self.width + x) as usize * 3;
+            RGBColor(self.rgb[i], self.rgb[i + 1], self.rgb[i + 2])
+        }
+
+        /// Pixels of exactly `color` below the header, whose legend swatches share the
+        /// lines' colours.
+        fn where_is(&self, color: RGBColor, spec: &PlotSpec, series: &[Series]) -> Vec<(u32, u32)> {
+            let legend: Vec<(&str, RGBColor)> =
+                series.iter().map(|s| (s.name.as_str(), INK)).collect();
+            let ts = Typesetter::get().unwrap();
+            let below = Header::lay_out(ts, self.width as i32, &spec.title, &legend).height as u32;
+            let mut found = Vec::new();
+            for y in below..self.height {
+                for x in 0..self.width {
+                    if self.pixel(x, y) == color {
+                        found.push((x, y));
+                    }
+                }
+            }
+            found
+        }
+    }
+
+    fn hour_of(f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        (0..3600).map(|s| (T0 + s as f64, f(s as f64))).collect()
+    }
+
+    fn one(name: &str, points: Vec<(f64, f64)>) -> Vec<Series> {
+        vec![Series {
+            name: name.into(),
+            points,
+        }]
+    }
+
+    fn spec(width: u32, height: u32) -> PlotSpec {
+        PlotSpec {
+            title: "Channel voltages".into(),
+            ylabel: "Voltage [V]".into(),
+            width,
+            height,
+            ..PlotSpec::default()
+        }
+    }
+
+    const HOUR: (f64, f64) = (T0, T0 + 3600.0);
+
+    #[test]
+    fn png_has_the_requested_size() {
+        let series = one("v", hour_of(|s| (s / 300.0).sin()));
+        for (w, h) in [(800, 300), (100, 100), (1234, 567), (4000, 120)] {
+            let spec = spec(w, h);
+            let image = Image::decode(&render_png(&spec, &series, HOUR).unwrap());
+            assert_eq!((image.width, image.height), (w, h));
+            let line = image.where_is(PALETTE[0], &spec, &series);
+            assert!(!line.is_empty(), "{w}x{h}: no line");
+        }
+    }
+
+    #[test]
+    fn sizes_out_of_bounds_are_clamped() {
+        let series = one("v", hour_of(|s| s));
+        let image = Image::decode(&render_png(&spec(0, 100_000), &series, HOUR).unwrap());
+        assert_eq!((image.width, image.height), (MIN_SIZE, MAX_SIZE));
+        assert_eq!(clamp_size(50, 5000), (100, 4000));
+    }
+
+    #[test]
+    fn no_data_is_a_picture_not_an_error() {
+        let empty_series = one("v", Vec::new());
+        let all_missing = one("v", hour_of(|_| f64::NAN));
+        let elsewhere = one("v", hour_of(|s| s));
+        let cases: [(&[Series], (f64, f64)); 5] = [
+            (&[], HOUR),
+            (&empty_series, HOUR),
+            (&all_missing, HOUR),
+            (&elsewhere, (T0 + DAY, T0 + 2.0 * DAY)),
+            (&elsewhere, (T0, T0)),
+        ];
+        let spec = spec(640, 240);
+        for (i, (series, range)) in cases.into_iter().enumerate() {
+            let image = Image::decode(&render_png(&spec, series, range).unwrap());
+            assert_eq!((image.width, image.height), (640, 240), "case {i}");
+            assert!(
+                image.where_is(PALETTE[0], &spec, series).is_empty(),
+                "case {i}: a line"
+            );
+            // The message is dark text around the centre.
+            let centre_ink = (300..340)
+                .flat_map(|x| (110..130).map(move |y| (x, y)))
+                .filter(|&(x, y)| image.pixel(x, y).0 < 200)
+                .count();
+            assert!(centre_ink > 20, "case {i}: no message in the centre");
+        }
+    }
+
+    #[test]
+    fn a_one_sample_spike_in_a_day_reaches_the_top() {
+        let mut points: Vec<(f64, f64)> = (0..86_400).map(|s| (T0 + s as f64, 1.0)).collect();
+        points[51_234].1 = 100.0;
+        let (spec, series) = (spec(800, 300), one("v", points));
+        let png = render_png(&spec, &series, (T0, T0 + DAY)).unwrap();
+        let line = Image::decode(&png).where_is(PALETTE[0], &spec, &series);
+        let top = line.iter().map(|p| p.1).min().unwrap();
+        let bottom = line.iter().map(|p| p.1).max().unwrap();
+        assert!(
+            bottom - top > 150,
+            "spike lost: line spans rows {top}..{bottom}"
+        );
+    }
+
+    #[test]
+    fn missing_values_break_the_line() {
+        // Twenty minutes unreadable in the middle of an hour.
+        let points = hour_of(|s| {
+            if (1200.0..2400.0).contains(&s) {
+                f64::NAN
+            } else {
+                5.0
+            }
+        });
+        let (spec, series) = (spec(800, 300), one("v", points));
+        let png = render_png(&spec, &series, HOUR).unwrap();
+        let mut columns: Vec<u32> = Image::decode(&png)
+            .where_is(PALETTE[0], &spec, &series)
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let widest_hole = columns.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        // A third of a ~700 px plot.
+        assert!(
+            widest_hole > 180,
+            "the gap was bridged: widest hole {widest_hole} px"
+        );
+    }
+
+    #[test]
+    fn log_scale_skips_zeros_and_negatives() {
+        let pump_down = hour_of(|s| match s as u32 {
+            100..=199 => 0.0,
+            200..=210 => -1e-3,
+            _ => 1e3 * (-s / 200.0).exp(),
+        });
+        let log = PlotSpec {
+            yscale: YScale::Log,
+            ..spec(800, 300)
+        };
+        let series = one("p", pump_down);
+        let image = Image::decode(&render_png(&log, &series, HOUR).unwrap());
+        let line = image.where_is(PALETTE[0], &log, &series);
+        // 1e3 down to ~1e-5 mbar: the line runs most of the plot's height.
+        let rows =
+            line.iter().map(|p| p.1).max().unwrap() - line.iter().map(|p| p.1).min().unwrap();
+        assert!(rows > 150, "line spans only {rows} rows");
+
+        let never_positive = one("p", hour_of(|s| -s));
+        let image = Image::decode(&render_png(&log, &never_positive, HOUR).unwrap());
+        assert!(image.where_is(PALETTE[0], &log, &never_positive).is_empty());
+    }
+
+    #[test]
+    fn every_series_is_drawn_in_its_own_colour() {
+        let series: Vec<Series> = (0..10)
+            .map(|i| Series {
+                name: format!("ch{i}_voltage"),
+                points: hour_of(|s| i as f64 + (s / 600.0).sin()),
+            })
+            .collect();
+        let spec = spec(800, 300);
+        let image = Image::decode(&render_png(&spec, &series, HOUR).unwrap());
+        for color in PALETTE {
+            assert!(
+                !image.where_is(color, &spec, &series).is_empty(),
+                "{color:?} missing"
+            );
+        }
+    }
+
+    #[test]
+    fn numeric_abscissa() {
+        let iv: Vec<(f64, f64)> = (0..=100)
+            .map(|i| (i as f64 * 0.1, (i as f64).sqrt()))
+            .collect();
+        let plain = PlotSpec {
+            xlabel: "Voltage [V]".into(),
+            ylabel: "Current [A]".into(),
+            time_axis: false,
+            ..PlotSpec::default()
+        };
+        let series = one("i", iv);
+        let png = render_png(&plain, &series, (0.0, 10.0)).unwrap();
+        assert!(!Image::decode(&png)
+            .where_is(PALETTE[0], &plain, &series)
+            .is_empty());
+    }
+
+    #[test]
+    fn renders_from_many_threads_at_once() {
+        let series = one("v", hour_of(|s| s));
+        let pngs: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| render_png(&spec(400, 200), &series, HOUR).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            pngs.windows(2).all(|w| w[0] == w[1]),
+            "same input, same picture"
+        );
+    }
+
+    #[test]
+    fn png_encoding_is_lossless_with_and_without_a_palette() {
+        let (w, h) = (40u32, 30u32);
+        let few: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let c = PALETTE[(i % 7) as usize];
+                [c.0, c.1, c.2]
+            })
+            .collect();
+        // 1200 distinct colours: too many for a palette.
+        let many: Vec<u8> = (0..w * h)
+            .flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 7])
+            .collect();
+        for (rgb, indexed) in [(few, true), (many, false)] {
+            let png_bytes = encode_png(&rgb, w, h).unwrap();
+            let header = png::Decoder::new(std::io::Cursor::new(&png_bytes[..]))
+                .read_info()
+                .unwrap()
+                .info()
+                .color_type;
+            assert_eq!(header == png::ColorType::Indexed, indexed);
+            let image = Image::decode(&png_bytes);
+            assert_eq!((image.width, image.height), (w, h));
+            assert!(image.rgb == rgb, "pixels changed (indexed: {indexed})");
+        }
+    }
+
+    #[test]
+    fn extreme_values_still_render() {
+        let cases: [&[(f64, f64)]; 4] = [
+            &[(T0, -f64::MAX), (T0 + 1.0, f64::MAX)],
+            &[(T0, 1e-320), (T0 + 1.0, 2e-320)],
+            &[(T0, 1e300), (T0 + 1.0, 1e300)],
+            &[(T0, 0.0), (T0 + 1.0, 0.0)],
+        ];
+        for (i, points) in cases.into_iter().enumerate() {
+            for yscale in [YScale::Linear, YScale::Log] {
+                let spec = PlotSpec {
+                    yscale,
+                    ..spec(300, 200)
+                };
+                let png = render_png(&spec, &one("v", points.to_vec()), (T0, T0 + 2.0));
+                let image = Image::decode(&png.unwrap_or_else(|e| panic!("case {i}: {e}")));
+                assert_eq!((image.width, image.height), (300, 200));
+            }
+        }
+        // Years 1970 to the far future on the time axis.
+        let span = (0.0, 1e12);
+        let png = render_png(
+            &spec(300, 200),
+            &one("v", vec![(0.0, 1.0), (1e12, 2.0)]),
+            span,
+        );
+        Image::decode(&png.unwrap());
+    }
+
+    #[test]
+    fn time_axis_title_names_the_utc_date() {
+        assert_eq!(
+            x_description(&spec(800, 300), HOUR),
+            "Time, UTC (2024-03-14)"
+        );
+        let own = PlotSpec {
+            xlabel: "Time".into(),
+            ..PlotSpec::default()
+        };
+        assert_eq!(x_description(&own, HOUR), "Time (UTC, 2024-03-14)");
+    }
+}
