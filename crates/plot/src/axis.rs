@@ -305,17 +305,18 @@ fn format_number(v: f64, format: NumberFormat) -> String {
 
 /// A UTC calendar time, to the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Utc {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
+pub struct Utc {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
 }
 
 impl Utc {
-    fn from_unix(t: f64) -> Self {
+    /// From seconds since 1970-01-01 UTC.
+    pub fn from_unix(t: f64) -> Self {
         // Ticks land on whole seconds give or take float noise: round, don't floor.
         let secs = t.round() as i64;
         let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
@@ -332,6 +333,17 @@ impl Utc {
 
     fn iso_date(&self) -> String {
         format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
+    /// `2026-11-22T03:50:07Z`
+    pub fn iso_timestamp(&self) -> String {
+        format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            self.iso_date(),
+            self.hour,
+            self.minute,
+            self.second
+        )
     }
 }
 

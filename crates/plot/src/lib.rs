@@ -40,5 +40,6 @@ mod decimate;
 mod render;
 mod text;
 
+pub use axis::Utc;
 pub use decimate::decimate;
 pub use render::{clamp_size, render_png, PlotError, PlotSpec, Series, YScale, MAX_SIZE, MIN_SIZE};
