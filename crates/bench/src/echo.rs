@@ -25,7 +25,7 @@ pub async fn serve(listen: &str) -> Result<(), Error> {
     }
 }
 
-async fn echo(mut stream: TcpStream) {
+pub async fn echo(mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let mut buffer = vec![0u8; 16 * 1024];
     loop {

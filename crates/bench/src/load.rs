@@ -26,8 +26,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_BUFFER: usize = 16 * 1024;
 /// Largest pre-encoded burst of requests per run (`depth + 1` request lines).
 const BURST_LIMIT: usize = 64 * 1024 * 1024;
-/// Longest probe reply accepted; a status line is far shorter.
-const PROBE_LIMIT: usize = 1024 * 1024;
+/// Longest probe reply accepted: a monitor's status line for thousands of clients fits.
+const PROBE_LIMIT: usize = 16 * 1024 * 1024;
+/// Longest one [`batch`] may keep sending.
+const BATCH_LIMIT: Duration = Duration::from_secs(60);
 
 /// What to run: the same for the target and for the reference.
 #[derive(Clone, Debug)]
@@ -110,11 +112,14 @@ pub async fn probe(addr: SocketAddr, request: &[u8]) -> Result<String, Error> {
     let mut reply = Vec::new();
     let mut chunk = [0u8; 4096];
     let read_line = async {
+        // Only new bytes are searched, so a megabyte-long status line stays cheap.
+        let mut searched = 0;
         loop {
-            if let Some(end) = reply.iter().position(|&b| b == b'\n') {
-                reply.truncate(end);
+            if let Some(at) = reply[searched..].iter().position(|&b| b == b'\n') {
+                reply.truncate(searched + at);
                 return Ok::<_, Error>(());
             }
+            searched = reply.len();
             if reply.len() > PROBE_LIMIT {
                 return Err(
                     format!("no line end in the first {PROBE_LIMIT} bytes of the reply").into(),
@@ -155,7 +160,10 @@ pub async fn run(addr: SocketAddr, spec: &LoadSpec) -> Result<Report, Error> {
     });
     let tasks: Vec<_> = streams
         .into_iter()
-        .map(|stream| tokio::spawn(drive(stream, plan.clone())))
+        .map(|stream| {
+            let plan = plan.clone();
+            tokio::spawn(async move { drive(&stream, &plan).await })
+        })
         .collect();
     let mut latency = Histogram::default();
     let mut last_reply = measure_from;
@@ -175,7 +183,24 @@ pub async fn run(addr: SocketAddr, spec: &LoadSpec) -> Result<Report, Error> {
     })
 }
 
-async fn connect(addr: SocketAddr) -> Result<TcpStream, Error> {
+/// `count` ping-pong requests on an open connection, all measured. Callers that
+/// interleave batches on long-lived connections use this, so two servers can be compared
+/// under the same machine noise without paying a connection set-up per batch.
+pub async fn batch(stream: &TcpStream, request: &[u8], count: u64) -> Result<Histogram, Error> {
+    let now = Instant::now();
+    let plan = Plan {
+        depth: 1,
+        line_len: request.len(),
+        burst: request.repeat(2),
+        measure_from: now,
+        // A cap, not a goal: the ticket count ends the batch long before.
+        stop_sending_at: now + BATCH_LIMIT,
+        tickets: Some(AtomicU64::new(count)),
+    };
+    Ok(drive(stream, &plan).await?.latency)
+}
+
+pub async fn connect(addr: SocketAddr) -> Result<TcpStream, Error> {
     let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| format!("connecting to {addr} timed out"))?
@@ -190,7 +215,7 @@ struct ConnectionReport {
     latency: Histogram,
 }
 
-async fn drive(stream: TcpStream, plan: Arc<Plan>) -> Result<ConnectionReport, Error> {
+async fn drive(stream: &TcpStream, plan: &Plan) -> Result<ConnectionReport, Error> {
     let mut report = ConnectionReport {
         last_reply: plan.measure_from,
         latency: Histogram::default(),
@@ -223,7 +248,7 @@ async fn drive(stream: TcpStream, plan: Arc<Plan>) -> Result<ConnectionReport, E
             unwritten += granted * plan.line_len;
         }
         if unwritten > 0 {
-            write_some(&stream, &plan, &mut unwritten, &mut phase)?;
+            write_some(stream, plan, &mut unwritten, &mut phase)?;
         }
         if sent_at.is_empty() {
             return Ok(report);

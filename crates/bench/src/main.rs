@@ -4,19 +4,28 @@
 //! tokio echo server), because the machines are shared and noisy.
 //!
 //! Layout:
-//! - `main.rs`: the command line (`run`, `echo`, `idle`) and the reports.
+//! - `main.rs`: the command line (`run`, `echo`, `idle`, `fleet`, `monitor-load`,
+//!   `relay`) and the reports of the first four.
 //! - [`load`]: the hot loop: N raw TCP connections, `depth` requests in flight each,
 //!   replies counted by `\n`, latencies from a FIFO of send instants.
 //! - [`stats`]: a fixed-memory latency histogram and its percentiles.
 //! - [`echo`]: the reference echo server, and running it as a child process.
 //! - [`idle`]: idle connections and a process's memory from `/proc`.
+//! - [`procfs`]: a process's CPU time, threads and open files from `/proc`.
+//! - [`fleet`]: many real daemons in this process, counting the polls they answer.
+//! - [`monitor`]: `monitor-load`, a MONITOR child polling a fleet, and its costs.
+//! - [`relay`]: direct against relayed round trips, in alternating batches.
 //!
 //! The request line is built by `labwire-protocol` (parsed, then encoded) like every line
 //! labwire writes; the machine-readable `result` line is a protocol line too.
 
 mod echo;
+mod fleet;
 mod idle;
 mod load;
+mod monitor;
+mod procfs;
+mod relay;
 mod stats;
 
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +33,7 @@ use labwire_protocol::{format_number, parse_line, Message, PAYLOAD_KEY};
 use load::{LoadSpec, Report};
 use stats::micros;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -51,6 +61,18 @@ enum Command {
     Echo(EchoArgs),
     /// Hold idle connections open to a server and report the memory of its process.
     Idle(IdleArgs),
+    /// Run many real daemons (type `fleet`) in this process and write a monitor.ini
+    /// listing them. Prints `listening <first daemon>` first.
+    ///
+    /// Each daemon holds two files here (its listener and the monitor's connection): with
+    /// `ulimit -n` at 20000, up to about 9000 daemons fit.
+    Fleet(FleetArgs),
+    /// Start a fleet, run a MONITOR binary polling all of it, and measure the monitor's
+    /// CPU and memory against the fleet's own CPU, with the polls the fleet answered.
+    MonitorLoad(MonitorLoadArgs),
+    /// Median round trip of one command sent directly to a daemon and relayed through a
+    /// monitor (`send <client> <command>`), in alternating batches.
+    Relay(RelayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -109,6 +131,86 @@ struct IdleArgs {
     hold: f64,
 }
 
+#[derive(Args, Debug)]
+struct FleetArgs {
+    /// Daemons to start.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    count: u32,
+    /// Loopback address every daemon listens on (each on a free port).
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    listen_ip: String,
+    /// Where the monitor.ini listing the daemons is written.
+    #[arg(long, default_value = "fleet.ini", value_name = "PATH")]
+    config_out: PathBuf,
+    /// Stop after this many seconds (or at Ctrl-C).
+    #[arg(long, default_value_t = 3600.0, value_parser = positive_seconds)]
+    seconds: f64,
+}
+
+#[derive(Args, Debug)]
+struct MonitorLoadArgs {
+    /// The monitor binary; it is run as `<bin> --config <ini> --port 0 --http-port 0`.
+    #[arg(
+        long,
+        default_value = "target/release/labwire-monitor",
+        value_name = "PATH"
+    )]
+    monitor_bin: PathBuf,
+    /// Daemons in the fleet, all clients of the monitor, polled at 1 Hz.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    count: u32,
+    /// Loopback address the fleet listens on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    listen_ip: String,
+    /// Measured period in seconds.
+    #[arg(long, default_value_t = 20.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    seconds: f64,
+    /// Seconds between every client connected and the start of the measurement.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS", value_parser = seconds)]
+    warmup: f64,
+    /// Longest wait for the monitor to report every client connected.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    connect_timeout: f64,
+    /// Afterwards, measure what relaying `get_status` to fleet0 through the monitor adds
+    /// to the median round trip (as `relay` does), with the monitor still under load.
+    #[arg(long)]
+    relay: bool,
+    /// Relayed (and as many direct) requests for `--relay`.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    relay_requests: u64,
+    /// Longest relay measurement in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    relay_seconds: f64,
+    /// Write the monitor's stderr (its log) to this file instead of discarding it.
+    #[arg(long, value_name = "PATH")]
+    monitor_log: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct RelayArgs {
+    /// The monitor's command port.
+    #[arg(long, value_name = "HOST:PORT")]
+    monitor: String,
+    /// The client's name in the monitor's configuration.
+    #[arg(long, value_name = "NAME")]
+    client: String,
+    /// The same client's daemon, asked directly.
+    #[arg(long, value_name = "HOST:PORT")]
+    direct: String,
+    /// The command, as a protocol line; relayed as `send <client> <command>`.
+    #[arg(long, default_value = "get_status")]
+    command: String,
+    /// Measured requests per path (direct and relayed).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    requests: u64,
+    /// Longest measurement in seconds, even before `--requests` per path.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    seconds: f64,
+    /// Requests per batch before switching to the other path.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    batch: u64,
+}
+
 /// Longest period any option may ask for: every run ends by itself.
 const MAX_SECONDS: f64 = 24.0 * 3600.0;
 
@@ -154,6 +256,11 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args).await,
             Command::Echo(args) => echo::serve(&args.listen).await,
             Command::Idle(args) => idle(args).await,
+            Command::Fleet(args) => fleet(args).await,
+            // Interrupted, these drop their guards: the monitor child is killed, the
+            // fleet stopped, the scratch directory removed.
+            Command::MonitorLoad(args) => until_interrupted(monitor::run(&args)).await,
+            Command::Relay(args) => until_interrupted(relay(args)).await,
         }
     });
     // Connection tasks must not keep a failed run alive.
@@ -164,6 +271,15 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn until_interrupted(
+    work: impl std::future::Future<Output = Result<(), Error>>,
+) -> Result<(), Error> {
+    tokio::select! {
+        outcome = work => outcome,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
     }
 }
 
@@ -334,5 +450,86 @@ async fn idle(args: IdleArgs) -> Result<(), Error> {
         .kwarg("per_connection_kb", rounded(per_connection_kb));
     println!("{}", result.to_line());
     drop(held);
+    Ok(())
+}
+
+async fn fleet(args: FleetArgs) -> Result<(), Error> {
+    let ip = fleet::loopback_ip(&args.listen_ip)?;
+    let count = args.count as usize;
+    fleet::Fleet::check_limits(count)?;
+    let fleet = fleet::Fleet::start(ip, count).await?;
+    // The first line, as every labwire server prints it, for scripts and the harness.
+    println!("listening {}", fleet.addr(0));
+    std::fs::write(&args.config_out, fleet.monitor_ini(None)?)
+        .map_err(|err| format!("cannot write {}: {err}", args.config_out.display()))?;
+    let (low, high) = fleet.port_span();
+    println!(
+        "fleet: {count} daemons of type fleet on {ip}, ports {low}..{high}; monitor config in {}",
+        args.config_out.display()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.seconds);
+    let every = Duration::from_secs(10);
+    let mut last = (
+        tokio::time::Instant::now(),
+        fleet.total_polls(),
+        own_cpu_ticks(),
+    );
+    let interrupted = loop {
+        let next = (last.0 + every).min(deadline);
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::signal::ctrl_c() => break true,
+        }
+        let now = (
+            tokio::time::Instant::now(),
+            fleet.total_polls(),
+            own_cpu_ticks(),
+        );
+        let seconds = (now.0 - last.0).as_secs_f64().max(1e-9);
+        println!(
+            "fleet: {:.1} polls/s answered, {:.2} % of one core",
+            (now.1 - last.1) as f64 / seconds,
+            (now.2 - last.2) as f64 / procfs::ticks_per_second() / seconds * 100.0,
+        );
+        last = now;
+        if last.0 >= deadline {
+            break false;
+        }
+    };
+    println!(
+        "fleet: {}, stopping",
+        if interrupted {
+            "interrupted"
+        } else {
+            "time is up"
+        }
+    );
+    fleet.stop().await;
+    Ok(())
+}
+
+fn own_cpu_ticks() -> u64 {
+    procfs::cpu_ticks(std::process::id()).unwrap_or(0)
+}
+
+async fn relay(args: RelayArgs) -> Result<(), Error> {
+    let command =
+        parse_line(&args.command).map_err(|err| format!("--command {:?}: {err}", args.command))?;
+    let spec = relay::RelaySpec {
+        monitor: resolve(&args.monitor).await?,
+        client: args.client,
+        direct: resolve(&args.direct).await?,
+        command,
+        requests: args.requests,
+        duration: Duration::from_secs_f64(args.seconds),
+        batch: args.batch,
+    };
+    let report = relay::measure(&spec).await?;
+    relay::print(&report);
+    let mut result = Message::new("result");
+    for (key, value) in report.kwargs("") {
+        result.set(key, value);
+    }
+    println!("{}", result.to_line());
     Ok(())
 }

@@ -1,0 +1,620 @@
+//! `monitor-load`: what polling a fleet costs the MONITOR. The fleet runs in this process
+//! ([`crate::fleet`]), the monitor binary as a child on a configuration listing every
+//! member; once the monitor reports all of them connected and a warm-up has passed, its
+//! CPU time and memory are read from `/proc` over the measured period, with this
+//! process's CPU time (the fleet answering those polls) as the reference, and the polls
+//! the fleet answered as the check that the monitor really did its work.
+
+use crate::fleet::{Fleet, Gap, POLL_INTERVAL};
+use crate::idle::{self, Memory};
+use crate::relay::{self, RelaySpec};
+use crate::{load, procfs, ratio, request_line, rounded, shorten, Error, MonitorLoadArgs};
+use labwire_protocol::{parse_line, Message};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::time::sleep_until;
+
+/// How long the monitor may take to print `listening <addr>`.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the monitor may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// Requests per batch when `--relay` alternates direct and relayed ones.
+const RELAY_BATCH: u64 = 500;
+const TARGET_CPU_PCT: f64 = 10.0;
+const TARGET_RSS_MB: f64 = 40.0;
+
+/// The monitor binary as a child process; killed when dropped, whatever happened.
+pub struct MonitorChild {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl MonitorChild {
+    /// Runs `<bin> --config <config> --port 0 --http-port 0` and reads the command port's
+    /// address from its first stdout line. Its stderr goes to `log`, or nowhere.
+    pub async fn start(bin: &Path, config: &Path, log: Option<&Path>) -> Result<Self, Error> {
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                File::create(path)
+                    .map_err(|err| format!("cannot create {}: {err}", path.display()))?,
+            ),
+            None => Stdio::null(),
+        };
+        let mut child = Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .args(["--port", "0", "--http-port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("the monitor has no stdout")?;
+        // From here on, dropping `running` kills the monitor, whatever goes wrong.
+        let mut running = MonitorChild {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let (first_line, first_line_read) = oneshot::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = first_line.send(lines.next().and_then(Result::ok));
+            // Drained to the end, so the monitor never blocks on a full pipe.
+            for _ in lines.map_while(Result::ok) {}
+        });
+        let hint = if log.is_some() {
+            ""
+        } else {
+            " (--monitor-log FILE keeps its stderr)"
+        };
+        let line = match tokio::time::timeout(START_TIMEOUT, first_line_read).await {
+            Err(_) => {
+                return Err(format!(
+                    "the monitor printed nothing within {} s{hint}",
+                    START_TIMEOUT.as_secs()
+                )
+                .into())
+            }
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => {
+                // Its stdout closed: it has exited or is about to.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let status = running.child.try_wait().ok().flatten();
+                return Err(format!(
+                    "the monitor exited before printing its address ({}){hint}",
+                    status.map_or("still running".into(), describe_exit)
+                )
+                .into());
+            }
+        };
+        running.addr = line
+            .trim_end()
+            .strip_prefix("listening ")
+            .and_then(|addr| addr.trim().parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "the monitor's first line is not `listening <addr>`: {:?}",
+                    shorten(&line, 200)
+                )
+            })?;
+        Ok(running)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// An error if the monitor has exited.
+    pub fn check_running(&mut self) -> Result<(), Error> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => Err(format!("the monitor exited ({})", describe_exit(status)).into()),
+        }
+    }
+
+    /// SIGTERM, then up to [`STOP_TIMEOUT`] for it to exit. Returns its exit status, or
+    /// `None` when it did not stop (it is killed when dropped).
+    pub fn stop(&mut self) -> Result<Option<(ExitStatus, Duration)>, Error> {
+        let asked = Instant::now();
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(Some((status, Duration::ZERO)));
+        }
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .map_err(|err| format!("cannot run kill: {err}"))?;
+        while asked.elapsed() < STOP_TIMEOUT {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some((status, asked.elapsed())));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for MonitorChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `0`, `1`, `signal9`: short enough for a `result` value.
+fn exit_code(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code.to_string(),
+        (None, Some(signal)) => format!("signal{signal}"),
+        (None, None) => "unknown".into(),
+    }
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    format!("exit status {}", exit_code(status))
+}
+
+/// What the monitor's `get_status` said, and what asking cost.
+#[derive(Debug)]
+pub struct MonitorStatus {
+    pub nclients: Option<u64>,
+    pub nconnected: u64,
+    pub bytes: usize,
+    pub took: Duration,
+}
+
+pub async fn monitor_status(addr: SocketAddr) -> Result<MonitorStatus, Error> {
+    let asked = Instant::now();
+    let reply = load::probe(addr, &request_line("get_status")?).await?;
+    let took = asked.elapsed();
+    let message = parse_line(&reply)
+        .map_err(|err| format!("the monitor's status line does not parse: {err}"))?;
+    read_status(&message, reply.len(), took)
+}
+
+fn read_status(message: &Message, bytes: usize, took: Duration) -> Result<MonitorStatus, Error> {
+    if message.name != "status" {
+        return Err(format!(
+            "the monitor answers get_status with {:?}",
+            shorten(&message.to_line(), 200)
+        )
+        .into());
+    }
+    let count = |key: &str| message.get(key).and_then(|text| text.parse::<u64>().ok());
+    Ok(MonitorStatus {
+        nclients: count("nclients"),
+        nconnected: count("nconnected").ok_or("the monitor's status has no nconnected=<count>")?,
+        bytes,
+        took,
+    })
+}
+
+/// Polls the monitor until it reports `want` clients connected; returns how long it took.
+async fn wait_connected(
+    monitor: &mut MonitorChild,
+    want: u64,
+    within: Duration,
+) -> Result<Duration, Error> {
+    let started = Instant::now();
+    let mut last_shown = (u64::MAX, started);
+    loop {
+        monitor.check_running()?;
+        let status = monitor_status(monitor.addr).await?;
+        if status.nconnected >= want {
+            return Ok(started.elapsed());
+        }
+        let first = last_shown.0 == u64::MAX;
+        let news = status.nconnected != last_shown.0;
+        // Progress at most once a second: a thousand clients connect in many small steps.
+        if first || (news && last_shown.1.elapsed() >= Duration::from_secs(1)) {
+            println!(
+                "monitor: {}/{want} clients connected after {:.1} s",
+                status.nconnected,
+                started.elapsed().as_secs_f64()
+            );
+            last_shown = (status.nconnected, Instant::now());
+        }
+        if started.elapsed() >= within {
+            return Err(format!(
+                "only {} of {want} clients connected after {} s",
+                status.nconnected,
+                within.as_secs_f64()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// CPU clocks and poll counters at one instant.
+struct Sample {
+    at: Instant,
+    monitor_ticks: u64,
+    fleet_ticks: u64,
+    polls: Vec<u64>,
+}
+
+impl Sample {
+    fn take(monitor_pid: u32, fleet: &Fleet) -> Result<Sample, Error> {
+        Ok(Sample {
+            at: Instant::now(),
+            monitor_ticks: procfs::cpu_ticks(monitor_pid)?,
+            fleet_ticks: procfs::cpu_ticks(std::process::id())?,
+            polls: fleet.polls(),
+        })
+    }
+
+    /// CPU use of the monitor and of the fleet since `earlier`, in % of one core, and the
+    /// polls answered per second.
+    fn since(&self, earlier: &Sample) -> (f64, f64, f64) {
+        let seconds = (self.at - earlier.at).as_secs_f64().max(1e-9);
+        let pct = |ticks: u64| ticks as f64 / procfs::ticks_per_second() / seconds * 100.0;
+        let polls: u64 = self.polls.iter().sum::<u64>() - earlier.polls.iter().sum::<u64>();
+        (
+            pct(self.monitor_ticks - earlier.monitor_ticks),
+            pct(self.fleet_ticks - earlier.fleet_ticks),
+            polls as f64 / seconds,
+        )
+    }
+}
+
+/// The measured period.
+struct Window {
+    elapsed: Duration,
+    monitor_cpu_pct: f64,
+    fleet_cpu_pct: f64,
+    polls_per_s: f64,
+    min_client_polls: u64,
+    max_client_polls: u64,
+    unpolled: usize,
+    worst_gap: Gap,
+    /// At the end of the period.
+    memory: Memory,
+    /// Highest VmRSS seen at the per-second samples.
+    peak_rss_kb: u64,
+    /// The monitor's threads and their CPU use, busiest first.
+    threads: Vec<(String, f64)>,
+}
+
+async fn observe(
+    monitor: &mut MonitorChild,
+    fleet: &Fleet,
+    duration: Duration,
+) -> Result<Window, Error> {
+    let pid = monitor.pid();
+    fleet.reset_gaps();
+    let threads_before = procfs::thread_cpu(pid)?;
+    let first = Sample::take(pid, fleet)?;
+    let mut previous = Sample::take(pid, fleet)?;
+    let mut peak_rss_kb = 0;
+    let end = first.at + duration;
+    let memory = loop {
+        let next = (previous.at + SAMPLE_EVERY).min(end);
+        sleep_until(next.into()).await;
+        monitor.check_running()?;
+        let sample = Sample::take(pid, fleet)?;
+        let memory = idle::read_memory(pid)?;
+        peak_rss_kb = peak_rss_kb.max(memory.rss_kb);
+        let (monitor_cpu, fleet_cpu, polls) = sample.since(&previous);
+        println!(
+            "  {:5.1} s: monitor {monitor_cpu:5.1} % CPU, VmRSS {:.1} MB; fleet {fleet_cpu:5.1} % CPU; {polls:.0} polls/s",
+            (sample.at - first.at).as_secs_f64(),
+            memory.rss_kb as f64 / 1024.0,
+        );
+        previous = sample;
+        if previous.at >= end {
+            break memory;
+        }
+    };
+    let threads = thread_shares(
+        &threads_before,
+        &procfs::thread_cpu(pid)?,
+        &previous,
+        &first,
+    );
+    let (monitor_cpu_pct, fleet_cpu_pct, polls_per_s) = previous.since(&first);
+    let per_client: Vec<u64> = previous
+        .polls
+        .iter()
+        .zip(&first.polls)
+        .map(|(now, then)| now - then)
+        .collect();
+    Ok(Window {
+        elapsed: previous.at - first.at,
+        monitor_cpu_pct,
+        fleet_cpu_pct,
+        polls_per_s,
+        min_client_polls: per_client.iter().copied().min().unwrap_or(0),
+        max_client_polls: per_client.iter().copied().max().unwrap_or(0),
+        unpolled: per_client.iter().filter(|&&n| n == 0).count(),
+        worst_gap: fleet.worst_gap(),
+        memory,
+        peak_rss_kb,
+        threads,
+    })
+}
+
+/// Each monitor thread's CPU use over the period, in % of one core, busiest first.
+/// Threads that started during the period count from zero.
+fn thread_shares(
+    before: &[procfs::ThreadCpu],
+    after: &[procfs::ThreadCpu],
+    end: &Sample,
+    start: &Sample,
+) -> Vec<(String, f64)> {
+    let seconds = (end.at - start.at).as_secs_f64().max(1e-9);
+    let mut shares: Vec<(String, f64)> = after
+        .iter()
+        .map(|thread| {
+            let earlier = before
+                .iter()
+                .find(|b| b.tid == thread.tid)
+                .map_or(0, |b| b.ticks);
+            let ticks = thread.ticks.saturating_sub(earlier);
+            let pct = ticks as f64 / procfs::ticks_per_second() / seconds * 100.0;
+            (format!("{}[{}]", thread.name, thread.tid), pct)
+        })
+        .collect();
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+    shares
+}
+
+/// A scratch directory for the configuration and the database, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir, Error> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.subsec_nanos())
+            .unwrap_or(0);
+        let path =
+            std::env::temp_dir().join(format!("labwire-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path)
+            .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
+        Ok(TempDir(path))
+    }
+
+    /// Bytes in files whose name starts with `prefix` (a database and its WAL).
+    fn bytes_of(&self, prefix: &str) -> u64 {
+        let Ok(entries) = std::fs::read_dir(&self.0) else {
+            return 0;
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
+            .filter_map(|entry| entry.metadata().ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
+    let ip = crate::fleet::loopback_ip(&args.listen_ip)?;
+    let count = args.count as usize;
+    if !args.monitor_bin.is_file() {
+        return Err(format!(
+            "no monitor at {}: build it with `cargo build --release -p labwire-monitor`",
+            args.monitor_bin.display()
+        )
+        .into());
+    }
+    Fleet::check_limits(count)?;
+    let fleet = Fleet::start(ip, count).await?;
+    let dir = TempDir::new()?;
+    let ini = dir.0.join("monitor.ini");
+    let db = dir.0.join("bench.sqlite");
+    std::fs::write(&ini, fleet.monitor_ini(Some(&db))?)
+        .map_err(|err| format!("cannot write {}: {err}", ini.display()))?;
+    let (low, high) = fleet.port_span();
+    println!(
+        "fleet: {count} daemons on {ip}, ports {low}..{high}, hardware polled every {} s; config {}",
+        POLL_INTERVAL.as_secs_f64(),
+        ini.display()
+    );
+
+    let mut monitor =
+        MonitorChild::start(&args.monitor_bin, &ini, args.monitor_log.as_deref()).await?;
+    println!(
+        "monitor: pid {}, command port {}",
+        monitor.pid(),
+        monitor.addr
+    );
+    let connect_time = wait_connected(
+        &mut monitor,
+        count as u64,
+        Duration::from_secs_f64(args.connect_timeout),
+    )
+    .await?;
+    println!(
+        "monitor: all {count} clients connected after {:.1} s; warm-up {} s, then measuring {} s",
+        connect_time.as_secs_f64(),
+        args.warmup,
+        args.seconds
+    );
+    tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
+    monitor.check_running()?;
+    let window = observe(&mut monitor, &fleet, Duration::from_secs_f64(args.seconds)).await?;
+    // Read after the period, so its own cost is not in the figures.
+    let threads = procfs::threads(monitor.pid()).unwrap_or(0);
+    let resident = procfs::resident(monitor.pid()).unwrap_or_default();
+    let files = procfs::open_files(monitor.pid()).unwrap_or(0);
+    let status = monitor_status(monitor.addr).await?;
+
+    let expected = count as f64 / POLL_INTERVAL.as_secs_f64();
+    let cpu_ratio = window.monitor_cpu_pct / window.fleet_cpu_pct.max(1e-9);
+    println!(
+        "monitor: {:.2} % of one core; VmRSS {:.1} MB (highest sampled {:.1} MB, VmHWM {:.1} MB); {threads} threads, {files} open files",
+        window.monitor_cpu_pct,
+        mb(window.memory.rss_kb),
+        mb(window.peak_rss_kb),
+        mb(window.memory.hwm_kb),
+    );
+    println!(
+        "monitor: VmRSS is {:.1} MB heap and other anonymous memory, {:.1} MB mapped files, {:.1} MB shared memory",
+        mb(resident.anon_kb),
+        mb(resident.file_kb),
+        mb(resident.shmem_kb),
+    );
+    let by_thread: Vec<String> = window
+        .threads
+        .iter()
+        .map(|(name, pct)| format!("{name} {pct:.2} %"))
+        .collect();
+    println!("monitor threads: {}", by_thread.join(", "));
+    println!(
+        "fleet (reference): {:.2} % of one core answering the polls; monitor/fleet CPU {:.2}",
+        window.fleet_cpu_pct, cpu_ratio
+    );
+    println!(
+        "polls: {:.1}/s over {:.1} s (expected {expected:.0}/s, ratio {:.3}); per client {}..{}, {} never polled; longest wait fleet{} {:.2} s",
+        window.polls_per_s,
+        window.elapsed.as_secs_f64(),
+        window.polls_per_s / expected,
+        window.min_client_polls,
+        window.max_client_polls,
+        window.unpolled,
+        window.worst_gap.member,
+        window.worst_gap.gap.as_secs_f64(),
+    );
+    println!(
+        "monitor get_status: {}/{} connected, {} bytes, answered in {:.1} ms",
+        status.nconnected,
+        status
+            .nclients
+            .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        status.bytes,
+        status.took.as_secs_f64() * 1e3
+    );
+    let peak_mb = mb(window.peak_rss_kb);
+    println!(
+        "targets: CPU {:.2} % {} {TARGET_CPU_PCT} %; resident {peak_mb:.1} MB {} {TARGET_RSS_MB} MB",
+        window.monitor_cpu_pct,
+        if window.monitor_cpu_pct < TARGET_CPU_PCT { "<" } else { ">=" },
+        if peak_mb < TARGET_RSS_MB { "<" } else { ">=" },
+    );
+
+    let relay_report = if args.relay {
+        println!("relay: fleet0 directly and through the monitor");
+        let spec = RelaySpec {
+            monitor: monitor.addr,
+            client: "fleet0".into(),
+            direct: fleet.addr(0),
+            command: parse_line("get_status")?,
+            requests: args.relay_requests,
+            duration: Duration::from_secs_f64(args.relay_seconds),
+            batch: RELAY_BATCH,
+        };
+        let report = relay::measure(&spec).await?;
+        relay::print(&report);
+        Some(report)
+    } else {
+        None
+    };
+
+    monitor.check_running()?;
+    let db_bytes = dir.bytes_of("bench.sqlite");
+    let wal_bytes = dir.bytes_of("bench.sqlite-wal");
+    let stopped = monitor.stop()?;
+    match &stopped {
+        Some((exit, took)) => println!(
+            "monitor: stopped by SIGTERM with {} after {:.2} s; database {:.1} MB before, of which {:.1} MB WAL",
+            describe_exit(*exit),
+            took.as_secs_f64(),
+            db_bytes as f64 / 1e6,
+            wal_bytes as f64 / 1e6,
+        ),
+        None => println!(
+            "monitor: still running {} s after SIGTERM; killed",
+            STOP_TIMEOUT.as_secs()
+        ),
+    }
+
+    let mut result = Message::new("result")
+        .kwarg("monitor_cpu_pct", ratio(window.monitor_cpu_pct))
+        .kwarg("monitor_rss_mb", rounded(mb(window.memory.rss_kb)))
+        .kwarg("fleet_cpu_pct", ratio(window.fleet_cpu_pct))
+        .kwarg("clients", status.nconnected.to_string())
+        .kwarg("polls_per_s", rounded(window.polls_per_s))
+        .kwarg("cpu_ratio", ratio(cpu_ratio))
+        .kwarg("monitor_peak_rss_mb", rounded(peak_mb))
+        .kwarg("monitor_hwm_mb", rounded(mb(window.memory.hwm_kb)))
+        .kwarg("monitor_anon_mb", rounded(mb(resident.anon_kb)))
+        .kwarg("expected_polls_per_s", rounded(expected))
+        .kwarg("min_client_polls", window.min_client_polls.to_string())
+        .kwarg("max_client_polls", window.max_client_polls.to_string())
+        .kwarg("unpolled", window.unpolled.to_string())
+        .kwarg("max_poll_gap_s", ratio(window.worst_gap.gap.as_secs_f64()))
+        .kwarg("connect_s", rounded(connect_time.as_secs_f64()))
+        .kwarg("seconds", rounded(window.elapsed.as_secs_f64()))
+        .kwarg("monitor_threads", threads.to_string())
+        .kwarg("monitor_fds", files.to_string())
+        .kwarg("status_bytes", status.bytes.to_string())
+        .kwarg("status_ms", rounded(status.took.as_secs_f64() * 1e3))
+        .kwarg("db_mb", rounded(db_bytes as f64 / 1e6))
+        .kwarg("wal_mb", rounded(wal_bytes as f64 / 1e6))
+        .kwarg(
+            "monitor_exit",
+            stopped.map_or_else(|| "hung".to_string(), |(exit, _)| exit_code(exit)),
+        );
+    if let Some(report) = &relay_report {
+        for (key, value) in report.kwargs("relay_") {
+            result.set(key, value);
+        }
+    }
+    println!("{}", result.to_line());
+    fleet.stop().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_monitors_status_line() {
+        let line = "status nclients=2 nconnected=1 fleet0=1 fleet0.value=20.1 fleet1=0";
+        let status = read_status(&parse_line(line).unwrap(), line.len(), Duration::ZERO).unwrap();
+        assert_eq!(status.nclients, Some(2));
+        assert_eq!(status.nconnected, 1);
+        let error = parse_line("error get_status code=internal message=x").unwrap();
+        assert!(read_status(&error, 0, Duration::ZERO).is_err());
+        let bare = parse_line("status nclients=2").unwrap();
+        assert!(read_status(&bare, 0, Duration::ZERO).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_monitor_that_fails_at_start_is_reported() {
+        let dir = TempDir::new().unwrap();
+        let ini = dir.0.join("monitor.ini");
+        // `false` ignores its arguments and exits 1 without printing anything.
+        let error = MonitorChild::start(Path::new("/bin/false"), &ini, None)
+            .await
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(error.contains("exited before printing"), "{error}");
+        let echo = MonitorChild::start(Path::new("/bin/echo"), &ini, None)
+            .await
+            .err()
+            .expect("must fail")
+            .to_string();
+        assert!(echo.contains("not `listening <addr>`"), "{echo}");
+    }
+}
