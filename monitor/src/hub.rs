@@ -200,6 +200,10 @@ impl Hub {
         if let Some(store) = &self.store {
             let mut filter = self.change_filter.lock().expect("filter lock");
             for (key, text) in &vars {
+                // Changes on every poll by definition; meaningful only live.
+                if key == "status_age" {
+                    continue;
+                }
                 let value = Value::from_wire(text);
                 if filter.should_store(&slot.name, key, &value, now) {
                     store.record_value(&slot.name, key, now, value);

@@ -10,6 +10,7 @@ use labwire_client::{Backoff, Client, ClientError, ClientOptions, ReconnectingCl
 use labwire_protocol::Message;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -73,7 +74,7 @@ pub async fn run(
 }
 
 /// One connection's life: greet, subscribe, poll until it fails.
-async fn session(hub: &Arc<Hub>, slot: &Slot, client: &Client, settings: &PollSettings) {
+async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSettings) {
     let id = match client.request_untagged(Message::new("get_id")).await {
         Ok(reply) if reply.name == "id" => reply,
         Ok(other) => {
@@ -87,9 +88,11 @@ async fn session(hub: &Arc<Hub>, slot: &Slot, client: &Client, settings: &PollSe
     };
     let legacy = id.get("protocol").is_none();
     let kind = id.get("type").unwrap_or("").to_string();
-    if !legacy {
-        forward_logs(hub, slot, client).await;
-    }
+    let mut logs = if legacy {
+        None
+    } else {
+        subscribe_log(client).await
+    };
     hub.set_link(
         slot,
         Some(Link {
@@ -101,7 +104,18 @@ async fn session(hub: &Arc<Hub>, slot: &Slot, client: &Client, settings: &PollSe
     let mut ticks = interval_at(Instant::now(), settings.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            // The daemon's log, passed on under the client's configured name (never the
+            // name the daemon claims), in this task rather than one more per client.
+            Some(event) = next_log(&mut logs) => {
+                if event.name == "log" {
+                    let level = event.get("level").unwrap_or("info");
+                    hub.log(level, &slot.name, event.get("message").unwrap_or(""));
+                }
+                continue;
+            }
+        }
         let request = Message::new("get_status");
         let reply = if legacy {
             client.request_untagged(request).await
@@ -133,26 +147,25 @@ async fn session(hub: &Arc<Hub>, slot: &Slot, client: &Client, settings: &PollSe
     }
 }
 
-/// Ask the daemon for its log and pass each line on under the client's configured name
-/// (never the name the daemon claims).
-async fn forward_logs(hub: &Arc<Hub>, slot: &Slot, client: &Client) {
-    let Some(mut events) = client.take_events() else {
-        return;
-    };
+/// Ask the daemon for its log; the receiver of its unsolicited lines, if it agreed.
+async fn subscribe_log(client: &Client) -> Option<mpsc::Receiver<Message>> {
+    let events = client.take_events()?;
     match client.call("subscribe log").await {
-        Ok(reply) if reply.name == "ok" => {}
-        _ => return,
+        Ok(reply) if reply.name == "ok" => Some(events),
+        _ => None,
     }
-    let source = slot.name.clone();
-    let hub = hub.clone();
-    // Ends by itself when the connection closes and the event queue with it.
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if event.name == "log" {
-                let level = event.get("level").unwrap_or("info");
-                let message = event.get("message").unwrap_or("");
-                hub.log(level, &source, message);
+}
+
+/// The next unsolicited line, or never when there is no log subscription (or it ended).
+async fn next_log(logs: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
+    match logs {
+        Some(receiver) => match receiver.recv().await {
+            Some(event) => Some(event),
+            None => {
+                *logs = None;
+                std::future::pending().await
             }
-        }
-    });
+        },
+        None => std::future::pending().await,
+    }
 }

@@ -213,7 +213,9 @@ pub struct StoreOptions {
     /// B-tree page at the end of every variable it touches, so committing every few seconds
     /// rather than every poll is what keeps the disk writes per sample low.
     pub flush_interval: Duration,
-    /// Records waiting for the writer (at least 8); beyond it records are dropped.
+    /// Records waiting for the writer (at least 8); beyond it records are dropped. The
+    /// channel allocates every slot up front, so this is resident memory (~100 B a slot);
+    /// the writer gathers batches on its own side, so the queue only has to cover a commit.
     pub queue_capacity: usize,
     /// How often the writer deletes what is older than `retention`.
     pub prune_interval: Duration,
@@ -225,7 +227,7 @@ impl Default for StoreOptions {
             retention: None,
             batch_max: 20_000,
             flush_interval: Duration::from_secs(2),
-            queue_capacity: 100_000,
+            queue_capacity: 16_384,
             prune_interval: Duration::from_secs(600),
         }
     }
@@ -380,8 +382,11 @@ impl Store {
             )));
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Every variable has a hot leaf page (where its next sample goes); keep them cached.
-        conn.pragma_update(None, "cache_size", -16_384)?;
+        // Every variable has a hot leaf page (where its next sample goes). Misses fall to the
+        // OS page cache, so a modest cache keeps the monitor's own memory small.
+        conn.pragma_update(None, "cache_size", -4_096)?;
+        // The WAL file keeps its largest size unless told otherwise.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         // A commit rewrites the tail page of every variable it touches, and the next commits
         // rewrite the same pages. Checkpointing every 8192 pages (32 MiB of WAL) instead of
         // the default 1000 copies each of them back once per several commits instead of

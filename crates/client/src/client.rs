@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Lines queued for the writer task before `request` waits for room; it is backpressure
 /// against a server that stops reading, not a throughput knob.
+/// Initial read and write buffer size. Buffers grow for long lines and payloads; small
+/// ones keep a monitor holding a thousand connections small.
+const BUFFER_START: usize = 1024;
 const WRITE_QUEUE: usize = 1024;
 
 type Waiter = oneshot::Sender<Result<Message>>;
@@ -237,12 +240,12 @@ impl Client {
         let codec = || LineCodec::new(options.max_line, options.max_payload);
         let reader = tokio::spawn(read_loop(
             shared.clone(),
-            FramedRead::new(read_half, codec()),
+            FramedRead::with_capacity(read_half, codec(), BUFFER_START),
             events_tx,
         ));
         let writer = tokio::spawn(write_loop(
             shared.clone(),
-            FramedWrite::new(write_half, codec()),
+            FramedWrite::with_capacity(write_half, codec(), BUFFER_START),
             outgoing_rx,
         ));
         Ok(Client {
