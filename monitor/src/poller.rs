@@ -6,11 +6,10 @@
 //! since each has its own task and every request its own deadline.
 
 use crate::hub::{Hub, Link, Slot};
-use labwire_client::{Backoff, Client, ClientError, ClientOptions, ReconnectingClient};
+use labwire_client::{Backoff, Client, ClientError, ClientOptions, Events, ReconnectingClient};
 use labwire_protocol::Message;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -148,7 +147,7 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
 }
 
 /// Ask the daemon for its log; the receiver of its unsolicited lines, if it agreed.
-async fn subscribe_log(client: &Client) -> Option<mpsc::Receiver<Message>> {
+async fn subscribe_log(client: &Client) -> Option<Events> {
     let events = client.take_events()?;
     match client.call("subscribe log").await {
         Ok(reply) if reply.name == "ok" => Some(events),
@@ -157,7 +156,7 @@ async fn subscribe_log(client: &Client) -> Option<mpsc::Receiver<Message>> {
 }
 
 /// The next unsolicited line, or never when there is no log subscription (or it ended).
-async fn next_log(logs: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
+async fn next_log(logs: &mut Option<Events>) -> Option<Message> {
     match logs {
         Some(receiver) => match receiver.recv().await {
             Some(event) => Some(event),

@@ -384,7 +384,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Every variable has a hot leaf page (where its next sample goes). Misses fall to the
         // OS page cache, so a modest cache keeps the monitor's own memory small.
-        conn.pragma_update(None, "cache_size", -4_096)?;
+        conn.pragma_update(None, "cache_size", -8_192)?;
         // The WAL file keeps its largest size unless told otherwise.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         // A commit rewrites the tail page of every variable it touches, and the next commits

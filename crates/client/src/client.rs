@@ -40,10 +40,12 @@ pub struct Client {
 
 struct Inner {
     shared: Arc<Shared>,
-    outgoing: mpsc::Sender<Message>,
+    /// Boxed: the channel allocates a block of slots up front, and a monitor holds a
+    /// thousand of these.
+    outgoing: mpsc::Sender<Box<Message>>,
     /// Legacy daemons cannot tell replies apart, so untagged requests go one at a time.
     untagged_turn: tokio::sync::Mutex<()>,
-    events: Mutex<Option<mpsc::Receiver<Message>>>,
+    events: Mutex<Option<Events>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     next_tag: AtomicU64,
     peer: SocketAddr,
@@ -105,7 +107,7 @@ impl Shared {
         Ok(())
     }
 
-    fn deliver(&self, message: Message, events: &mpsc::Sender<Message>) {
+    fn deliver(&self, message: Message, events: &mpsc::Sender<Box<Message>>) {
         let waiter = {
             let mut routes = lock(&self.routes);
             match &message.tag {
@@ -129,8 +131,8 @@ impl Shared {
         }
     }
 
-    fn push_event(&self, message: Message, events: &mpsc::Sender<Message>) {
-        if let Err(mpsc::error::TrySendError::Full(dropped)) = events.try_send(message) {
+    fn push_event(&self, message: Message, events: &mpsc::Sender<Box<Message>>) {
+        if let Err(mpsc::error::TrySendError::Full(dropped)) = events.try_send(Box::new(message)) {
             // A slow consumer loses events instead of growing memory.
             let count = self.events_dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::trace!(line = %dropped, count, "event queue full, event dropped");
@@ -210,6 +212,23 @@ impl Drop for RouteGuard<'_> {
     }
 }
 
+/// The receiving end of a connection's unsolicited lines (see [`Client::take_events`]).
+/// Lines travel boxed: the channel allocates a block of slots up front, and a monitor
+/// holds a thousand connections.
+pub struct Events(mpsc::Receiver<Box<Message>>);
+
+impl Events {
+    /// The next line; `None` once the connection has ended.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.0.recv().await.map(|line| *line)
+    }
+
+    /// The next line if one is waiting.
+    pub fn try_recv(&mut self) -> std::result::Result<Message, mpsc::error::TryRecvError> {
+        self.0.try_recv().map(|line| *line)
+    }
+}
+
 impl Client {
     /// Connects to a labwire server within `options.connect_timeout`.
     pub async fn connect(addr: impl ToSocketAddrs, options: ClientOptions) -> Result<Client> {
@@ -253,7 +272,7 @@ impl Client {
                 shared,
                 outgoing: outgoing_tx,
                 untagged_turn: tokio::sync::Mutex::new(()),
-                events: Mutex::new(Some(events_rx)),
+                events: Mutex::new(Some(Events(events_rx))),
                 tasks: Mutex::new(vec![reader, writer]),
                 next_tag: AtomicU64::new(1),
                 peer,
@@ -281,7 +300,7 @@ impl Client {
         let exchange = async {
             inner
                 .outgoing
-                .send(request)
+                .send(Box::new(request))
                 .await
                 .map_err(|_| ClientError::Closed)?;
             reply.await.unwrap_or(Err(ClientError::Closed))
@@ -321,7 +340,7 @@ impl Client {
         let exchange = async {
             inner
                 .outgoing
-                .send(request)
+                .send(Box::new(request))
                 .await
                 .map_err(|_| ClientError::Closed)?;
             reply.await.unwrap_or(Err(ClientError::Closed))
@@ -338,7 +357,7 @@ impl Client {
     /// the consumer falls behind, newer lines are dropped (see
     /// [`events_dropped`](Client::events_dropped)). The receiver ends when the connection
     /// ends. It can be taken once; later calls return `None`.
-    pub fn take_events(&self) -> Option<mpsc::Receiver<Message>> {
+    pub fn take_events(&self) -> Option<Events> {
         lock(&self.inner.events).take()
     }
 
@@ -380,7 +399,7 @@ impl Client {
 async fn read_loop(
     shared: Arc<Shared>,
     mut lines: FramedRead<OwnedReadHalf, LineCodec>,
-    events: mpsc::Sender<Message>,
+    events: mpsc::Sender<Box<Message>>,
 ) {
     let _close = CloseOnExit(shared.clone());
     loop {
@@ -408,18 +427,18 @@ async fn read_loop(
 async fn write_loop(
     shared: Arc<Shared>,
     mut sink: FramedWrite<OwnedWriteHalf, LineCodec>,
-    mut outgoing: mpsc::Receiver<Message>,
+    mut outgoing: mpsc::Receiver<Box<Message>>,
 ) {
     let _close = CloseOnExit(shared.clone());
     let pump = async {
         while let Some(message) = outgoing.recv().await {
-            sink.feed(message).await?;
+            sink.feed(&*message).await?;
             // Whatever queued up meanwhile goes out in the same write: pipelined bursts
             // cost one syscall, not one per request.
             while let Ok(message) = outgoing.try_recv() {
-                sink.feed(message).await?;
+                sink.feed(&*message).await?;
             }
-            SinkExt::<Message>::flush(&mut sink).await?;
+            SinkExt::<&Message>::flush(&mut sink).await?;
         }
         Ok::<(), std::io::Error>(())
     };

@@ -25,7 +25,7 @@ pub mod error;
 pub mod options;
 pub mod reconnect;
 
-pub use client::Client;
+pub use client::{Client, Events};
 pub use error::{ClientError, Result};
 pub use options::ClientOptions;
 pub use reconnect::{Backoff, ReconnectingClient};
