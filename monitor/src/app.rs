@@ -1,11 +1,12 @@
 //! Putting the monitor together: the command line, configuration, store, hub, one poller
-//! per client and the command port; and stopping it all cleanly.
+//! per client, the command port and the web page; and stopping it all cleanly.
 
 use crate::config::{self, MonitorConfig};
 use crate::hub::Hub;
 use crate::poller::{self, PollSettings};
 use crate::service::MonitorService;
 use crate::store::{Store, StoreOptions};
+use crate::web::{self, Web};
 use labwire_daemon::cli::{read_token_file, wait_for_signal};
 use labwire_daemon::server::{serve, ServerConfig};
 use std::net::{IpAddr, SocketAddr};
@@ -157,6 +158,14 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let http_addr = SocketAddr::new(config.listen, config.http_port);
+    let http_listener = match TcpListener::bind(http_addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            error!("cannot listen on {http_addr} (web page): {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let enabled: Vec<_> = config.clients.iter().filter(|c| c.enabled).collect();
     let hub = Hub::new(
         config.name.clone(),
@@ -188,8 +197,16 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
     };
     let service = MonitorService::new(hub.clone(), token.is_some());
     let bound = serve(listener, server_config, service, shutdown.clone(), &tracker);
-    // Tests and launch scripts read the bound address from stdout.
+    // Tests and launch scripts read the bound addresses from stdout.
     println!("listening {bound}");
+    let web = Web::new(hub.clone(), &config, token.clone(), shutdown.clone());
+    match web::serve(http_listener, web, shutdown.clone(), &tracker) {
+        Ok(http_bound) => println!("http {http_bound}"),
+        Err(err) => {
+            error!("web page: {err}");
+            shutdown.cancel();
+        }
+    }
     info!("command port on {bound}, {} clients", enabled.len());
     hub.log(
         "info",

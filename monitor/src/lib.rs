@@ -14,6 +14,8 @@
 //!   are worth storing.
 //! - [`service`]: the command port (`send`, `wait`, `clients`, ...), served by the shared
 //!   `labwire_daemon` server.
+//! - [`web`]: the web page, live events, plots, history, metrics (axum, askama templates
+//!   from the repository's `templates/`).
 //! - [`app`]: the command line, start-up and clean shutdown.
 
 pub mod alarms;
@@ -23,3 +25,4 @@ pub mod hub;
 pub mod poller;
 pub mod service;
 pub mod store;
+pub mod web;

@@ -3,7 +3,8 @@
 //! line it prints first, and make sure it is gone when the test ends, pass or fail.
 //!
 //! - [`binary`]: where cargo put a workspace binary.
-//! - [`Process`]: a started binary, killed on drop.
+//! - [`Process`]: a started binary, killed on drop; [`Process::stdout_line`] reads what it
+//!   printed after `listening <addr>` (the monitor's `http <addr>`, for one).
 //! - [`eventually`]: retry an async check until it holds or time runs out.
 
 use std::ffi::OsStr;
@@ -11,8 +12,11 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// Stdout lines kept for [`Process::stdout_line`]; later ones are read and dropped.
+const KEPT_LINES: usize = 256;
 
 /// The path of workspace binary `name` in the profile directory the tests run from.
 pub fn binary(name: &str) -> PathBuf {
@@ -35,6 +39,7 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Process {
     child: Child,
     pub addr: SocketAddr,
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
 }
 
 impl Process {
@@ -56,6 +61,8 @@ impl Process {
             .unwrap_or_else(|err| panic!("cannot start {:?}: {err}", program.as_ref()));
         let stdout = child.stdout.take().expect("piped stdout");
         let (found, address) = mpsc::channel();
+        let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let kept = lines.clone();
         // Keep draining stdout after the first line so the child never blocks on it.
         std::thread::spawn(move || {
             let mut sent = false;
@@ -66,11 +73,18 @@ impl Process {
                         sent = true;
                     }
                 }
+                let (list, added) = &*kept;
+                let mut list = list.lock().expect("stdout lines");
+                if list.len() < KEPT_LINES {
+                    list.push(line);
+                    added.notify_all();
+                }
             }
         });
         let mut process = Process {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
         };
         match address.recv_timeout(Duration::from_secs(20)) {
             Ok(text) => process.addr = text.parse().expect("a socket address"),
@@ -81,6 +95,21 @@ impl Process {
             ),
         }
         process
+    }
+
+    /// The rest of the first stdout line that starts with `prefix`, waiting up to
+    /// `within` for it: `stdout_line("http ", ..)` is the monitor's web address.
+    pub fn stdout_line(&self, prefix: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        let (list, added) = &*self.lines;
+        let mut list = list.lock().expect("stdout lines");
+        loop {
+            if let Some(line) = list.iter().find_map(|l| l.strip_prefix(prefix)) {
+                return Some(line.trim().to_string());
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            list = added.wait_timeout(list, left).expect("stdout lines").0;
+        }
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,0 +1,216 @@
+//! `POST /monitor/command`: a monitor command from the page's command line or buttons.
+//!
+//! Request: `Content-Type: application/json`, body `{"command": "send psu1 output ch=1 state=on"}`,
+//! and with a token configured the header `X-Labwire-Token: <secret>`.
+//! Answer: `{"reply": "<reply line>", "ok": bool, "tag", "name", "args": [...], "kwargs": {...}}`,
+//! the reply the command port would give to the same line.
+//!
+//! Refused before anything runs:
+//! - 403 when the browser says the request comes from another site (`Sec-Fetch-Site`
+//!   other than `same-origin`/`none`, or an `Origin` that is not this host);
+//! - 415 for any other content type (a cross-site form cannot send JSON without asking
+//!   first, and the monitor never answers that question);
+//! - 401 without the right token, when one is configured;
+//! - 503 when [`MAX_IN_FLIGHT`] commands are already running.
+//!
+//! The page may run what the command port offers except what belongs to a connection
+//! (`auth`, `subscribe`, `exit`): `get_id`, `get_status`, `help`, `send`, `wait`,
+//! `clients`, `connections`, `alarms`, `ack`, `log`.
+
+use super::{failure, json_response, Peer, Web};
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::response::Response;
+use labwire_daemon::server::Service;
+use labwire_protocol::{parse_line, ErrorCode, Message, PROTOCOL_VERSION};
+use serde_json::json;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Commands from pages running at once.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// The longest request body: a command line (the protocol's own limit is larger, but
+/// nothing typed on a page comes close).
+pub const MAX_BODY: usize = 64 * 1024;
+pub const TOKEN_HEADER: &str = "x-labwire-token";
+
+pub async fn run(State(web): State<Arc<Web>>, request: Request<Body>) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |c| c.0 .0);
+    let (parts, body) = request.into_parts();
+    if let Err((status, why)) = admit(&web, &parts.headers) {
+        web.counters
+            .commands_refused
+            .fetch_add(1, Ordering::Relaxed);
+        return failure(status, why);
+    }
+    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+        return failure(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too long",
+        );
+    };
+    let line = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(document) => match document.get("command").and_then(|c| c.as_str()) {
+            Some(line) => line.trim().to_string(),
+            None => return failure(StatusCode::BAD_REQUEST, "expected {\"command\": \"...\"}"),
+        },
+        Err(err) => return failure(StatusCode::BAD_REQUEST, format!("bad JSON: {err}")),
+    };
+    let Ok(_slot) = web.commands.clone().try_acquire_owned() else {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, "too many commands running");
+    };
+    web.counters.commands.fetch_add(1, Ordering::Relaxed);
+    let reply = execute(&web, &line, peer).await;
+    json_response(&reply_json(&reply))
+}
+
+/// Same-origin, JSON, and the token: the checks made before a command runs.
+fn admit(web: &Web, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str)> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        if !matches!(site, "same-origin" | "none") {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "cross-site requests may not run commands",
+            ));
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = text(header::HOST).unwrap_or_default();
+        let same = origin
+            .to_str()
+            .ok()
+            .and_then(|o| {
+                o.strip_prefix("http://")
+                    .or_else(|| o.strip_prefix("https://"))
+            })
+            .is_some_and(|o| !host.is_empty() && o.eq_ignore_ascii_case(host));
+        if !same {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "cross-origin requests may not run commands",
+            ));
+        }
+    }
+    let json = text(header::CONTENT_TYPE)
+        .and_then(|c| c.split(';').next())
+        .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the command as application/json: {\"command\": \"...\"}",
+        ));
+    }
+    if let Some(expected) = &web.token {
+        let given = text(header::HeaderName::from_static(TOKEN_HEADER)).unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            let message = if given.is_empty() {
+                "this monitor needs its token to run commands"
+            } else {
+                "wrong token"
+            };
+            return Err((StatusCode::UNAUTHORIZED, message));
+        }
+    }
+    Ok(())
+}
+
+/// Answer `line` as the command port would.
+pub async fn execute(web: &Web, line: &str, peer: SocketAddr) -> Message {
+    let request = match parse_line(line) {
+        Ok(request) => request,
+        Err(err) => {
+            return Message::error_reply(None, None, ErrorCode::Parse, err.to_string());
+        }
+    };
+    let fail = |code, text: &str| {
+        Message::error_reply(request.tag.clone(), Some(&request.name), code, text)
+    };
+    match request.name.as_str() {
+        "get_id" => Message::new("id")
+            .tagged(request.tag.clone())
+            .kwarg("name", web.hub.name.clone())
+            .kwarg("type", web.service.kind())
+            .kwarg("version", env!("CARGO_PKG_VERSION"))
+            .kwarg("protocol", PROTOCOL_VERSION.to_string()),
+        "get_status" => {
+            let mut out = Vec::new();
+            web.service.write_status(&mut out, &request);
+            let text = String::from_utf8_lossy(&out);
+            parse_line(text.trim_end())
+                .unwrap_or_else(|err| fail(ErrorCode::Internal, &format!("status line: {err}")))
+        }
+        "help" => help(web, &request),
+        "auth" | "subscribe" | "unsubscribe" | "exit" => fail(
+            ErrorCode::Forbidden,
+            "not from the web page: use the command port (the page's live view is /monitor/events)",
+        ),
+        name if web.service.commands().iter().any(|c| c.name == name) => {
+            web.service.handle(request, peer).await
+        }
+        name => fail(
+            ErrorCode::UnknownCommand,
+            &format!("unknown command {name:?}; 'help' lists the commands"),
+        ),
+    }
+}
+
+fn help(web: &Web, request: &Message) -> Message {
+    let builtins = [
+        ("get_id", ""),
+        ("get_status", "[format=json]"),
+        ("help", "[<command>]"),
+    ];
+    let all = builtins.into_iter().chain(
+        web.service
+            .commands()
+            .iter()
+            .map(|spec| (spec.name, spec.synopsis)),
+    );
+    let mut reply = Message::new("help").tagged(request.tag.clone());
+    match request.args.first() {
+        Some(wanted) => match all.clone().find(|(name, _)| name == wanted) {
+            Some((name, synopsis)) => reply.set(name, synopsis),
+            None => {
+                return Message::error_reply(
+                    request.tag.clone(),
+                    Some("help"),
+                    ErrorCode::BadArgument,
+                    format!("no command {wanted:?}"),
+                )
+            }
+        },
+        None => all.for_each(|(name, synopsis)| reply.set(name, synopsis)),
+    }
+    reply
+}
+
+pub fn reply_json(reply: &Message) -> serde_json::Value {
+    let kwargs: serde_json::Map<String, serde_json::Value> = reply
+        .kwargs
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "reply": reply.to_line(),
+        "ok": !reply.is_error(),
+        "tag": reply.tag,
+        "name": reply.name,
+        "args": reply.args,
+        "kwargs": kwargs,
+    })
+}
+
+/// Compare secrets in time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,840 @@
+//! The routes in-process: a hub with a temporary store, the real router, one request each
+//! through `tower::ServiceExt::oneshot`.
+
+use super::*;
+use crate::config::{ClientConfig, YScale};
+use crate::hub::Link;
+use crate::store::{Store, StoreOptions, Value};
+use axum::body::{to_bytes, Body, Bytes};
+use axum::http::{HeaderMap, Method, Request};
+use http_body_util::BodyExt;
+use labwire_client::{Client, ClientOptions};
+use labwire_testkit::TempDir;
+use std::time::UNIX_EPOCH;
+use tower::ServiceExt;
+
+struct Fixture {
+    _dir: TempDir,
+    hub: Arc<Hub>,
+    app: Router,
+}
+
+fn plot(id: &str, values: &[&str]) -> PlotConfig {
+    PlotConfig {
+        id: id.into(),
+        name: format!("{id} plot"),
+        values: values.iter().map(|v| v.to_string()).collect(),
+        xlabel: String::new(),
+        ylabel: "Voltage [V]".into(),
+        width: 640,
+        height: 240,
+        yscale: YScale::Linear,
+    }
+}
+
+fn fixture(token: Option<&str>) -> Fixture {
+    let dir = TempDir::new("web-unit");
+    let store = Store::open(dir.path().join("history.sqlite"), StoreOptions::default()).unwrap();
+    let mut psu = ClientConfig::new("psu1", "127.0.0.1", 7001);
+    psu.template = "psu.html".into();
+    psu.description = "<b>bench</b> & \"co\"".into();
+    psu.plots = vec![plot("voltages", &["time", "ch1_voltage", "ch2_voltage"])];
+    let mut gauge = ClientConfig::new("gauge1", "127.0.0.1", 7011);
+    gauge.plots = vec![plot("xy", &["ch1", "ch2"])];
+    let lab = ClientConfig::new("lab.hall", "127.0.0.1", 7020);
+    let config = MonitorConfig {
+        name: "testmon".into(),
+        clients: vec![psu, gauge, lab],
+        ..MonitorConfig::default()
+    };
+    let hub = Hub::new(
+        config.name.clone(),
+        config
+            .clients
+            .iter()
+            .map(|c| (c.name.clone(), format!("{}:{}", c.host, c.port))),
+        Some(store),
+        Duration::from_secs(60),
+    );
+    let web = Web::new(
+        hub.clone(),
+        &config,
+        token.map(String::from),
+        CancellationToken::new(),
+    );
+    Fixture {
+        _dir: dir,
+        hub: hub.clone(),
+        app: router(web),
+    }
+}
+
+/// Mark `client` connected through a link to a listener that accepts and stays silent.
+async fn connect(hub: &Hub, client: &str, kind: &str) -> TcpListener {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let link = Client::connect(listener.local_addr().unwrap(), ClientOptions::default())
+        .await
+        .unwrap();
+    hub.set_link(
+        hub.slot(client).unwrap(),
+        Some(Link {
+            client: link,
+            legacy: false,
+        }),
+        kind,
+    );
+    listener
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+async fn call(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: to_bytes(body, usize::MAX).await.unwrap(),
+    }
+}
+
+async fn get(app: &Router, uri: &str) -> Answer {
+    call(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+fn command(line: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::post("/monitor/command").header("host", "127.0.0.1:8888");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
+        .body(Body::from(
+            serde_json::json!({ "command": line }).to_string(),
+        ))
+        .unwrap()
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test]
+async fn the_page_escapes_what_devices_and_the_configuration_say() {
+    let f = fixture(None);
+    let slot = f.hub.slot("gauge1").unwrap();
+    f.hub.record_status(
+        slot,
+        vec![
+            ("note".into(), "<script>alert(1)</script>".into()),
+            ("pressure".into(), "1e-3".into()),
+        ],
+    );
+    let page = get(&f.app, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "a status value became markup"
+    );
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "the value is shown as text"
+    );
+    assert!(
+        !html.contains("<b>bench</b>"),
+        "a description became markup"
+    );
+    assert!(html.contains("&#60;b&#62;bench&#60;/b&#62; &#38; &#34;co&#34;"));
+    // Nothing inline may run even if escaping failed somewhere.
+    assert!(page
+        .header("content-security-policy")
+        .contains("script-src 'self'"));
+    assert!(!html.contains("<script>"), "no inline script at all");
+}
+
+#[tokio::test]
+async fn the_page_shows_every_client_its_state_and_its_template() {
+    let f = fixture(None);
+    let _peer = connect(&f.hub, "psu1", "psu").await;
+    let slot = f.hub.slot("psu1").unwrap();
+    f.hub.record_status(
+        slot,
+        vec![
+            ("ch1_name".into(), "detector".into()),
+            ("ch1_output".into(), "1".into()),
+            ("ch1_voltage_set".into(), "5".into()),
+            ("ch1_voltage".into(), "4.999".into()),
+            ("ch2_output".into(), "0".into()),
+            ("errors".into(), "0".into()),
+        ],
+    );
+    let html = get(&f.app, "/").await.text();
+    for (client, state) in [
+        ("psu1", "connected"),
+        ("gauge1", "disconnected"),
+        ("lab.hall", "disconnected"),
+    ] {
+        assert!(
+            html.contains(&format!(
+                "class=\"chip {state}\" href=\"#client-{client}\" data-conn=\"{client}\""
+            )),
+            "{client} {state} in the header"
+        );
+        assert!(html.contains(&format!("id=\"client-{client}\"")));
+    }
+    // psu.html: one block per output seen, with on/off buttons that send commands.
+    assert!(html.contains("data-command=\"send psu1 output ch=1 state=on\""));
+    assert!(html.contains("data-command=\"send psu1 output ch=2 state=off\""));
+    assert!(!html.contains("ch=3 state=on"), "only the outputs reported");
+    assert!(html.contains("data-var=\"psu1.ch1_voltage\" data-digits=\"3\">4.999<"));
+    assert!(html.contains(">detector<"));
+    // Plots with their range buttons, relative to now.
+    assert!(html
+        .contains("src=\"/monitor/plot/psu1/voltages?from=-3600&#38;width=640&#38;height=240\""));
+    for label in ["15 min", "1 h", "24 h", "7 days"] {
+        assert!(html.contains(&format!(">{label}</button>")), "{label}");
+    }
+    // Variables that are not per output still show, in the table the script extends.
+    assert!(html.contains("data-var=\"psu1.errors\""));
+}
+
+#[tokio::test]
+async fn status_json_has_configuration_and_state() {
+    let f = fixture(None);
+    let _peer = connect(&f.hub, "gauge1", "gauge").await;
+    f.hub.record_status(
+        f.hub.slot("gauge1").unwrap(),
+        vec![("pressure".into(), "2.5e-6".into())],
+    );
+    let answer = get(&f.app, "/monitor/status").await;
+    assert_eq!(answer.header("content-type"), "application/json");
+    let status = answer.json();
+    assert_eq!(status["name"], "testmon");
+    assert_eq!(status["nconnected"], 1);
+    let gauge = &status["clients"]["gauge1"];
+    assert_eq!(gauge["connected"], true);
+    assert_eq!(gauge["vars"]["pressure"], 2.5e-6);
+    assert_eq!(gauge["template"], "default.html");
+    assert_eq!(status["clients"]["psu1"]["plots"][0]["id"], "voltages");
+    assert_eq!(
+        status["clients"]["psu1"]["description"],
+        "<b>bench</b> & \"co\""
+    );
+    assert!(status["alarms"].is_array());
+}
+
+#[tokio::test]
+async fn commands_run_as_on_the_command_port() {
+    let f = fixture(None);
+    let answer = call(&f.app, command("@7 clients", &[JSON])).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let reply = answer.json();
+    assert_eq!(reply["reply"], "@7 clients psu1=0 gauge1=0 lab.hall=0");
+    assert_eq!(reply["ok"], true);
+    assert_eq!(reply["tag"], "7");
+    assert_eq!(reply["kwargs"]["psu1"], "0");
+
+    let reply = call(&f.app, command("get_id", &[JSON])).await.json();
+    assert_eq!(reply["kwargs"]["name"], "testmon");
+    assert_eq!(reply["kwargs"]["type"], "monitor");
+    let reply = call(&f.app, command("get_status", &[JSON])).await.json();
+    assert_eq!(
+        reply["reply"],
+        "status nclients=3 nconnected=0 psu1=0 gauge1=0 lab.hall=0"
+    );
+    let reply = call(&f.app, command("help ack", &[JSON])).await.json();
+    assert_eq!(reply["kwargs"]["ack"], "<client>.<key> | all");
+
+    let reply = call(&f.app, command("send psu1 output ch=1 state=on", &[JSON]))
+        .await
+        .json();
+    assert_eq!(reply["ok"], false);
+    assert_eq!(reply["kwargs"]["code"], "not_connected");
+
+    let reply = call(&f.app, command("log info from the page", &[JSON]))
+        .await
+        .json();
+    assert_eq!(reply["reply"], "ok log");
+
+    for (line, code) in [
+        ("exit", "forbidden"),
+        ("subscribe status", "forbidden"),
+        ("frobnicate", "unknown_command"),
+        ("send psu1 \"unterminated", "parse"),
+    ] {
+        let reply = call(&f.app, command(line, &[JSON])).await.json();
+        assert_eq!(reply["kwargs"]["code"], code, "{line}: {reply}");
+    }
+}
+
+#[tokio::test]
+async fn commands_from_other_sites_are_refused() {
+    let f = fixture(None);
+    for (headers, status) in [
+        (
+            vec![JSON, ("sec-fetch-site", "cross-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![JSON, ("sec-fetch-site", "same-site")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![JSON, ("origin", "http://evil.example")],
+            StatusCode::FORBIDDEN,
+        ),
+        (vec![JSON, ("origin", "null")], StatusCode::FORBIDDEN),
+        (
+            vec![JSON, ("origin", "http://127.0.0.1:8888.evil.example")],
+            StatusCode::FORBIDDEN,
+        ),
+        // A form can post these across sites without asking first.
+        (
+            vec![("content-type", "text/plain")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            vec![("content-type", "application/x-www-form-urlencoded")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (vec![], StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            vec![
+                JSON,
+                ("origin", "http://127.0.0.1:8888"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            StatusCode::OK,
+        ),
+        // curl and scripts send neither header.
+        (vec![JSON], StatusCode::OK),
+    ] {
+        let answer = call(&f.app, command("log info hello", &headers)).await;
+        assert_eq!(answer.status, status, "{headers:?}: {}", answer.text());
+    }
+    let answer = get(&f.app, "/monitor/command?command=log%20info%20x").await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    let answer = call(
+        &f.app,
+        Request::post("/monitor/command")
+            .header("content-type", "application/json")
+            .body(Body::from("{\"line\": 1}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn with_a_token_commands_need_it() {
+    let f = fixture(Some("s3cret"));
+    assert!(get(&f.app, "/")
+        .await
+        .text()
+        .contains("data-token-required=\"1\""));
+    let answer = call(&f.app, command("clients", &[JSON])).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(answer.text().contains("needs its token"));
+    let answer = call(
+        &f.app,
+        command("clients", &[JSON, ("x-labwire-token", "guess")]),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    let answer = call(
+        &f.app,
+        command("clients", &[JSON, ("x-labwire-token", "s3cret")]),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["name"], "clients");
+}
+
+#[tokio::test]
+async fn get_requests_change_nothing() {
+    let f = fixture(None);
+    f.hub.record_status(
+        f.hub.slot("psu1").unwrap(),
+        vec![("ch1_voltage".into(), "1".into())],
+    );
+    let changes = f.hub.changes();
+    let generation = *changes.borrow();
+    let mut log = f.hub.subscribe_log();
+    let relayed = f.hub.counters.relayed.load(Ordering::Relaxed);
+    for uri in [
+        "/",
+        "/monitor/status",
+        "/monitor/plot/psu1/voltages?from=-60",
+        "/monitor/history?var=psu1.ch1_voltage",
+        "/metrics",
+        "/static/monitor.js",
+        "/monitor/command?command=ack%20all",
+        "/?command=send%20psu1%20all_off",
+    ] {
+        let answer = get(&f.app, uri).await;
+        assert_ne!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+    }
+    assert_eq!(*changes.borrow(), generation, "the hub did not change");
+    assert!(log.try_recv().is_err(), "nothing was logged");
+    assert_eq!(f.hub.counters.relayed.load(Ordering::Relaxed), relayed);
+}
+
+/// Record samples at fixed times and wait until they are committed.
+fn record(hub: &Hub, client: &str, key: &str, samples: &[(u64, Value)]) {
+    let store = hub.store().unwrap();
+    for (ms, value) in samples {
+        assert!(store.record_value(
+            client,
+            key,
+            UNIX_EPOCH + Duration::from_millis(*ms),
+            value.clone()
+        ));
+    }
+    store.flush().unwrap();
+}
+
+const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+#[tokio::test]
+async fn history_as_csv_and_json() {
+    let f = fixture(None);
+    record(
+        &f.hub,
+        "psu1",
+        "ch1_voltage",
+        &[
+            (T0, Value::Number(5.0)),
+            (T0 + 1500, Value::Missing),
+            (T0 + 3000, Value::Number(-0.25)),
+        ],
+    );
+    record(
+        &f.hub,
+        "lab.hall",
+        "door",
+        &[(T0 + 1000, Value::Text("open, \"wide\"".into()))],
+    );
+    let from = T0 / 1000 - 10;
+    let to = T0 / 1000 + 10;
+    let csv = get(
+        &f.app,
+        &format!("/monitor/history?var=psu1.ch1_voltage&var=lab.hall.door&from={from}&to={to}"),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text());
+    assert_eq!(csv.header("content-type"), "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.text(),
+        "time,utc,variable,value\r\n\
+         1767225600,2026-01-01T00:00:00.000Z,psu1.ch1_voltage,5\r\n\
+         1767225601.5,2026-01-01T00:00:01.500Z,psu1.ch1_voltage,\r\n\
+         1767225603,2026-01-01T00:00:03.000Z,psu1.ch1_voltage,-0.25\r\n\
+         1767225601,2026-01-01T00:00:01.000Z,lab.hall.door,\"open, \"\"wide\"\"\"\r\n"
+    );
+
+    let json = get(
+        &f.app,
+        &format!(
+            "/monitor/history?var=psu1.ch1_voltage&var=psu1.never&from={from}&to={to}&format=json"
+        ),
+    )
+    .await
+    .json();
+    assert_eq!(json["from"], from as f64);
+    let series = &json["variables"][0];
+    assert_eq!(series["variable"], "psu1.ch1_voltage");
+    assert_eq!(
+        series["t"],
+        serde_json::json!([1767225600.0, 1767225601.5, 1767225603.0])
+    );
+    assert_eq!(series["value"], serde_json::json!([5.0, null, -0.25]));
+    assert_eq!(series["truncated"], false);
+    assert_eq!(json["variables"][1]["t"], serde_json::json!([]));
+
+    let cut = get(
+        &f.app,
+        &format!("/monitor/history?var=psu1.ch1_voltage&from={from}&to={to}&limit=2"),
+    )
+    .await;
+    assert_eq!(cut.header("x-labwire-truncated"), "psu1.ch1_voltage");
+    assert_eq!(cut.text().lines().count(), 3);
+
+    for (query, status) in [
+        ("var=nobody.x", StatusCode::NOT_FOUND),
+        ("", StatusCode::BAD_REQUEST),
+        ("var=psu1.ch1_voltage&format=xml", StatusCode::BAD_REQUEST),
+        (
+            "var=psu1.ch1_voltage&from=yesterday",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("var=psu1.ch1_voltage&limit=0", StatusCode::BAD_REQUEST),
+        ("var=psu1.ch1_voltage&colour=red", StatusCode::BAD_REQUEST),
+    ] {
+        let answer = get(&f.app, &format!("/monitor/history?{query}")).await;
+        assert_eq!(answer.status, status, "{query}: {}", answer.text());
+    }
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let word = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[tokio::test]
+async fn plots_are_pngs_of_the_asked_size() {
+    let f = fixture(None);
+    let samples: Vec<(u64, Value)> = (0..600)
+        .map(|i| (T0 + i * 1000, Value::Number((i as f64 / 60.0).sin())))
+        .collect();
+    record(&f.hub, "psu1", "ch1_voltage", &samples);
+    record(&f.hub, "gauge1", "ch1", &samples);
+    record(&f.hub, "gauge1", "ch2", &samples);
+    let range = format!("from={}&to={}", T0 / 1000, T0 / 1000 + 600);
+    let answer = get(&f.app, &format!("/monitor/plot/psu1/voltages?{range}")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), "image/png");
+    assert_eq!(png_size(&answer.body), (640, 240), "the configured size");
+    let answer = get(
+        &f.app,
+        &format!("/monitor/plot/psu1/voltages?{range}&width=300&height=150"),
+    )
+    .await;
+    assert_eq!(png_size(&answer.body), (300, 150));
+    // An abscissa other than time, and a range with no data: still a picture.
+    let answer = get(&f.app, &format!("/monitor/plot/gauge1/xy?{range}")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let answer = get(&f.app, "/monitor/plot/psu1/voltages?from=-60").await;
+    assert_eq!(png_size(&answer.body), (640, 240));
+
+    for (uri, status) in [
+        ("/monitor/plot/psu1/nothing", StatusCode::NOT_FOUND),
+        ("/monitor/plot/nobody/voltages", StatusCode::NOT_FOUND),
+        (
+            "/monitor/plot/psu1/voltages?width=huge",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/monitor/plot/psu1/voltages?from=-1&to=-2",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        assert_eq!(get(&f.app, uri).await.status, status, "{uri}");
+    }
+}
+
+/// The next `event:` block of an event stream, skipping keep-alive comments.
+async fn next_event(body: &mut Body, buffer: &mut String) -> (String, serde_json::Value) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::to_string)
+            };
+            if let (Some(event), Some(data)) = (field("event: "), field("data: ")) {
+                return (event, serde_json::from_str(&data).unwrap());
+            }
+            continue;
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .expect("an event within 5 s")
+            .expect("the stream goes on")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            buffer.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_start_with_a_snapshot_then_follow_changes() {
+    let f = fixture(None);
+    f.hub.record_status(
+        f.hub.slot("lab.hall").unwrap(),
+        vec![("door".into(), "closed".into())],
+    );
+    let response = f
+        .app
+        .clone()
+        .oneshot(Request::get("/monitor/events").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    let mut buffer = String::new();
+    let (event, snapshot) = next_event(&mut body, &mut buffer).await;
+    assert_eq!(event, "snapshot");
+    assert_eq!(snapshot["clients"]["lab.hall"]["connected"], false);
+    assert_eq!(
+        snapshot["clients"]["lab.hall"]["vars"],
+        serde_json::json!([["door", "closed"]])
+    );
+
+    // A client name with a dot is split at the client, not at the first dot.
+    f.hub.record_status(
+        f.hub.slot("lab.hall").unwrap(),
+        vec![("door".into(), "open wide".into())],
+    );
+    let (event, update) = next_event(&mut body, &mut buffer).await;
+    assert_eq!(event, "status");
+    assert_eq!(
+        update["vars"],
+        serde_json::json!([["lab.hall", "door", "open wide"]])
+    );
+
+    f.hub.log("warning", "script", "hello \"page\"");
+    let (event, log) = next_event(&mut body, &mut buffer).await;
+    assert_eq!(event, "log");
+    assert_eq!(
+        (&log["level"], &log["source"], &log["message"]),
+        (
+            &serde_json::json!("warning"),
+            &serde_json::json!("script"),
+            &serde_json::json!("hello \"page\"")
+        )
+    );
+}
+
+#[tokio::test]
+async fn assets_are_cached_and_the_first_load_is_small() {
+    let f = fixture(None);
+    let page = get(&f.app, "/").await;
+    let mut total = page.body.len();
+    for file in ["monitor.js", "monitor.css"] {
+        let uri = format!("/static/{file}?v={}", assets::version());
+        assert!(page.text().contains(&uri), "the page links {uri}");
+        let asset = get(&f.app, &uri).await;
+        assert_eq!(asset.status, StatusCode::OK);
+        assert!(asset.header("cache-control").contains("immutable"));
+        total += asset.body.len();
+    }
+    assert!(total < 150 * 1024, "first load {total} bytes");
+    assert_eq!(
+        get(&f.app, "/static/other.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// The exposition format's rules, checked line by line: metric and label names, one
+/// HELP and one TYPE per family before its samples, families not interleaved, counters
+/// named `_total`, no series twice, values that parse.
+fn check_exposition(text: &str) -> Result<(), String> {
+    let name_ok = |n: &str| {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    let mut help = std::collections::HashSet::new();
+    let mut types = std::collections::HashMap::new();
+    let mut finished = std::collections::HashSet::new();
+    let mut current = String::new();
+    let mut series = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap();
+            if !help.insert(name.to_string()) {
+                return Err(format!("HELP twice for {name}"));
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut words = rest.split(' ');
+            let (name, kind) = (words.next().unwrap(), words.next().unwrap_or(""));
+            if !matches!(kind, "counter" | "gauge") {
+                return Err(format!("{name}: type {kind:?}"));
+            }
+            if kind == "counter" && !name.ends_with("_total") {
+                return Err(format!("counter {name} does not end in _total"));
+            }
+            if types.insert(name.to_string(), kind).is_some() {
+                return Err(format!("TYPE twice for {name}"));
+            }
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            return Err(format!("unexpected line {line:?}"));
+        }
+        let (series_text, value) = line.rsplit_once(' ').ok_or("no value")?;
+        let name = series_text.split('{').next().unwrap();
+        if !name_ok(name) {
+            return Err(format!("bad metric name {name:?}"));
+        }
+        if !help.contains(name) || !types.contains_key(name) {
+            return Err(format!("{name}: sample before its HELP and TYPE"));
+        }
+        if name != current {
+            if finished.contains(name) {
+                return Err(format!("{name}: samples interleaved with another family"));
+            }
+            finished.insert(current.clone());
+            current = name.to_string();
+        }
+        if let Some(labels) = series_text.strip_prefix(name) {
+            if !labels.is_empty() {
+                let inner = labels
+                    .strip_prefix('{')
+                    .and_then(|l| l.strip_suffix('}'))
+                    .ok_or(format!("bad labels {labels:?}"))?;
+                let mut rest = inner;
+                while !rest.is_empty() {
+                    let (label, after) = rest.split_once("=\"").ok_or("label without =\"")?;
+                    if !name_ok(label) || label.starts_with("__") {
+                        return Err(format!("bad label name {label:?}"));
+                    }
+                    // The value runs to the first quote not escaped by a backslash.
+                    let mut end = None;
+                    let mut escaped = false;
+                    for (i, c) in after.char_indices() {
+                        match (escaped, c) {
+                            (true, 'n' | '\\' | '"') => escaped = false,
+                            (true, other) => return Err(format!("bad escape \\{other}")),
+                            (false, '\\') => escaped = true,
+                            (false, '"') => {
+                                end = Some(i);
+                                break;
+                            }
+                            (false, '\n') => return Err("raw newline in a label".into()),
+                            _ => {}
+                        }
+                    }
+                    let end = end.ok_or("unterminated label value")?;
+                    rest = after[end + 1..]
+                        .strip_prefix(',')
+                        .unwrap_or(&after[end + 1..]);
+                }
+            }
+        }
+        if !series.insert(series_text.to_string()) {
+            return Err(format!("series twice: {series_text}"));
+        }
+        if !matches!(value, "NaN" | "+Inf" | "-Inf") && value.parse::<f64>().is_err() {
+            return Err(format!("bad value {value:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn metrics_follow_the_exposition_format() {
+    let f = fixture(None);
+    let _peer = connect(&f.hub, "psu1", "psu").await;
+    f.hub.record_status(
+        f.hub.slot("psu1").unwrap(),
+        vec![
+            ("ch1_voltage".into(), "4.999".into()),
+            ("ch1_current".into(), "1e-7".into()),
+            ("ch1_mode".into(), "CV".into()),
+            ("ch1_name".into(), "detector \"A\"".into()),
+            ("ch2_voltage".into(), "".into()),
+        ],
+    );
+    let answer = get(&f.app, "/metrics").await;
+    assert_eq!(
+        answer.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = answer.text();
+    check_exposition(&text).unwrap_or_else(|why| panic!("{why}\n{text}"));
+    assert!(text.contains("labwire_variable{client=\"psu1\",variable=\"ch1_voltage\"} 4.999\n"));
+    assert!(text.contains("labwire_variable{client=\"psu1\",variable=\"ch1_current\"} 1e-7\n"));
+    assert!(!text.contains("ch1_mode"), "text values are not gauges");
+    assert!(
+        !text.contains("ch2_voltage"),
+        "unreadable values are left out"
+    );
+    assert!(text.contains("labwire_client_connected{client=\"psu1\"} 1\n"));
+    assert!(text.contains("labwire_client_connected{client=\"lab.hall\"} 0\n"));
+    assert!(text.contains("labwire_polls_total 1\n"));
+    assert!(text.contains("labwire_store_samples_written_total "));
+
+    // The checker itself catches what promtool would.
+    for bad in [
+        "x 1\n",
+        "# HELP x a\n# TYPE x counter\nx 1\n",
+        "# HELP x a\n# TYPE x gauge\nx{a=\"b\"c\"} 1\n",
+        "# HELP x a\n# TYPE x gauge\n# HELP y b\n# TYPE y gauge\nx 1\ny 1\nx{a=\"1\"} 2\n",
+        "# HELP x a\n# TYPE x gauge\nx 1\nx 2\n",
+    ] {
+        assert!(check_exposition(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_request_method_the_route_does_not_take_is_refused() {
+    let f = fixture(None);
+    let answer = call(
+        &f.app,
+        Request::builder()
+            .method(Method::DELETE)
+            .uri("/monitor/status")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn on_loopback_only_loopback_host_names_are_answered() {
+    let f = fixture(None);
+    for (host, status) in [
+        ("127.0.0.1:8888", StatusCode::OK),
+        ("localhost:8888", StatusCode::OK),
+        ("LOCALHOST", StatusCode::OK),
+        ("[::1]:8888", StatusCode::OK),
+        ("monitor.localhost:8888", StatusCode::OK),
+        // A name an attacker's DNS points at 127.0.0.1.
+        ("rebind.example:8888", StatusCode::MISDIRECTED_REQUEST),
+        ("192.168.1.5:8888", StatusCode::MISDIRECTED_REQUEST),
+        ("localhost.example", StatusCode::MISDIRECTED_REQUEST),
+    ] {
+        let request = Request::get("/monitor/status")
+            .header("host", host)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&f.app, request).await.status, status, "{host}");
+    }
+    let rebound = command(
+        "log info x",
+        &[JSON, ("origin", "http://rebind.example:8888")],
+    );
+    let mut rebound = rebound;
+    rebound
+        .headers_mut()
+        .insert("host", "rebind.example:8888".parse().unwrap());
+    assert_eq!(
+        call(&f.app, rebound).await.status,
+        StatusCode::MISDIRECTED_REQUEST
+    );
+}

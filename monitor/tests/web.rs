@@ -1,0 +1,466 @@
+//! The web page as a person uses it: real daemons in simulation, the real monitor binary,
+//! and Debian's Chromium, headless, driven through chromedriver (WebDriver). The browser
+//! must be installed (scripts/test installs `chromium` and `chromium-driver`, and puts
+//! `promtool` from Debian's `prometheus` package in `target/tools/`); without them this
+//! test fails, it never skips.
+//!
+//! Screenshots are kept in `target/artifacts/` (desktop and phone width).
+
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use hyper_util::client::legacy::connect::HttpConnector;
+use labwire_client::{Client, ClientOptions};
+use labwire_testkit::{binary, eventually, Process, TempDir};
+use serde_json::{json, Value as Json};
+use std::net::{SocketAddr, TcpListener};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// `name` on the PATH, or a loud failure that says how to get it.
+fn installed(names: &[&str]) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in names {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "none of {names:?} is installed: the browser test needs Debian's chromium and \
+         chromium-driver, and promtool (from Debian's prometheus package). Run scripts/test, \
+         which installs them (promtool into target/tools/)"
+    );
+}
+
+fn daemon(binary_name: &str, name: &str) -> Process {
+    Process::start(
+        binary(binary_name),
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-interval",
+            "0.2",
+            "--name",
+            name,
+        ],
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// chromedriver, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start(program: &Path) -> Driver {
+        let port = free_port();
+        let show_log = std::env::var_os("LABWIRE_TEST_LOG").is_some();
+        let child = Command::new(program)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(if show_log {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .stderr(if show_log {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromedriver did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where cargo keeps its output: `target/` above `target/<profile>/deps/<test>`.
+fn artifacts() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("target/<profile>/deps/<test>");
+    let dir = target.join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Run `script` (a JavaScript function body) until it returns something truthy.
+async fn until(browser: &Browser, what: &str, script: &str) -> Json {
+    eventually(WAIT, what, || async {
+        let value = browser.execute(script, vec![]).await.ok()?;
+        let falsy = matches!(&value, Json::Null | Json::Bool(false))
+            || value == json!("")
+            || value == json!(0);
+        (!falsy).then_some(value)
+    })
+    .await
+}
+
+async fn text_of(browser: &Browser, selector: &str) -> String {
+    browser
+        .execute(
+            "const el = document.querySelector(arguments[0]); return el ? el.textContent.trim() : null;",
+            vec![json!(selector)],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let response = client
+        .get(format!("http://{addr}{path}").parse().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "GET {path}: {}",
+        response.status()
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_in_a_real_browser() {
+    let chromium = installed(&["chromium", "chromium-browser"]);
+    let chromedriver = installed(&["chromedriver"]);
+    // scripts/test puts promtool in target/tools/ when it is not installed.
+    let tool = artifacts().with_file_name("tools").join("promtool");
+    let promtool = if tool.is_file() {
+        tool
+    } else {
+        installed(&["promtool"])
+    };
+
+    let dir = TempDir::new("web-browser");
+    let gauge = daemon("labwire-gauge", "g1");
+    let psu = daemon("labwire-psu", "p1");
+    let ghost_port = free_port();
+    let config = dir.path().join("monitor.ini");
+    std::fs::write(
+        &config,
+        format!(
+            "name = webtest\npoll_interval = 0.2\ndb = {db}\n\
+             [gauge1]\nhost = 127.0.0.1\nport = {gauge}\ndescription = Vacuum gauge <cryostat>\n\
+             template = gauge.html\n[[plots]]\n[[[pressure]]]\nname = Cryostat pressure\n\
+             values = time, pressure\nylabel = Pressure [mbar]\nyscale = log\n\
+             [psu1]\nhost = 127.0.0.1\nport = {psu}\ndescription = Keysight E36313A, bench 2\n\
+             template = psu.html\n[[plots]]\n[[[voltages]]]\nname = Channel voltages\n\
+             values = time, ch1_voltage, ch2_voltage, ch3_voltage\nylabel = Voltage [V]\n\
+             [ghost]\nhost = 127.0.0.1\nport = {ghost_port}\ndescription = nothing listens here\n",
+            db = dir.path().join("history.sqlite").display(),
+            gauge = gauge.addr.port(),
+            psu = psu.addr.port(),
+        ),
+    )
+    .unwrap();
+    let monitor = Process::start(
+        binary("labwire-monitor"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+        ],
+    );
+    let http: SocketAddr = monitor
+        .stdout_line("http ", WAIT)
+        .expect("the monitor prints `http <addr>`")
+        .parse()
+        .unwrap();
+    let port = Client::connect(monitor.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "both daemons polled", || async {
+        let status = port.call("get_status").await.ok()?;
+        (status.get("nconnected") == Some("2") && status.get("psu1.ch2_voltage_set").is_some())
+            .then_some(())
+    })
+    .await;
+
+    // Prometheus' own checker on the live exposition.
+    let metrics = http_get(http, "/metrics").await;
+    let mut check = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut check.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let profile = TempDir::new("web-browser-profile");
+    let driver = Driver::start(&chromedriver);
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.path().display()),
+                "--window-size=1400,1800",
+            ],
+        }
+    });
+    let browser = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities.as_object().unwrap().clone())
+        .connect(&driver.url)
+        .await
+        .expect("chromedriver starts a headless Chromium session");
+    // Close the browser whatever happens, then report.
+    let outcome = AssertUnwindSafe(drive(&browser, http, &port))
+        .catch_unwind()
+        .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
+    browser.goto(&format!("http://{http}/")).await.unwrap();
+    until(
+        browser,
+        "the live stream open",
+        "return document.querySelector('#live').textContent === 'live';",
+    )
+    .await;
+
+    // Every client in the header, with its state; every block says the same.
+    let chips = browser
+        .execute(
+            "return [...document.querySelectorAll('.chip')].map(c => [c.textContent.trim(), c.classList.contains('connected')]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        chips,
+        json!([["gauge1", true], ["psu1", true], ["ghost", false]])
+    );
+    for (client, state) in [
+        ("gauge1", "connected"),
+        ("psu1", "connected"),
+        ("ghost", "disconnected"),
+    ] {
+        assert_eq!(
+            text_of(browser, &format!("#client-{client} .state")).await,
+            state
+        );
+    }
+    let description = text_of(browser, "#client-gauge1 .description").await;
+    assert!(
+        description.starts_with("Vacuum gauge <cryostat> 127.0.0.1:"),
+        "configuration text shows as text: {description}"
+    );
+
+    // Plots decode: scroll each into view (they load lazily) and wait for its pixels.
+    let plots = browser.find_all(Locator::Css(".plot img")).await.unwrap();
+    assert_eq!(plots.len(), 2);
+    for (i, _) in plots.iter().enumerate() {
+        until(
+            browser,
+            "a plot image decoded",
+            &format!(
+                "const img = document.querySelectorAll('.plot img')[{i}]; img.scrollIntoView(); \
+                 return img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;"
+            ),
+        )
+        .await;
+    }
+    browser
+        .execute(
+            "window.scrollTo(0, 0); window.__notReloaded = true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+
+    // The command line: type, run, see the reply.
+    let input = browser.find(Locator::Css("#command")).await.unwrap();
+    input.send_keys("clients").await.unwrap();
+    browser
+        .find(Locator::Css("#command-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let reply = until(
+        browser,
+        "the command's reply",
+        "const r = document.querySelector('#reply'); return !r.hidden && r.textContent.includes('clients gauge1=') ? r.textContent : '';",
+    )
+    .await;
+    assert_eq!(
+        reply.as_str().unwrap(),
+        "> clients\nclients gauge1=1 psu1=1 ghost=0"
+    );
+
+    // A change made elsewhere (a script on the command port) shows without a reload.
+    let set = port
+        .call("send psu1 set_voltage ch=2 value=12.5")
+        .await
+        .unwrap();
+    assert_eq!(set.name, "ok", "{set}");
+    until(
+        browser,
+        "the new setpoint on the page",
+        "return document.querySelector('[data-var=\"psu1.ch2_voltage_set\"]').textContent === '12.5';",
+    )
+    .await;
+
+    // The page's own controls: a setpoint form and an output button.
+    let field = browser
+        .find(Locator::Css(
+            "form[data-command^=\"send psu1 set_voltage ch=1 \"] input",
+        ))
+        .await
+        .unwrap();
+    field.send_keys("3.3").await.unwrap();
+    browser
+        .find(Locator::Css(
+            "form[data-command^=\"send psu1 set_voltage ch=1 \"] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        browser,
+        "ch1 set to 3.3 from the page",
+        "return document.querySelector('[data-var=\"psu1.ch1_voltage_set\"]').textContent === '3.3';",
+    )
+    .await;
+    browser
+        .find(Locator::Css(
+            "button[data-command=\"send psu1 output ch=1 state=on\"]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        browser,
+        "output 1 on",
+        "const el = document.querySelector('[data-var=\"psu1.ch1_output\"]'); return el.textContent === 'on' && el.classList.contains('on');",
+    )
+    .await;
+    assert_eq!(
+        text_of(browser, "#reply").await,
+        "> send psu1 output ch=1 state=on\nok output ch=1 state=on"
+    );
+    let status = port.call("get_status").await.unwrap();
+    assert_eq!(status.get("psu1.ch1_output"), Some("1"), "{status}");
+    assert_eq!(
+        browser
+            .execute("return window.__notReloaded === true;", vec![])
+            .await
+            .unwrap(),
+        json!(true),
+        "the page was never reloaded"
+    );
+
+    // By now the store holds a few seconds of history: the range buttons redraw with it.
+    let buttons = browser
+        .find_all(Locator::Css(".ranges button[data-span=\"900\"]"))
+        .await
+        .unwrap();
+    for button in buttons {
+        button.click().await.unwrap();
+    }
+    until(
+        browser,
+        "plots redrawn for the last 15 minutes",
+        "return [...document.querySelectorAll('.plot img')].every(img => \
+         img.src.includes('from=-900') && img.complete && img.naturalWidth > 0);",
+    )
+    .await;
+    browser
+        .execute("window.scrollTo(0, 0);", vec![])
+        .await
+        .unwrap();
+
+    let dir = artifacts();
+    let desktop = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join("web-page.png"), &desktop).unwrap();
+
+    // A phone-sized screen: nothing wider than the screen.
+    browser.set_window_size(390, 844).await.unwrap();
+    until(
+        browser,
+        "a layout that fits a phone",
+        "return document.documentElement.scrollWidth <= window.innerWidth;",
+    )
+    .await;
+    until(
+        browser,
+        "plots redrawn for the narrow screen",
+        "return [...document.querySelectorAll('.plot img')].every(img => \
+         img.complete && img.naturalWidth > 0 && img.naturalWidth <= window.innerWidth);",
+    )
+    .await;
+    let phone = browser.screenshot().await.unwrap();
+    std::fs::write(dir.join("web-page-phone.png"), &phone).unwrap();
+}
