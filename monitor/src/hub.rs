@@ -183,6 +183,24 @@ impl Hub {
         self.bump();
     }
 
+    /// The client has not answered since the monitor started: raise its connection alarm
+    /// (`set_link` only sees changes, and this one never changed).
+    pub fn never_connected(&self, slot: &Slot) {
+        if slot.view().connected {
+            return;
+        }
+        let now = SystemTime::now();
+        let transitions = self.book().connection(&slot.name, false, now);
+        if !transitions.is_empty() {
+            self.log(
+                "warning",
+                "monitor",
+                &format!("{} not reachable since start ({})", slot.name, slot.address),
+            );
+        }
+        self.apply(transitions, now);
+    }
+
     /// A poll answered: store what the store wants, publish what changed.
     pub fn record_status(&self, slot: &Slot, vars: Vec<(String, String)>) {
         let now = SystemTime::now();
@@ -382,5 +400,38 @@ fn json_value(text: &str) -> serde_json::Value {
         Value::Number(number) => serde_json::json!(number),
         Value::Text(text) => serde_json::Value::String(text),
         Value::Missing => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Arc<Hub> {
+        Hub::new(
+            "m".into(),
+            [("ghost".to_string(), "127.0.0.1:9".to_string())],
+            None,
+            Duration::from_secs(60),
+        )
+    }
+
+    /// Regression: a client down from the start never raised its connection alarm,
+    /// because `set_link` only reacts to changes.
+    #[test]
+    fn a_client_down_from_the_start_raises_its_alarm() {
+        let hub = hub();
+        let slot = hub.slot("ghost").unwrap().clone();
+        hub.set_link(&slot, None, "");
+        assert!(hub.alarms().is_empty(), "no change, no alarm");
+        hub.never_connected(&slot);
+        let alarms = hub.alarms();
+        assert_eq!(alarms.len(), 1);
+        assert_eq!(
+            (alarms[0].key.as_str(), alarms[0].state.as_str()),
+            ("connected", "disconnected")
+        );
+        hub.never_connected(&slot);
+        assert_eq!(hub.alarms().len(), 1, "raised once");
     }
 }

@@ -14,6 +14,9 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+/// How long a client may take to answer for the first time before it is alarmed about.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
+
 #[derive(Clone, Debug)]
 pub struct PollSettings {
     pub interval: Duration,
@@ -49,9 +52,19 @@ pub async fn run(
     };
     let link = ReconnectingClient::new(slot.address.clone(), options, settings.backoff);
     let mut state = link.connection_state();
+    // A client down from the start is as alarming as one that goes away, once it had a
+    // fair chance to answer.
+    let start_grace = tokio::time::sleep(STARTUP_GRACE.max(settings.interval * 3));
+    tokio::pin!(start_grace);
+    let mut grace_over = false;
     loop {
         let connected = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = &mut start_grace, if !grace_over => {
+                grace_over = true;
+                hub.never_connected(&slot);
+                continue;
+            }
             connected = state.wait_for(|up| *up) => connected.is_ok(),
         };
         if !connected {
