@@ -122,17 +122,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     labwire_daemon::cli::init_logging(cli.log_level, &config.name);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(config, token))
+    labwire_daemon::cli::block_on(run(config, token)).unwrap_or_else(|code| code)
 }
 
 async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {

@@ -241,17 +241,7 @@ fn main() -> ExitCode {
         }
     }
     // Multi-threaded like the daemons, so the reference runs the way they do.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(async {
+    let outcome = labwire_daemon::cli::block_on(async {
         match cli.command {
             Command::Run(args) => run(args).await,
             Command::Echo(args) => echo::serve(&args.listen).await,
@@ -263,11 +253,10 @@ fn main() -> ExitCode {
             Command::Relay(args) => until_interrupted(relay(args)).await,
         }
     });
-    // Connection tasks must not keep a failed run alive.
-    runtime.shutdown_timeout(Duration::from_secs(1));
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+        Err(code) => code,
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }

@@ -136,17 +136,7 @@ where
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
+    block_on(async move {
         let listen = common.listen_addr(&info);
         let listener = match TcpListener::bind(listen).await {
             Ok(listener) => listener,
@@ -188,6 +178,23 @@ where
         info!("stopped");
         ExitCode::SUCCESS
     })
+    .unwrap_or_else(|code| code)
+}
+
+/// Run `main` on the multi-thread runtime every labwire binary uses. Tasks still running
+/// when it returns get a second to finish. `Err` (with the message printed) when no
+/// runtime could be started.
+pub fn block_on<T>(main: impl Future<Output = T>) -> Result<T, ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the runtime: {err}");
+            ExitCode::FAILURE
+        })?;
+    let outcome = runtime.block_on(main);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(outcome)
 }
 
 /// Resolve on SIGINT (Ctrl-C) or SIGTERM.
