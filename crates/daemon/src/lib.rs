@@ -8,8 +8,10 @@
 //! - [`hardware`]: the hardware task, sole owner of the device: connects with backoff,
 //!   polls on its own schedule, validates and executes commands one at a time.
 //! - [`server`]: the TCP server and connection loop: framing, tags, pipelining, the
-//!   built-in commands (`get_id`, `get_status`, `help`, `exit`, `auth`, `subscribe`,
-//!   `reconnect`), access control and the connection limit.
+//!   built-in commands (`get_id`, `help`, `exit`, `auth`, `subscribe`), access control
+//!   and the connection limit, around a [`Service`]. A device daemon's service answers
+//!   `get_status` from the cache and sends commands (and `reconnect`) to the hardware
+//!   task; the monitor's command port is another service.
 //! - [`logbus`]: a tracing layer that turns log events into `log` lines for subscribers.
 //! - [`transport`]: byte-stream links to hardware (TCP, or any async stream in tests).
 //! - [`cli`]: the command-line flags every daemon shares, logging set-up, and [`run`].

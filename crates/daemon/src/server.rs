@@ -1,6 +1,8 @@
-//! The TCP server. Each connection decodes every request already buffered, appends the
-//! replies to one write buffer and writes them with one call, so pipelined requests cost
-//! one read and one write per batch. Replies leave in request order, one per request.
+//! The TCP server, generic over a [`Service`]. Each connection decodes every request
+//! already buffered, appends the replies to one write buffer and writes them with one
+//! call, so pipelined requests cost one read and one write per batch; before a request
+//! that may take a while goes to the service, earlier replies are sent. Replies leave in
+//! request order, one per request.
 
 use crate::device::{CommandSpec, Device, Error};
 use crate::hardware::{self, HardwareConfig, Job};
