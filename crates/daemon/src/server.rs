@@ -9,7 +9,7 @@ use crate::hardware::{self, HardwareConfig, Job};
 use crate::status::StatusCache;
 use bytes::BytesMut;
 use labwire_protocol::encode::TextSink;
-use labwire_protocol::{ErrorCode, FrameError, LineCodec, LineWriter, Message, PROTOCOL_VERSION};
+use labwire_protocol::{ErrorCode, FrameError, LineCodec, Message, PROTOCOL_VERSION};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -429,13 +429,14 @@ impl<S: Service> Connection<S> {
         }
         match name {
             "get_id" => {
-                let shared = self.shared.clone();
-                LineWriter::start(&mut self.out, request.tag.as_deref(), "id")
-                    .kwarg("name", &shared.config.name)
-                    .kwarg("type", shared.service.kind())
-                    .kwarg("version", &shared.config.version)
-                    .kwarg("protocol", &PROTOCOL_VERSION.to_string())
-                    .finish();
+                let config = &self.shared.config;
+                let reply = id_reply(
+                    &request,
+                    &config.name,
+                    self.shared.service.kind(),
+                    &config.version,
+                );
+                self.reply(&reply);
             }
             "get_status" => {
                 let shared = self.shared.clone();
@@ -469,18 +470,7 @@ impl<S: Service> Connection<S> {
     fn help(&mut self, request: &Message) {
         let shared = self.shared.clone();
         let all = BUILTIN_COMMANDS.iter().chain(shared.service.commands());
-        let mut reply = Message::new("help").tagged(request.tag.clone());
-        match request.args.first() {
-            Some(wanted) => match all.clone().find(|c| c.name == wanted) {
-                Some(spec) => reply.set(spec.name, spec.synopsis),
-                None => {
-                    let text = format!("no command {wanted:?}");
-                    return self.fail(request, ErrorCode::BadArgument, text);
-                }
-            },
-            None => all.for_each(|spec| reply.set(spec.name, spec.synopsis)),
-        }
-        self.reply(&reply);
+        self.reply(&help_reply(request, all));
     }
 
     fn auth(&mut self, request: &Message) {
@@ -538,6 +528,36 @@ impl<S: Service> Connection<S> {
     }
 }
 
+/// The `id` reply to `get_id`, for servers and for callers answering on their behalf
+/// (the monitor's web page).
+pub fn id_reply(request: &Message, name: &str, kind: &str, version: &str) -> Message {
+    Message::new("id")
+        .tagged(request.tag.clone())
+        .kwarg("name", name)
+        .kwarg("type", kind)
+        .kwarg("version", version)
+        .kwarg("protocol", PROTOCOL_VERSION.to_string())
+}
+
+/// The `help` reply: every command of `commands`, or the one `help <command>` names.
+pub fn help_reply<'a>(
+    request: &Message,
+    commands: impl Iterator<Item = &'a CommandSpec> + Clone,
+) -> Message {
+    let mut reply = Message::new("help").tagged(request.tag.clone());
+    match request.args.first() {
+        Some(wanted) => match commands.clone().find(|c| c.name == wanted) {
+            Some(spec) => reply.set(spec.name, spec.synopsis),
+            None => {
+                let text = format!("no command {wanted:?}");
+                return Error::bad_argument(text).to_reply(request);
+            }
+        },
+        None => commands.for_each(|spec| reply.set(spec.name, spec.synopsis)),
+    }
+    reply
+}
+
 /// The next event line, or never when not subscribed. A lagging subscriber skips lines.
 async fn next_event(receiver: &mut Option<broadcast::Receiver<Arc<str>>>) -> Arc<str> {
     let Some(rx) = receiver else {
@@ -555,6 +575,7 @@ async fn next_event(receiver: &mut Option<broadcast::Receiver<Arc<str>>>) -> Arc
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compare secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

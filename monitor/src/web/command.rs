@@ -23,7 +23,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use labwire_daemon::server::Service;
-use labwire_protocol::{parse_line, ErrorCode, Message, PROTOCOL_VERSION};
+use labwire_daemon::server::{constant_time_eq, help_reply, id_reply};
+use labwire_daemon::CommandSpec;
+use labwire_protocol::{parse_line, ErrorCode, Message};
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -136,12 +138,12 @@ pub async fn execute(web: &Web, line: &str, peer: SocketAddr) -> Message {
         Message::error_reply(request.tag.clone(), Some(&request.name), code, text)
     };
     match request.name.as_str() {
-        "get_id" => Message::new("id")
-            .tagged(request.tag.clone())
-            .kwarg("name", web.hub.name.clone())
-            .kwarg("type", web.service.kind())
-            .kwarg("version", env!("CARGO_PKG_VERSION"))
-            .kwarg("protocol", PROTOCOL_VERSION.to_string()),
+        "get_id" => id_reply(
+            &request,
+            &web.hub.name,
+            web.service.kind(),
+            env!("CARGO_PKG_VERSION"),
+        ),
         "get_status" => {
             let mut out = Vec::new();
             web.service.write_status(&mut out, &request);
@@ -164,34 +166,24 @@ pub async fn execute(web: &Web, line: &str, peer: SocketAddr) -> Message {
     }
 }
 
+/// The page offers the command port's commands except those that belong to a connection.
+const PAGE_BUILTINS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "get_id",
+        synopsis: "",
+    },
+    CommandSpec {
+        name: "get_status",
+        synopsis: "[format=json]",
+    },
+    CommandSpec {
+        name: "help",
+        synopsis: "[<command>]",
+    },
+];
+
 fn help(web: &Web, request: &Message) -> Message {
-    let builtins = [
-        ("get_id", ""),
-        ("get_status", "[format=json]"),
-        ("help", "[<command>]"),
-    ];
-    let all = builtins.into_iter().chain(
-        web.service
-            .commands()
-            .iter()
-            .map(|spec| (spec.name, spec.synopsis)),
-    );
-    let mut reply = Message::new("help").tagged(request.tag.clone());
-    match request.args.first() {
-        Some(wanted) => match all.clone().find(|(name, _)| name == wanted) {
-            Some((name, synopsis)) => reply.set(name, synopsis),
-            None => {
-                return Message::error_reply(
-                    request.tag.clone(),
-                    Some("help"),
-                    ErrorCode::BadArgument,
-                    format!("no command {wanted:?}"),
-                )
-            }
-        },
-        None => all.for_each(|(name, synopsis)| reply.set(name, synopsis)),
-    }
-    reply
+    help_reply(request, PAGE_BUILTINS.iter().chain(web.service.commands()))
 }
 
 pub fn reply_json(reply: &Message) -> serde_json::Value {
@@ -208,9 +200,4 @@ pub fn reply_json(reply: &Message) -> serde_json::Value {
         "args": reply.args,
         "kwargs": kwargs,
     })
-}
-
-/// Compare secrets in time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
