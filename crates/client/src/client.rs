@@ -289,25 +289,9 @@ impl Client {
         let inner = &*self.inner;
         let original_tag = request.tag.take();
         let tag = inner.next_tag.fetch_add(1, Ordering::Relaxed).to_string();
-        let (waiter, reply) = oneshot::channel();
-        let key = RouteKey::Tag(tag.clone());
-        inner.shared.register(&key, waiter)?;
-        let _route = RouteGuard {
-            shared: &inner.shared,
-            key,
-        };
-        request.tag = Some(tag);
-        let exchange = async {
-            inner
-                .outgoing
-                .send(Box::new(request))
-                .await
-                .map_err(|_| ClientError::Closed)?;
-            reply.await.unwrap_or(Err(ClientError::Closed))
-        };
-        let mut reply = timeout(inner.request_timeout, exchange)
-            .await
-            .map_err(|_| ClientError::Timeout)??;
+        request.tag = Some(tag.clone());
+        let deadline = Instant::now() + inner.request_timeout;
+        let mut reply = self.exchange(request, RouteKey::Tag(tag), deadline).await?;
         reply.tag = original_tag;
         Ok(reply)
     }
@@ -331,11 +315,25 @@ impl Client {
         let _turn = timeout_at(deadline, inner.untagged_turn.lock())
             .await
             .map_err(|_| ClientError::Timeout)?;
+        let mut reply = self.exchange(request, RouteKey::Untagged, deadline).await?;
+        reply.tag = original_tag;
+        Ok(reply)
+    }
+
+    /// Route the reply for `key` back here, send `request`, and wait for that reply until
+    /// `deadline`; the route is removed however the wait ends.
+    async fn exchange(
+        &self,
+        request: Message,
+        key: RouteKey,
+        deadline: Instant,
+    ) -> Result<Message> {
+        let inner = &*self.inner;
         let (waiter, reply) = oneshot::channel();
-        inner.shared.register(&RouteKey::Untagged, waiter)?;
+        inner.shared.register(&key, waiter)?;
         let _route = RouteGuard {
             shared: &inner.shared,
-            key: RouteKey::Untagged,
+            key,
         };
         let exchange = async {
             inner
@@ -345,11 +343,9 @@ impl Client {
                 .map_err(|_| ClientError::Closed)?;
             reply.await.unwrap_or(Err(ClientError::Closed))
         };
-        let mut reply = timeout_at(deadline, exchange)
+        timeout_at(deadline, exchange)
             .await
-            .map_err(|_| ClientError::Timeout)??;
-        reply.tag = original_tag;
-        Ok(reply)
+            .map_err(|_| ClientError::Timeout)?
     }
 
     /// The unsolicited lines: untagged `update`/`log` lines, and any other untagged line
