@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 fn gauge(name: &str) -> Process {
     Process::start(
@@ -225,42 +225,46 @@ async fn daemon_killed_and_restarted_is_reconnected_and_logged() {
     );
 }
 
-/// Accepts connections and reads forever without a word: the worst kind of daemon.
-async fn silent_daemon() -> SocketAddr {
+/// A daemon on an ephemeral port whose every connection is served by `serve`.
+async fn fake_daemon<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut sink = Vec::new();
-                let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink).await;
-            });
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
         }
     });
     addr
 }
 
+/// Accepts connections and reads forever without a word: the worst kind of daemon.
+async fn silent_daemon() -> SocketAddr {
+    fake_daemon(|mut stream| async move {
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink).await;
+    })
+    .await
+}
+
 /// Answers every line with garbage.
 async fn garbage_daemon() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (r, mut w) = stream.into_split();
-                let mut lines = BufReader::new(r).lines();
-                while let Ok(Some(_)) = lines.next_line().await {
-                    if w.write_all(b"\xff\xfe ??? \"unclosed\n=junk=\n")
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            });
+    fake_daemon(|stream| async move {
+        let (r, mut w) = stream.into_split();
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(_)) = lines.next_line().await {
+            if w.write_all(b"\xff\xfe ??? \"unclosed\n=junk=\n")
+                .await
+                .is_err()
+            {
+                break;
+            }
         }
-    });
-    addr
+    })
+    .await
 }
 
 #[tokio::test]
@@ -292,37 +296,31 @@ async fn hung_and_garbage_daemons_never_delay_the_others() {
 
 /// A CCDLab-era daemon: no tags, no protocol= in its id, log lines in between.
 async fn legacy_daemon() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (r, mut w) = stream.into_split();
-                let mut lines = BufReader::new(r).lines();
-                let mut polls = 0;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let Ok(request) = parse_line(&line) else {
-                        continue;
-                    };
-                    if request.tag.is_some() {
-                        continue; // a legacy daemon does not understand tags
-                    }
-                    polls += 1;
-                    let reply = match request.name.as_str() {
-                        "get_id" => "id name=old type=vacuum\n".to_string(),
-                        "get_status" => {
-                            format!("log Pumping...\nstatus pressure=1e-{polls} pump=on\n")
-                        }
-                        _ => continue, // never answers unknown commands
-                    };
-                    if w.write_all(reply.as_bytes()).await.is_err() {
-                        break;
-                    }
+    fake_daemon(|stream| async move {
+        let (r, mut w) = stream.into_split();
+        let mut lines = BufReader::new(r).lines();
+        let mut polls = 0;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Ok(request) = parse_line(&line) else {
+                continue;
+            };
+            if request.tag.is_some() {
+                continue; // a legacy daemon does not understand tags
+            }
+            polls += 1;
+            let reply = match request.name.as_str() {
+                "get_id" => "id name=old type=vacuum\n".to_string(),
+                "get_status" => {
+                    format!("log Pumping...\nstatus pressure=1e-{polls} pump=on\n")
                 }
-            });
+                _ => continue, // never answers unknown commands
+            };
+            if w.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
         }
-    });
-    addr
+    })
+    .await
 }
 
 #[tokio::test]
