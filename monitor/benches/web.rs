@@ -21,7 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use labwire_client::{Client, ClientOptions};
 use labwire_monitor::store::{open_reader, Store, StoreOptions, Value};
-use labwire_testkit::{Process, TempDir};
+use labwire_testkit::TempDir;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,22 +56,7 @@ fn main() {
         ),
     )
     .unwrap();
-    let monitor = Process::start(
-        env!("CARGO_BIN_EXE_labwire-monitor"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-        ],
-    );
-    let http: SocketAddr = monitor
-        .stdout_line("http ", Duration::from_secs(20))
-        .expect("http <addr>")
-        .parse()
-        .unwrap();
+    let (monitor, http) = labwire_testkit::start_monitor(&config);
     let command_port = monitor.addr;
     println!(
         "monitor {} (release), history: {} variables x {DAY} samples (24 h at 1 Hz), \

@@ -3,7 +3,7 @@
 
 use labwire_protocol::{parse_line, parse_number, Message};
 use labwire_testkit::{
-    ask_until, binary, connect, eventually, status_where, Process, TempDir, WAIT,
+    ask_until, binary, connect, eventually, start_monitor, status_where, Process, TempDir, WAIT,
 };
 use std::net::SocketAddr;
 use std::path::Path;
@@ -56,10 +56,7 @@ fn write_config(dir: &Path, clients: &str) -> String {
 }
 
 fn monitor(config: &str) -> Process {
-    Process::start(
-        binary("labwire-monitor"),
-        &["--config", config, "--port", "0", "--http-port", "0"],
-    )
+    start_monitor(Path::new(config)).0
 }
 
 #[tokio::test]

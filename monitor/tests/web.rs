@@ -196,22 +196,7 @@ async fn the_page_in_a_real_browser() {
         ),
     )
     .unwrap();
-    let monitor = Process::start(
-        binary("labwire-monitor"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-        ],
-    );
-    let http: SocketAddr = monitor
-        .stdout_line("http ", WAIT)
-        .expect("the monitor prints `http <addr>`")
-        .parse()
-        .unwrap();
+    let (monitor, http) = labwire_testkit::start_monitor(&config);
     let port = Client::connect(monitor.addr, ClientOptions::default())
         .await
         .unwrap();

@@ -240,3 +240,19 @@ pub fn number(message: &labwire_protocol::Message, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {key} in {message}"));
     labwire_protocol::parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number"))
 }
+
+/// The monitor with `config` on ephemeral ports: the process (its command port is
+/// `addr`) and the address of its web page.
+pub fn start_monitor(config: &std::path::Path) -> (Process, SocketAddr) {
+    let config = config.to_str().expect("a UTF-8 config path");
+    let monitor = Process::start(
+        binary("labwire-monitor"),
+        &["--config", config, "--port", "0", "--http-port", "0"],
+    );
+    let http = monitor
+        .stdout_line("http ", Duration::from_secs(20))
+        .expect("the monitor prints `http <addr>`")
+        .parse()
+        .expect("a socket address");
+    (monitor, http)
+}
