@@ -387,12 +387,16 @@ fn confirm_number(what: &str, sent: f64, field: &str) -> Result<f64, Error> {
     }
 }
 
-fn confirm_equal<T: PartialEq + std::fmt::Debug>(what: &str, sent: T, got: T) -> Result<T, Error> {
+fn confirm_equal<T: PartialEq + std::fmt::Display>(
+    what: &str,
+    sent: T,
+    got: T,
+) -> Result<T, Error> {
     if sent == got {
         Ok(got)
     } else {
         Err(Error::device_error(format!(
-            "{what}: sent {sent:?}, the controller reads back {got:?}"
+            "{what}: sent {sent}, the controller reads back {got}"
         )))
     }
 }
@@ -442,6 +446,38 @@ mod tests {
         assert_eq!(driver.model(), Model::Cryocon22C);
         assert!(!driver.set_control(false).await.unwrap());
         script.await.unwrap();
+    }
+
+    /// A controller that alters a value: the read-back names what was sent and what came.
+    #[tokio::test]
+    async fn a_read_back_mismatch_names_both_values() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 256];
+            let _ = far.read(&mut buf).await;
+            far.write_all(b"Cryo-con,24C,1,2\r\n").await.unwrap();
+            let n = far.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b":LOOP 2:SETPt 150;SETPt?\n");
+            far.write_all(b"140.000K\r\n").await.unwrap();
+            let n = far.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b":LOOP 1:TYPe PID;TYPe?\n");
+            far.write_all(b"MAN  \r\n").await.unwrap();
+            let _ = far.read(&mut buf).await;
+        });
+        let mut driver = Cryocon::open(Link::new(near, Duration::from_secs(1)))
+            .await
+            .unwrap();
+        let err = driver.set_setpoint(2, 150.0).await.unwrap_err();
+        assert_eq!(err.code, labwire_daemon::Error::device_error("").code);
+        assert!(
+            err.message.contains("sent 150") && err.message.contains("140.000K"),
+            "{err}"
+        );
+        let err = driver.set_type(1, LoopType::Pid).await.unwrap_err();
+        assert!(
+            err.message.contains("PID") && err.message.contains("MAN"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
