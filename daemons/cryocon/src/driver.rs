@@ -134,7 +134,7 @@ impl<S: ByteStream> Cryocon<S> {
     }
 
     /// Sends `settings` then `queries` in one line under `path` and returns the
-    /// read-back fields, one per query. A `NAK` anywhere means the controller refused.
+    /// read-back fields, one per query.
     async fn write_and_read(
         &mut self,
         path: &str,
@@ -147,20 +147,28 @@ impl<S: ByteStream> Cryocon<S> {
             .chain(queries.iter().copied())
             .collect();
         let line = format!(":{path}:{}", units.join(";"));
-        let reply = self.exchange(&line).await?;
-        let fields = split_fields(&reply);
+        self.confirmed_fields(&line, queries.len()).await
+    }
+
+    /// Sends a line of settings and queries and returns the `count` query answers. A
+    /// `NAK` anywhere means the controller refused the line. Empty fields are dropped:
+    /// some users report the controller answering set commands too, and none of the
+    /// queries this driver sends can answer an empty field.
+    async fn confirmed_fields(&mut self, line: &str, count: usize) -> Result<Vec<String>, Error> {
+        let reply = self.exchange(line).await?;
+        let fields: Vec<&str> = split_fields(&reply)
+            .into_iter()
+            .filter(|f| !f.is_empty())
+            .collect();
         if fields.iter().any(|f| is_refusal(f)) {
             return Err(Error::device_error(format!(
-                "the controller refused {path}:{}",
-                settings.join(";")
+                "the controller refused {line:?}"
             )));
         }
-        if fields.len() != queries.len() {
-            return Err(ParseError::FieldCount {
-                expected: queries.len(),
-                got: fields.len(),
-            }
-            .into());
+        if fields.len() != count {
+            return Err(Error::device_error(format!(
+                "unexpected reply {reply:?} to {line:?}: expected {count} fields"
+            )));
         }
         Ok(fields.into_iter().map(str::to_string).collect())
     }
@@ -316,14 +324,8 @@ impl<S: ByteStream> Cryocon<S> {
         } else {
             ":STOP;:CONTrol?"
         };
-        let reply = self.exchange(line).await?;
-        let fields = split_fields(&reply);
-        if fields.iter().any(|f| is_refusal(f)) || fields.len() != 1 {
-            return Err(Error::device_error(format!(
-                "unexpected reply {reply:?} to {line}"
-            )));
-        }
-        let got = parse_on_off("CONTrol?", fields[0])?;
+        let fields = self.confirmed_fields(line, 1).await?;
+        let got = parse_on_off("CONTrol?", &fields[0])?;
         confirm_equal("CONTrol", on, got)
     }
 
@@ -477,6 +479,27 @@ mod tests {
         assert!(
             err.message.contains("PID") && err.message.contains("MAN"),
             "{err}"
+        );
+    }
+
+    /// Empty fields for the set commands of a line are tolerated.
+    #[tokio::test]
+    async fn empty_answers_to_set_commands_are_ignored() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 256];
+            let _ = far.read(&mut buf).await;
+            far.write_all(b"Cryo-con,24C,1,2\r\n").await.unwrap();
+            let _ = far.read(&mut buf).await.unwrap();
+            far.write_all(b";;;10.000;2.500;0.000\r\n").await.unwrap();
+            let _ = far.read(&mut buf).await;
+        });
+        let mut driver = Cryocon::open(Link::new(near, Duration::from_secs(1)))
+            .await
+            .unwrap();
+        assert_eq!(
+            driver.set_pid(1, 10.0, 2.5, 0.0).await.unwrap(),
+            (10.0, 2.5, 0.0)
         );
     }
 
