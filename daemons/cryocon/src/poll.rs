@@ -8,7 +8,7 @@ use crate::reply::{
     is_refusal, parse_input, parse_loop_type, parse_number, parse_on_off, parse_temperature,
     split_fields, LoopType, NoReading, ParseError,
 };
-use crate::units::TempUnit;
+use crate::units::{convert, convert_difference, TempUnit};
 
 /// Request lines stay shorter than this (the manual: "under 250 characters").
 pub const MAX_LINE: usize = 249;
@@ -57,7 +57,29 @@ pub struct LoopStatus {
     pub load_ohms: Option<u32>,
 }
 
+impl InputStatus {
+    /// The reading in `unit`; `None` without a reading or when it is in sensor units.
+    pub fn temperature_in(&self, unit: TempUnit) -> Option<f64> {
+        convert(self.temperature?, self.unit, unit)
+    }
+}
+
 impl LoopStatus {
+    /// The setpoint in `unit` (`None` when the loop works in sensor units).
+    pub fn setpoint_in(&self, unit: TempUnit) -> Option<f64> {
+        convert(self.setpoint, self.unit, unit)
+    }
+
+    /// The highest setpoint the controller takes, in `unit`.
+    pub fn max_setpoint_in(&self, unit: TempUnit) -> Option<f64> {
+        convert(self.max_setpoint, self.unit, unit)
+    }
+
+    /// The ramp rate in `unit` per minute.
+    pub fn rate_in(&self, unit: TempUnit) -> Option<f64> {
+        convert_difference(self.rate, self.unit, unit)
+    }
+
     /// True when the heater status says the heater is fine (`Htr OK`).
     pub fn heater_ok(&self) -> bool {
         heater_status_ok(&self.heater_status)
@@ -352,6 +374,23 @@ mod tests {
             parse_poll_reply(&good, Model::Cryocon24C),
             Err(ParseError::FieldCount { .. })
         ));
+    }
+
+    /// Every one-character corruption of a good reply parses or fails, never panics.
+    #[test]
+    fn corrupted_replies_never_panic() {
+        let good = reply_22c();
+        let mut failures = 0;
+        for (at, ch) in good.char_indices() {
+            for replacement in ["", ";", "x", "-", ".", "\u{e9}", " ", "NAK", "1e999"] {
+                let mut text = good.clone();
+                text.replace_range(at..at + ch.len_utf8(), replacement);
+                failures += usize::from(parse_poll_reply(&text, Model::Cryocon22C).is_err());
+            }
+            // A truncated last field can still be a number: only no panic is required.
+            let _ = parse_poll_reply(&good[..at], Model::Cryocon22C);
+        }
+        assert!(failures > 0);
     }
 
     #[test]
