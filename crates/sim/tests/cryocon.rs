@@ -62,6 +62,10 @@ async fn inputs_single_list_units_and_forms() {
     assert_eq!(ask(&mut client, "INPut? A").await, "100.0000");
     assert_eq!(ask(&mut client, "input a:temperature?").await, "100.0000");
     assert_eq!(
+        ask(&mut client, "INP? CHB;:INP? 3").await,
+        "100.0000;100.0000"
+    );
+    assert_eq!(
         ask(&mut client, "INP? a,b,c,d").await,
         "100.0000;100.0000;100.0000;100.0000"
     );
@@ -174,6 +178,7 @@ async fn twenty_two_c_has_two_inputs_and_loops() {
     let mut client = Client::connect(sim.local_addr()).await;
     assert_eq!(ask(&mut client, "INP? A,B").await, "100.0000;100.0000");
     assert_eq!(ask(&mut client, "INP? C").await, "NAK");
+    assert_eq!(ask(&mut client, "INP? 2").await, "NAK");
     assert_eq!(ask(&mut client, "LOOP 2:TYPE?").await, "MAN  ");
     assert_eq!(ask(&mut client, "LOOP 3:TYPE?").await, "NAK");
 }

@@ -155,7 +155,8 @@ fn pad(text: &str, width: usize) -> String {
     format!("{text:<width$}")
 }
 
-/// Parses an input selector: `A`, `b`, `CHA`, or a list `A,B,C,D`.
+/// Parses an input selector: `A`, `b`, `CHA`, `0` (the manual's three spellings), or a
+/// list `A,B,C,D`.
 fn input_list(instrument: &Instrument, selector: &str) -> Result<Vec<usize>, ()> {
     selector
         .split(',')
@@ -163,15 +164,14 @@ fn input_list(instrument: &Instrument, selector: &str) -> Result<Vec<usize>, ()>
             let item = item.trim().to_ascii_uppercase();
             let letter = item.strip_prefix("CH").unwrap_or(&item);
             let mut chars = letter.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c @ 'A'..='D'), None) => {
-                    let index = (c as u8 - b'A') as usize;
-                    (index < instrument.model.inputs())
-                        .then_some(index)
-                        .ok_or(())
-                }
-                _ => Err(()),
-            }
+            let index = match (chars.next(), chars.next()) {
+                (Some(c @ 'A'..='D'), None) => (c as u8 - b'A') as usize,
+                (Some(c @ '0'..='3'), None) => (c as u8 - b'0') as usize,
+                _ => return Err(()),
+            };
+            (index < instrument.model.inputs())
+                .then_some(index)
+                .ok_or(())
         })
         .collect()
 }
