@@ -321,3 +321,58 @@ async fn harness_faults_apply() {
     let mut client = Client::connect(sim.local_addr()).await;
     assert_eq!(ask(&mut client, "CONT?").await, "OFF");
 }
+
+#[tokio::test]
+async fn noise_follows_the_seed() {
+    let mut runs = Vec::new();
+    for seed in [7, 7, 8] {
+        let sim = cryocon::spawn(
+            any_port(),
+            CryoconOptions {
+                seed,
+                ..CryoconOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        sim.control().hold(true);
+        sim.control().set_temperature('A', 100.0);
+        let mut client = Client::connect(sim.local_addr()).await;
+        let mut readings = Vec::new();
+        for _ in 0..5 {
+            readings.push(ask(&mut client, "INP? A").await);
+        }
+        runs.push(readings);
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_ne!(runs[0], runs[2]);
+    assert!(runs[0].iter().any(|r| r != "100.0000"), "{:?}", runs[0]);
+}
+
+#[tokio::test]
+async fn stages_cool_toward_the_cold_head() {
+    let sim = cryocon::spawn(
+        any_port(),
+        CryoconOptions {
+            time_scale: 1200.0,
+            ..CryoconOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let control = sim.control();
+    assert!(control.temperature('A') > 290.0);
+    let mut cold = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if control.temperature('A') < 78.0 {
+            cold = true;
+            break;
+        }
+    }
+    assert!(cold, "stage at {} K", control.temperature('A'));
+    control.set_cold_head(4.2);
+    control.hold(true);
+    control.set_temperature('B', 4.2);
+    assert_eq!(control.temperature('B'), 4.2);
+}
