@@ -3,6 +3,8 @@
 //! [`poll_requests`] and [`parse_poll_reply`] are built from the same query list, so they
 //! cannot disagree about which field is which.
 
+use labwire_daemon::Error;
+
 use crate::model::Model;
 use crate::reply::{
     is_refusal, parse_input, parse_loop_type, parse_number, parse_on_off, parse_temperature,
@@ -78,6 +80,27 @@ impl LoopStatus {
     /// The ramp rate in `unit` per minute.
     pub fn rate_in(&self, unit: TempUnit) -> Option<f64> {
         convert_difference(self.rate, self.unit, unit)
+    }
+
+    /// Whether the controller would take `value` (in the loop's unit) as a setpoint:
+    /// finite, not below absolute zero, not above `MAXSet`.
+    pub fn check_setpoint(&self, value: f64) -> Result<(), Error> {
+        if !value.is_finite() {
+            return Err(Error::bad_argument("setpoint must be a finite number"));
+        }
+        let unit = self.unit.letter();
+        if self.unit.to_kelvin(value).is_some_and(|k| k < 0.0) {
+            return Err(Error::out_of_range(format!(
+                "setpoint {value} {unit} is below absolute zero"
+            )));
+        }
+        if value > self.max_setpoint {
+            return Err(Error::out_of_range(format!(
+                "setpoint {value} {unit} is above loop {}'s MAXSet {} {unit}",
+                self.number, self.max_setpoint
+            )));
+        }
+        Ok(())
     }
 
     /// True when the heater status says the heater is fine (`Htr OK`).

@@ -163,6 +163,10 @@ async fn bad_values_are_refused_before_sending() {
             "case {i}: {err}"
         );
     }
+    let err = driver
+        .exchange(&format!("LOOP 1:SETP?;{}", "x".repeat(250)))
+        .await;
+    assert_eq!(err.unwrap_err().code, ErrorCode::BadArgument);
     assert_eq!(sim.control().lines_received(), before);
 }
 
