@@ -293,8 +293,10 @@ async fn bad_lines_answer_nak_and_change_nothing() {
 async fn pacing_is_counted() {
     let sim = steady(Model::Cryocon24C).await;
     let mut client = Client::connect(sim.local_addr()).await;
-    ask(&mut client, "CONT?").await;
-    ask(&mut client, "CONT?").await;
+    // Two lines in one write arrive together, however slow the machine is.
+    client.send(b"CONT?\nCONT?\n").await;
+    assert_eq!(client.read_until(b"\r\n").await, b"OFF\r\n");
+    assert_eq!(client.read_until(b"\r\n").await, b"OFF\r\n");
     assert_eq!(sim.control().pacing_violations(), 1);
     tokio::time::sleep(Duration::from_millis(120)).await;
     ask(&mut client, "CONT?").await;
