@@ -8,12 +8,15 @@
 //! - [`gauge`]: Pfeiffer TPG 361 vacuum gauge controller (ASCII mnemonics, ACK/ENQ).
 //! - [`scpi`]: SCPI parsing helpers: headers, `;` chains and tree paths, numbers,
 //!   booleans, channel lists, standard error numbers.
+//! - [`cryocon`]: Cryo-con 24C/22C temperature controllers (SCPI-style, with a thermal
+//!   plant and the controller's own PID and ramp).
 //! - [`e36300`]: Keysight E36311A/E36312A/E36313A power supplies over SCPI.
 //! - `number`, `rng`: the instruments' exponential number format and a tiny seeded PRNG
 //!   for noise and junk bytes.
 //!
 //! The binary (`src/main.rs`) runs one simulator as a stand-alone server.
 
+pub mod cryocon;
 pub mod e36300;
 pub mod gauge;
 mod number;

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use labwire_sim::cryocon::{self, CryoconOptions};
 use labwire_sim::e36300::{self, Model, PsuOptions};
 use labwire_sim::gauge::{self, GaugeOptions};
 use labwire_sim::{Fault, SimHandle};
@@ -23,19 +24,32 @@ enum Kind {
     E36312a,
     /// Keysight E36313A power supply (default listen 127.0.0.1:5025)
     E36313a,
+    /// Cryo-con 24C temperature controller (default listen 127.0.0.1:5000)
+    Cryocon,
+    /// Cryo-con 22C temperature controller (default listen 127.0.0.1:5000)
+    Cryocon22,
 }
 
 impl Kind {
     fn default_port(self) -> u16 {
         match self {
             Kind::Gauge => gauge::DEFAULT_PORT,
+            Kind::Cryocon | Kind::Cryocon22 => cryocon::DEFAULT_PORT,
             _ => e36300::DEFAULT_PORT,
+        }
+    }
+
+    fn cryocon_model(self) -> Option<cryocon::Model> {
+        match self {
+            Kind::Cryocon => Some(cryocon::Model::Cryocon24C),
+            Kind::Cryocon22 => Some(cryocon::Model::Cryocon22C),
+            _ => None,
         }
     }
 
     fn model(self) -> Option<Model> {
         match self {
-            Kind::Gauge => None,
+            Kind::Gauge | Kind::Cryocon | Kind::Cryocon22 => None,
             Kind::E36311a => Some(Model::E36311A),
             Kind::E36312a => Some(Model::E36312A),
             Kind::E36313a => Some(Model::E36313A),
@@ -52,7 +66,7 @@ struct Cli {
     kind: Kind,
 
     /// Address to listen on [default: 127.0.0.1:8000 for gauge, 127.0.0.1:5025 for the
-    /// supplies]; port 0 picks a free port.
+    /// supplies, 127.0.0.1:5000 for the Cryo-cons]; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
@@ -90,6 +104,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
+    if let Some(model) = cli.kind.cryocon_model() {
+        let options = CryoconOptions {
+            model,
+            seed: cli.seed,
+            ..CryoconOptions::default()
+        };
+        let handle = cryocon::spawn(listen, options).await?;
+        return serve(&format!("cryocon {model}"), handle, cli.fault).await;
+    }
     match cli.kind.model() {
         None => {
             let options = GaugeOptions {
