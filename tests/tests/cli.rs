@@ -41,6 +41,9 @@ fn bad_shared_flags_exit_2_naming_the_problem() {
         (&["--device", ""], "--device"),
         (&["--device", "TCPIP::lab::INSTR"], "--device"),
         (&["--device", "TCPIP::lab::port::SOCKET"], "--device"),
+        (&["--device", "lab:port"], "--device"),
+        (&["--device", "lab:99999"], "--device"),
+        (&["--device", ":5025"], "--device"),
         (&["--simulate", "--device-timeout", "0"], "--device-timeout"),
         (
             &["--simulate", "--device-timeout", "61"],
