@@ -199,26 +199,41 @@ pub fn block_on<T>(main: impl Future<Output = T>) -> Result<T, ExitCode> {
     Ok(outcome)
 }
 
-/// Resolve on SIGINT (Ctrl-C) or SIGTERM.
+/// Resolve on SIGINT (Ctrl-C) or SIGTERM. The signals are caught from the first poll on:
+/// a process that announces itself first should use [`shutdown_signal`].
 pub async fn wait_for_signal() {
+    shutdown_signal().await
+}
+
+/// Catch SIGINT and SIGTERM from now on (inside the runtime); the future resolves on the
+/// first. Catching before `listening` is printed means a launcher's SIGTERM right after
+/// it is a clean stop, not a kill.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let caught = signal(SignalKind::interrupt()).and_then(|interrupt| {
+            signal(SignalKind::terminate()).map(|terminate| (interrupt, terminate))
+        });
+        async move {
+            match caught {
+                Ok((mut interrupt, mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -2,14 +2,15 @@
 //! its exit code. Everything the command line can get wrong is found before the runtime
 //! starts; the daemon supplies only its simulator and its device constructor.
 
-use crate::cli::{block_on, init_logging, wait_for_signal, CommonArgs, DaemonInfo};
+use crate::cli::{block_on, init_logging, shutdown_signal, CommonArgs, DaemonInfo};
 use crate::device::Device;
 use crate::hardware::HardwareConfig;
 use crate::server::{Daemon, ServerConfig};
 use crate::state::StateFile;
 use crate::transport;
+use std::fmt::Display;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -68,11 +69,11 @@ fn check(common: &CommonArgs, info: &DaemonInfo) -> Result<Checked, String> {
 
 /// Run a daemon until `exit`, SIGINT or SIGTERM.
 ///
-/// `simulator` starts the device's simulator in-process (only under `--simulate`) and
-/// returns its address; `make_device` builds the device from the [`Setup`], reading its
+/// `simulator` starts the device's simulator in-process (only under `--simulate`) on the
+/// loopback address it is given (port 0) and returns the address it bound; `make_device` builds the device from the [`Setup`], reading its
 /// saved state; its error is a configuration error. Exit codes: 0 clean stop, 2 bad
 /// command line or configuration (the message on stderr), 1 anything else.
-pub fn run<D, S, SimFut, M>(
+pub fn run<D, S, SimFut, SimError, M>(
     common: CommonArgs,
     info: DaemonInfo,
     simulator: S,
@@ -80,8 +81,9 @@ pub fn run<D, S, SimFut, M>(
 ) -> ExitCode
 where
     D: Device,
-    S: FnOnce() -> SimFut,
-    SimFut: Future<Output = Result<SocketAddr, String>>,
+    S: FnOnce(SocketAddr) -> SimFut,
+    SimFut: Future<Output = Result<SocketAddr, SimError>>,
+    SimError: Display,
     M: FnOnce(Setup) -> Result<D, String>,
 {
     init_logging(common.log_level, &common.name(&info));
@@ -92,16 +94,18 @@ where
     block_on(async move {
         let (device_address, simulated) = match checked.hardware {
             Hardware::At(address) => (address, false),
-            Hardware::Simulated => match simulator().await {
-                Ok(address) => {
-                    info!("simulated {} on {address}", info.default_name);
-                    (address.to_string(), true)
+            Hardware::Simulated => {
+                match simulator(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
+                    Ok(address) => {
+                        info!("simulated {} on {address}", info.default_name);
+                        (address.to_string(), true)
+                    }
+                    Err(message) => {
+                        error!("cannot start the simulator: {message}");
+                        return ExitCode::FAILURE;
+                    }
                 }
-                Err(message) => {
-                    error!("cannot start the simulator: {message}");
-                    return ExitCode::FAILURE;
-                }
-            },
+            }
         };
         let device = match make_device(Setup {
             device_address,
@@ -143,15 +147,16 @@ fn configuration_error(message: &str) -> ExitCode {
 
 /// Announce the address, then serve until `exit` or a signal.
 async fn serve(daemon: Daemon) -> ExitCode {
-    // Tests and launch scripts read the bound address from stdout.
-    println!("listening {}", daemon.local_addr());
-    info!("listening on {}", daemon.local_addr());
+    let signal = shutdown_signal();
     let stop = daemon.shutdown_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         info!("signal received, stopping");
         stop.cancel();
     });
+    // Tests and launch scripts read the bound address from stdout.
+    println!("listening {}", daemon.local_addr());
+    info!("listening on {}", daemon.local_addr());
     daemon.wait().await;
     info!("stopped");
     ExitCode::SUCCESS

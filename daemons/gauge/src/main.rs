@@ -16,7 +16,6 @@
 use labwire_daemon::{CommonArgs, DaemonInfo};
 use labwire_gauge::device::Gauge;
 use labwire_sim::gauge::{spawn, GaugeOptions};
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -42,14 +41,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli: Cli = labwire_daemon::parse(&INFO);
-    let simulator = || async {
-        let sim = spawn(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            GaugeOptions::default(),
-        )
-        .await;
+    let simulator = |listen| async move {
+        let sim = spawn(listen, GaugeOptions::default()).await;
         sim.map(|sim| sim.local_addr())
-            .map_err(|err| err.to_string())
     };
     labwire_daemon::run(cli.common, INFO, simulator, |setup| {
         Ok(Gauge::new(setup.device_address, setup.device_timeout))

@@ -37,7 +37,6 @@ use labwire_psu::cli::Cli;
 use labwire_psu::device::{Config, Psu};
 use labwire_psu::driver::Model;
 use labwire_sim::e36300::{spawn, PsuOptions};
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,7 +52,7 @@ const INFO: DaemonInfo = DaemonInfo {
 fn main() -> ExitCode {
     let cli: Cli = labwire_daemon::parse(&INFO);
     let simulated_model = cli.model.unwrap_or(Model::E36313A);
-    let simulator = || async move {
+    let simulator = move |listen| async move {
         let model = simulated_model
             .name()
             .parse()
@@ -62,9 +61,10 @@ fn main() -> ExitCode {
             model,
             ..PsuOptions::default()
         };
-        let sim = spawn(SocketAddr::from(([127, 0, 0, 1], 0)), options).await;
-        sim.map(|sim| sim.local_addr())
-            .map_err(|err| err.to_string())
+        let sim = spawn(listen, options)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok::<_, String>(sim.local_addr())
     };
     let (limits, names) = (cli.limits(), cli.names());
     labwire_daemon::run(cli.common, INFO, simulator, move |setup| {
