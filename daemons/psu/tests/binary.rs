@@ -165,17 +165,13 @@ async fn a_supply_that_never_answered_has_unknown_ratings() {
     drop(nothing);
     let dir = TempDir::new("psu-binary-unknown");
     let state = state_file(&dir);
-    let mut daemon = Process::start(
-        PSU,
-        &[
-            "--state-file",
-            &state,
-            "--device",
-            &device,
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--state-file", &state, "--device", &device];
+        args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        args.extend_from_slice(extra);
+        Process::start(PSU, &args)
+    };
+    let mut daemon = start(&[]);
     let c = client(daemon.addr).await;
     let status = c.call("get_status").await.unwrap();
     assert_eq!(status.get("hw_connected"), Some("0"));
@@ -201,19 +197,7 @@ async fn a_supply_that_never_answered_has_unknown_ratings() {
     daemon.kill();
 
     // With --model the ratings are known before the supply ever answers.
-    let mut daemon = Process::start(
-        PSU,
-        &[
-            "--state-file",
-            &state,
-            "--device",
-            &device,
-            "--model",
-            "e36312a",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut daemon = start(&["--model", "e36312a"]);
     let c = client(daemon.addr).await;
     let refused = c.call("set_current ch=1 value=5.5").await.unwrap();
     assert_eq!(refused.error_code(), Some("out_of_range"));
