@@ -1,20 +1,21 @@
-//! The flags every daemon reads the same way, logging, signals, and [`run`], which a
-//! daemon's `main` calls with its device.
+//! The flags every daemon reads the same way ([`CommonArgs`]), what a daemon tells the
+//! framework about itself ([`DaemonInfo`]), [`parse`] (which puts the daemon's defaults
+//! into `--help`), logging, the runtime and signals. [`crate::launch::run`] uses them.
 
-use crate::device::Device;
-use crate::hardware::HardwareConfig;
-use crate::server::{Daemon, ServerConfig};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tracing::{error, info};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
+
+/// Longest accepted `--device-timeout`, in seconds.
+pub const MAX_DEVICE_TIMEOUT: f64 = 60.0;
+/// Longest accepted `--poll-interval`, in seconds (a day).
+pub const MAX_POLL_INTERVAL: f64 = 86_400.0;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct CommonArgs {
@@ -41,12 +42,22 @@ pub struct CommonArgs {
     #[arg(long)]
     pub simulate: bool,
 
+    /// Seconds to wait for each answer of the hardware, in (0, 60].
+    #[arg(long, value_name = "SECONDS", value_parser = device_timeout_seconds)]
+    pub device_timeout: Option<f64>,
+
     /// File holding a secret; connections must then send `auth token=<secret>`.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
-    /// Seconds between hardware polls.
-    #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
+    /// Where state that survives a restart is kept (JSON, replaced atomically)
+    /// [default: $XDG_STATE_HOME/labwire/<name>.state, else
+    /// ~/.local/state/labwire/<name>.state].
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+
+    /// Seconds between hardware polls, in (0, 86400].
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = poll_interval_seconds)]
     pub poll_interval: f64,
 
     /// Most connections served at once; more are answered `error code=busy`.
@@ -62,21 +73,35 @@ pub struct CommonArgs {
     pub log_level: LevelFilter,
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
+/// A number of seconds in (0, `max`].
+fn seconds_up_to(text: &str, max: f64) -> Result<f64, String> {
     match labwire_protocol::parse_number(text) {
-        Some(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
-        _ => Err(format!("{text:?} is not a number of seconds in (0, 86400]")),
+        Some(seconds) if seconds > 0.0 && seconds <= max => Ok(seconds),
+        _ => Err(format!("{text:?} is not a number of seconds in (0, {max}]")),
     }
+}
+
+fn device_timeout_seconds(text: &str) -> Result<f64, String> {
+    seconds_up_to(text, MAX_DEVICE_TIMEOUT)
+}
+
+fn poll_interval_seconds(text: &str) -> Result<f64, String> {
+    seconds_up_to(text, MAX_POLL_INTERVAL)
 }
 
 /// What a daemon binary tells the framework about itself.
 #[derive(Clone, Copy, Debug)]
 pub struct DaemonInfo {
-    /// Default `--name`, e.g. "gauge".
+    /// Default `--name`, e.g. "gauge"; also names the default state file.
     pub default_name: &'static str,
     /// The binary crate's version (`env!("CARGO_PKG_VERSION")`).
     pub version: &'static str,
+    /// Default port of `--listen` (on loopback).
     pub default_port: u16,
+    /// Port used when `--device` names none.
+    pub default_device_port: u16,
+    /// Default `--device-timeout`.
+    pub default_device_timeout: Duration,
 }
 
 impl CommonArgs {
@@ -91,9 +116,49 @@ impl CommonArgs {
             .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, info.default_port)))
     }
 
+    pub fn device_timeout(&self, info: &DaemonInfo) -> Duration {
+        self.device_timeout
+            .map_or(info.default_device_timeout, Duration::from_secs_f64)
+    }
+
+    /// `--state-file`, or the default for this daemon's name
+    /// ([`crate::state::default_path`]).
+    pub fn state_path(&self, info: &DaemonInfo) -> PathBuf {
+        self.state_file
+            .clone()
+            .unwrap_or_else(|| crate::state::default_path(&self.name(info)))
+    }
+
     pub fn token(&self) -> Result<Option<String>, String> {
         self.token_file.as_deref().map(read_token_file).transpose()
     }
+}
+
+/// Parse the command line of a daemon whose flags `C` flatten [`CommonArgs`], with the
+/// daemon's own defaults shown in `--help`. Like `C::parse()`: prints help and exits 0,
+/// or prints the problem and exits 2.
+pub fn parse<C: clap::Parser>(info: &DaemonInfo) -> C {
+    let defaults = [
+        (
+            "device",
+            format!("default port {}", info.default_device_port),
+        ),
+        (
+            "device_timeout",
+            format!("default: {}", info.default_device_timeout.as_secs_f64()),
+        ),
+    ];
+    let mut command = C::command();
+    for (id, default) in defaults {
+        if command.get_arguments().any(|arg| arg.get_id() == id) {
+            command = command.mut_arg(id, |arg| {
+                let help = arg.get_help().map(|help| help.to_string());
+                arg.help(format!("{} [{default}]", help.unwrap_or_default()))
+            });
+        }
+    }
+    let matches = command.get_matches();
+    C::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
 }
 
 /// Read a token file: one secret, surrounding blanks and newlines ignored.
@@ -118,69 +183,6 @@ pub fn init_logging(level: LevelFilter, source: &str) {
         .try_init();
 }
 
-/// Run a daemon until `exit`, SIGINT or SIGTERM. `make_device` runs inside the runtime
-/// (so it may start an in-process simulator). Exit codes: 0 clean stop, 2 bad
-/// configuration, 1 anything else.
-pub fn run<D, F, Fut>(common: CommonArgs, info: DaemonInfo, make_device: F) -> ExitCode
-where
-    D: Device,
-    F: FnOnce(CommonArgs) -> Fut,
-    Fut: Future<Output = Result<D, String>>,
-{
-    let name = common.name(&info);
-    init_logging(common.log_level, &name);
-    let token = match common.token() {
-        Ok(token) => token,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    block_on(async move {
-        let listen = common.listen_addr(&info);
-        let listener = match TcpListener::bind(listen).await {
-            Ok(listener) => listener,
-            Err(err) => {
-                error!("cannot listen on {listen}: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let config = ServerConfig {
-            name,
-            version: info.version.to_string(),
-            token,
-            max_connections: common.max_connections,
-            max_line: common.max_line,
-            hardware: HardwareConfig {
-                poll_interval: Duration::from_secs_f64(common.poll_interval),
-                ..HardwareConfig::default()
-            },
-            ..ServerConfig::default()
-        };
-        let device = match make_device(common).await {
-            Ok(device) => device,
-            Err(message) => {
-                error!("{message}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let daemon = Daemon::start(listener, config, device);
-        // Tests and launch scripts read the bound address from stdout.
-        println!("listening {}", daemon.local_addr());
-        info!("listening on {}", daemon.local_addr());
-        let stop = daemon.shutdown_token();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            info!("signal received, stopping");
-            stop.cancel();
-        });
-        daemon.wait().await;
-        info!("stopped");
-        ExitCode::SUCCESS
-    })
-    .unwrap_or_else(|code| code)
-}
-
 /// Run `main` on the multi-thread runtime every labwire binary uses. Tasks still running
 /// when it returns get a second to finish. `Err` (with the message printed) when no
 /// runtime could be started.
@@ -197,25 +199,56 @@ pub fn block_on<T>(main: impl Future<Output = T>) -> Result<T, ExitCode> {
     Ok(outcome)
 }
 
-/// Resolve on SIGINT (Ctrl-C) or SIGTERM.
+/// Resolve on SIGINT (Ctrl-C) or SIGTERM. The signals are caught from the first poll on:
+/// a process that announces itself first should use [`shutdown_signal`].
 pub async fn wait_for_signal() {
+    shutdown_signal().await
+}
+
+/// Catch SIGINT and SIGTERM from now on (inside the runtime); the future resolves on the
+/// first. Catching before `listening` is printed means a launcher's SIGTERM right after
+/// it is a clean stop, not a kill.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let caught = signal(SignalKind::interrupt()).and_then(|interrupt| {
+            signal(SignalKind::terminate()).map(|terminate| (interrupt, terminate))
+        });
+        async move {
+            match caught {
+                Ok((mut interrupt, mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_outside_their_range_are_refused() {
+        for bad in ["0", "-1", "61", "nan", "inf", "1s", ""] {
+            assert!(device_timeout_seconds(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(device_timeout_seconds("60"), Ok(60.0));
+        assert_eq!(device_timeout_seconds("0.05"), Ok(0.05));
+        assert!(poll_interval_seconds("86401").is_err());
+        assert_eq!(poll_interval_seconds("86400"), Ok(86_400.0));
     }
 }

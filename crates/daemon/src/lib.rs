@@ -14,19 +14,28 @@
 //!   task; the monitor's command port is another service.
 //! - [`logbus`]: a tracing layer that turns log events into `log` lines for subscribers.
 //! - [`transport`]: byte-stream links to hardware (TCP, or any async stream in tests).
-//! - [`cli`]: the command-line flags every daemon shares, logging set-up, and [`run`].
+//! - [`cli`]: the command-line flags every daemon shares ([`CommonArgs`]), what a daemon
+//!   says about itself ([`DaemonInfo`]), [`parse`], logging, the runtime and signals.
+//! - [`launch`]: [`run`], a daemon binary's life: the command line checked before the
+//!   runtime starts, the in-process simulator, the device built from a [`Setup`], the
+//!   exit code (0 clean stop, 2 bad command line or configuration, 1 anything else).
+//! - [`state`]: [`StateFile`], state that survives a restart (`--state-file`).
 
 pub mod args;
 pub mod cli;
 pub mod device;
 pub mod hardware;
+pub mod launch;
 pub mod logbus;
 pub mod server;
+pub mod state;
 pub mod status;
 pub mod transport;
 
 pub use args::Args;
-pub use cli::{run, CommonArgs, DaemonInfo};
+pub use cli::{parse, CommonArgs, DaemonInfo};
 pub use device::{CommandSpec, Device, Error, Kwargs};
+pub use launch::{run, Setup};
 pub use server::{Daemon, ServerConfig, Service};
+pub use state::StateFile;
 pub use status::StatusBuilder;

@@ -34,16 +34,23 @@ pub fn tcp_address(spec: &str, default_port: u16) -> Result<String, Error> {
     if spec.is_empty() {
         return Err(Error::bad_argument("empty device address"));
     }
-    let has_port = match spec.rsplit_once(':') {
-        // A bare IPv6 address has several colons and no port.
-        Some((host, port)) => !host.contains(':') && port.parse::<u16>().is_ok(),
-        None => false,
+    // A bare IPv6 address has several colons and no port; with a port it is bracketed.
+    if spec.matches(':').count() > 1 && !spec.starts_with('[') {
+        return Ok(format!("[{spec}]:{default_port}"));
+    }
+    let bracketed = spec.starts_with('[') && spec.ends_with(']');
+    let Some((host, port)) = spec.rsplit_once(':').filter(|_| !bracketed) else {
+        return Ok(format!("{spec}:{default_port}"));
     };
-    Ok(if has_port {
-        spec.to_string()
-    } else {
-        format!("{spec}:{default_port}")
-    })
+    if host.is_empty() || host == "[]" {
+        return Err(Error::bad_argument(format!("no host in {spec:?}")));
+    }
+    match port.parse::<u16>() {
+        Ok(_) => Ok(spec.to_string()),
+        Err(_) => Err(Error::bad_argument(format!(
+            "{port:?} is not a port number in {spec:?}"
+        ))),
+    }
 }
 
 /// A hardware link with deadlines on every exchange.
@@ -153,6 +160,13 @@ mod tests {
         assert_eq!(tcp_address("TCPIP0::h::7::socket", 1).unwrap(), "h:7");
         assert!(tcp_address("TCPIP::h::INSTR", 1).is_err());
         assert!(tcp_address("", 1).is_err());
+        assert_eq!(tcp_address("[::1]:7", 1).unwrap(), "[::1]:7");
+        assert_eq!(tcp_address("::1", 7).unwrap(), "[::1]:7");
+        assert_eq!(tcp_address("[::1]", 7).unwrap(), "[::1]:7");
+        for malformed in ["h:port", "h:99999", "h:", ":7", "[::1]:x"] {
+            let err = tcp_address(malformed, 1).unwrap_err();
+            assert!(err.message.contains(malformed), "{malformed}: {err}");
+        }
     }
 
     #[tokio::test]

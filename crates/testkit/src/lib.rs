@@ -6,6 +6,8 @@
 //! - [`Process`]: a started binary, killed on drop; [`Process::stdout_line`] reads what it
 //!   printed after `listening <addr>` (the monitor's `http <addr>`, for one).
 //! - [`eventually`]: retry an async check until it holds or time runs out.
+//! - [`run_to_end`]: run a binary that should stop on its own (a bad command line,
+//!   `--help`) and collect its exit status and output.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -173,6 +175,37 @@ where
             "timed out after {within:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Run `program` with `args` until it exits on its own, for at most `within` (then it is
+/// killed and the test fails): its exit status, stdout and stderr.
+pub fn run_to_end<S: AsRef<OsStr>>(
+    program: impl AsRef<OsStr>,
+    args: &[S],
+    within: Duration,
+) -> std::process::Output {
+    let program = program.as_ref();
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {program:?}: {err}"));
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(within) {
+        Ok(output) => output.expect("the child's output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{program:?} did not exit within {within:?}");
+        }
     }
 }
 

@@ -13,17 +13,22 @@
 //! `gauge_status_text`, `unit` (the controller's display unit), `gauge_type`, plus the
 //! framework's `hw_connected`, `status_age` (s) and `errors`.
 
-use clap::Parser;
-use labwire_daemon::{transport, CommonArgs, DaemonInfo};
-use labwire_gauge::device;
-use std::net::SocketAddr;
+use labwire_daemon::{CommonArgs, DaemonInfo};
+use labwire_gauge::device::Gauge;
+use labwire_sim::gauge::{spawn, GaugeOptions};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The port serial-to-Ethernet servers commonly expose; used when --device has none.
-const DEFAULT_DEVICE_PORT: u16 = 8000;
+const INFO: DaemonInfo = DaemonInfo {
+    default_name: "gauge",
+    version: env!("CARGO_PKG_VERSION"),
+    default_port: 7011,
+    // The port serial-to-Ethernet servers commonly expose.
+    default_device_port: 8000,
+    default_device_timeout: Duration::from_secs(1),
+};
 
-#[derive(Parser, Debug)]
+#[derive(clap::Parser, Debug)]
 #[command(
     name = "labwire-gauge",
     version,
@@ -32,33 +37,15 @@ const DEFAULT_DEVICE_PORT: u16 = 8000;
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
-
-    /// Seconds to wait for each answer of the gauge.
-    #[arg(long, default_value_t = 1.0)]
-    device_timeout: f64,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let info = DaemonInfo {
-        default_name: "gauge",
-        version: env!("CARGO_PKG_VERSION"),
-        default_port: 7011,
+    let cli: Cli = labwire_daemon::parse(&INFO);
+    let simulator = |listen| async move {
+        let sim = spawn(listen, GaugeOptions::default()).await;
+        sim.map(|sim| sim.local_addr())
     };
-    let timeout = Duration::from_secs_f64(cli.device_timeout.clamp(0.01, 60.0));
-    labwire_daemon::run(cli.common, info, move |common| async move {
-        let address = if common.simulate {
-            let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-            let sim =
-                labwire_sim::gauge::spawn(listen, labwire_sim::gauge::GaugeOptions::default())
-                    .await
-                    .map_err(|err| format!("cannot start the gauge simulator: {err}"))?;
-            tracing::info!("simulated gauge on {}", sim.local_addr());
-            sim.local_addr().to_string()
-        } else {
-            let spec = common.device.as_deref().unwrap_or_default();
-            transport::tcp_address(spec, DEFAULT_DEVICE_PORT).map_err(|err| err.message)?
-        };
-        Ok(device::Gauge::new(address, timeout))
+    labwire_daemon::run(cli.common, INFO, simulator, |setup| {
+        Ok(Gauge::new(setup.device_address, setup.device_timeout))
     })
 }

@@ -110,26 +110,6 @@ async fn token_protects_the_binary_and_sigterm_stops_it_cleanly() {
     assert!(exit.success(), "clean stop exits 0, got {exit:?}");
 }
 
-#[test]
-fn bad_command_lines_exit_with_code_2() {
-    let gauge = binary("labwire-gauge");
-    for args in [
-        vec!["--listen", "127.0.0.1:0"],
-        vec!["--simulate", "--device", "h:1"],
-        vec!["--simulate", "--listen", "nowhere"],
-        vec!["--simulate", "--poll-interval", "-1"],
-        vec!["--simulate", "--token-file", "/nonexistent/token"],
-    ] {
-        let status = std::process::Command::new(&gauge)
-            .args(&args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(status.code(), Some(2), "{args:?}");
-    }
-}
-
 struct InProcess {
     sim: labwire_sim::SimHandle<labwire_sim::gauge::GaugeControl>,
     daemon: Daemon,

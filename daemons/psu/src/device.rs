@@ -3,11 +3,17 @@
 //! Every argument is checked against the identified model's rating and the tighter
 //! per-output limits of the command line before anything is sent, so a refused command
 //! never reaches the instrument.
+//!
+//! Output names are the daemon's, not the instrument's: `set_name` saves them in the
+//! state file ([`Psu::with_state`]) and the next start shows them again. A name given
+//! with `--channel-name` wins over the saved one for its output at start; restoring
+//! names never sends anything to the supply.
 
 use crate::driver::{ChannelState, Identity, Model, Rating, CHANNELS, E36300};
 use labwire_daemon::args::check_range;
-use labwire_daemon::{Args, CommandSpec, Device, Error, Kwargs, StatusBuilder};
+use labwire_daemon::{Args, CommandSpec, Device, Error, Kwargs, StateFile, StatusBuilder};
 use labwire_protocol::{format_bool, format_number, ErrorCode, Message};
+use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -74,11 +80,32 @@ pub struct Config {
     /// that identifies as another model is refused.
     pub expected_model: Option<Model>,
     pub limits: Limits,
-    pub names: [String; CHANNELS],
+    /// Labels from the command line; an output without one shows its saved name, else
+    /// `chN`.
+    pub names: [Option<String>; CHANNELS],
 }
 
 pub fn default_names() -> [String; CHANNELS] {
     std::array::from_fn(|i| format!("ch{}", i + 1))
+}
+
+/// `name` trimmed, if it is a valid output name (from the command line, `set_name` or
+/// the state file).
+pub fn check_name(name: &str) -> Result<&str, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("a name has 1 to {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a name must not contain control characters".into());
+    }
+    Ok(name)
+}
+
+/// What the psu keeps in its state file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedState {
+    pub names: [String; CHANNELS],
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +123,8 @@ pub enum Command {
 pub struct Psu {
     config: Config,
     names: [String; CHANNELS],
+    /// Where `set_name` saves the names; `None`: they last until the daemon stops.
+    state: Option<StateFile>,
     driver: Option<E36300<TcpStream>>,
     /// The model whose ratings apply: the one last identified, or the expected one.
     model: Option<Model>,
@@ -107,9 +136,43 @@ fn state_word(on: bool) -> String {
 }
 
 impl Psu {
+    /// A supply whose names are not saved.
     pub fn new(config: Config) -> Self {
+        Self::starting_with(config, default_names(), None)
+    }
+
+    /// A supply whose names are saved in `state`, starting with the names saved there
+    /// (those given in `config` win). A saved name that is not valid is an error naming
+    /// the file.
+    pub fn with_state(config: Config, state: StateFile) -> Result<Self, String> {
+        let names = match state.load::<SavedState>()? {
+            Some(saved) => {
+                for name in &saved.names {
+                    match check_name(name) {
+                        Ok(trimmed) if trimmed == name => Ok(()),
+                        Ok(_) => Err("surrounding blanks".to_string()),
+                        Err(problem) => Err(problem),
+                    }
+                    .map_err(|problem| {
+                        format!(
+                            "state file {}: name {name:?}: {problem}",
+                            state.path().display()
+                        )
+                    })?;
+                }
+                saved.names
+            }
+            None => default_names(),
+        };
+        Ok(Self::starting_with(config, names, Some(state)))
+    }
+
+    fn starting_with(config: Config, saved: [String; CHANNELS], state: Option<StateFile>) -> Self {
+        let names =
+            std::array::from_fn(|i| config.names[i].clone().unwrap_or_else(|| saved[i].clone()));
         Psu {
-            names: config.names.clone(),
+            names,
+            state,
             model: config.expected_model,
             driver: None,
             identity: None,
@@ -175,21 +238,9 @@ impl Psu {
     }
 
     fn name(args: &mut Args) -> Result<String, Error> {
-        let name = args.text("name")?.trim();
-        if name.is_empty() {
-            return Err(Error::bad_argument("name= must not be empty"));
-        }
-        if name.chars().count() > MAX_NAME_CHARS {
-            return Err(Error::bad_argument(format!(
-                "name= is longer than {MAX_NAME_CHARS} characters"
-            )));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(Error::bad_argument(
-                "name= must not contain control characters",
-            ));
-        }
-        Ok(name.to_string())
+        check_name(args.text("name")?)
+            .map(str::to_string)
+            .map_err(|problem| Error::bad_argument(format!("name=: {problem}")))
     }
 
     fn write_channel(&self, status: &mut StatusBuilder, ch: usize, state: &ChannelState) {
@@ -442,7 +493,17 @@ impl Device for Psu {
                 ])
             }
             Command::SetName { ch, name } => {
-                self.names[ch - 1] = name.clone();
+                let mut names = self.names.clone();
+                names[ch - 1] = name.clone();
+                // Saved first: a name that could not be saved is refused, not lost later.
+                if let Some(state) = &self.state {
+                    state
+                        .save(&SavedState {
+                            names: names.clone(),
+                        })
+                        .await?;
+                }
+                self.names = names;
                 Ok(vec![ch_kwarg(ch), ("name".into(), name)])
             }
         }
@@ -460,7 +521,7 @@ mod tests {
             timeout: Duration::from_millis(100),
             expected_model: model,
             limits,
-            names: default_names(),
+            names: Default::default(),
         })
     }
 
@@ -626,5 +687,57 @@ mod tests {
         let set_name = parse(&psu, "set_name ch=2 name=x").unwrap();
         assert!(!psu.needs_hardware(&set_name));
         assert!(psu.needs_hardware(&Command::AllOff));
+    }
+
+    fn config_naming(names: [Option<String>; CHANNELS]) -> Config {
+        Config {
+            address: "127.0.0.1:1".into(),
+            timeout: Duration::from_millis(100),
+            expected_model: None,
+            limits: Limits::default(),
+            names,
+        }
+    }
+
+    fn names_of(psu: &Psu) -> Vec<&str> {
+        psu.names.iter().map(String::as_str).collect()
+    }
+
+    #[tokio::test]
+    async fn set_name_is_saved_and_command_line_names_win_at_start() {
+        let dir = std::env::temp_dir().join(format!("labwire-psu-names-{}", std::process::id()));
+        let path = dir.join("psu.state");
+        let _ = std::fs::remove_dir_all(&dir);
+        let state = StateFile::open(&path).unwrap();
+        let mut psu = Psu::with_state(config_naming(Default::default()), state).unwrap();
+        assert_eq!(names_of(&psu), ["ch1", "ch2", "ch3"], "nothing saved yet");
+        let command = parse(&psu, "set_name ch=2 name=\"bias rail\"").unwrap();
+        psu.execute(command).await.unwrap();
+
+        let restarted = Psu::with_state(
+            config_naming(Default::default()),
+            StateFile::open(&path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(names_of(&restarted), ["ch1", "bias rail", "ch3"]);
+        let named = config_naming([None, Some("det".into()), None]);
+        let restarted = Psu::with_state(named, StateFile::open(&path).unwrap()).unwrap();
+        assert_eq!(names_of(&restarted), ["ch1", "det", "ch3"]);
+
+        std::fs::write(&path, r#"{"names": ["ch1", "a\tb", "ch3"]}"#).unwrap();
+        let err = Psu::with_state(
+            config_naming(Default::default()),
+            StateFile::open(&path).unwrap(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("psu.state") && err.contains("control"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"names": ["ch1", "ch2"]}"#).unwrap();
+        let state = StateFile::open(&path).unwrap();
+        assert!(Psu::with_state(config_naming(Default::default()), state).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,15 +1,22 @@
 //! The real `labwire-psu` binary: in simulation, against a simulator this test runs and
-//! takes away, with a supply that is not there, and with bad command lines.
+//! takes away, with a supply that is not there, and with bad psu-specific flags (the
+//! flags every daemon shares are tested for all of them in `tests/tests/cli.rs`). Each
+//! start names a state file in a scratch directory, never the user's.
 
 use labwire_protocol::Message;
 use labwire_sim::e36300::{self, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
-use labwire_testkit::{connect as client, number, status_where, Process, WAIT};
+use labwire_testkit::{connect as client, number, status_where, Process, TempDir, WAIT};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PSU: &str = env!("CARGO_BIN_EXE_labwire-psu");
+
+/// A fresh state file path in `dir`.
+fn state_file(dir: &TempDir) -> String {
+    dir.path().join("psu.state").to_str().unwrap().to_string()
+}
 
 fn online(s: &Message) -> bool {
     s.get("hw_connected") == Some("1") && s.get("idn_model").is_some()
@@ -17,9 +24,12 @@ fn online(s: &Message) -> bool {
 
 #[tokio::test]
 async fn simulated_e36311a_with_limits_and_names() {
+    let dir = TempDir::new("psu-binary-names");
     let mut daemon = Process::start(
         PSU,
         &[
+            "--state-file",
+            &state_file(&dir),
             "--simulate",
             "--model",
             "e36311a",
@@ -100,9 +110,12 @@ async fn spawn_sim() -> SimHandle<PsuControl> {
 async fn the_binary_survives_the_supply_going_away() {
     let sim = spawn_sim().await;
     let visa = format!("TCPIP::127.0.0.1::{}::SOCKET", sim.local_addr().port());
+    let dir = TempDir::new("psu-binary-away");
     let mut daemon = Process::start(
         PSU,
         &[
+            "--state-file",
+            &state_file(&dir),
             "--device",
             &visa,
             "--listen",
@@ -150,7 +163,15 @@ async fn a_supply_that_never_answered_has_unknown_ratings() {
     let nothing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let device = nothing.local_addr().unwrap().to_string();
     drop(nothing);
-    let mut daemon = Process::start(PSU, &["--device", &device, "--listen", "127.0.0.1:0"]);
+    let dir = TempDir::new("psu-binary-unknown");
+    let state = state_file(&dir);
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--state-file", &state, "--device", &device];
+        args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        args.extend_from_slice(extra);
+        Process::start(PSU, &args)
+    };
+    let mut daemon = start(&[]);
     let c = client(daemon.addr).await;
     let status = c.call("get_status").await.unwrap();
     assert_eq!(status.get("hw_connected"), Some("0"));
@@ -176,17 +197,7 @@ async fn a_supply_that_never_answered_has_unknown_ratings() {
     daemon.kill();
 
     // With --model the ratings are known before the supply ever answers.
-    let mut daemon = Process::start(
-        PSU,
-        &[
-            "--device",
-            &device,
-            "--model",
-            "e36312a",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut daemon = start(&["--model", "e36312a"]);
     let c = client(daemon.addr).await;
     let refused = c.call("set_current ch=1 value=5.5").await.unwrap();
     assert_eq!(refused.error_code(), Some("out_of_range"));
@@ -220,19 +231,13 @@ fn exit_code(args: &[&str]) -> Option<i32> {
 #[test]
 fn bad_command_lines_exit_with_code_2() {
     for args in [
-        &[][..],
-        &["--listen", "127.0.0.1:0"],
-        &["--simulate", "--device", "h"],
-        &["--simulate", "--model", "e36103b"],
+        &["--simulate", "--model", "e36103b"][..],
         &["--simulate", "--max-voltage", "4=1"],
         &["--simulate", "--max-voltage", "1=-2"],
         &["--simulate", "--max-voltage", "1=nan"],
         &["--simulate", "--max-current", "1"],
         &["--simulate", "--channel-name", "1="],
         &["--simulate", "--channel-name", "x=det"],
-        &["--simulate", "--device-timeout", "0"],
-        &["--device", "TCPIP::psu.lab::INSTR"],
-        &["--device", "TCPIP::psu.lab::port::SOCKET"],
     ] {
         assert_eq!(exit_code(args), Some(2), "{args:?}");
     }

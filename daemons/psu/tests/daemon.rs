@@ -6,7 +6,7 @@ use labwire_client::{Client, ClientOptions};
 use labwire_daemon::hardware::HardwareConfig;
 use labwire_daemon::{Daemon, ServerConfig};
 use labwire_protocol::Message;
-use labwire_psu::device::{default_names, Config, Limits, Psu};
+use labwire_psu::device::{Config, Limits, Psu};
 use labwire_psu::driver::Model;
 use labwire_sim::e36300::{self, ChannelSnapshot, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
@@ -61,7 +61,7 @@ async fn bench(model: &str, limits: Limits) -> Bench {
         timeout: Duration::from_millis(300),
         expected_model: None,
         limits,
-        names: default_names(),
+        names: Default::default(),
     });
     let daemon = Daemon::start(listener, config, device);
     let client = Client::connect(daemon.local_addr(), ClientOptions::default())
@@ -537,7 +537,7 @@ async fn the_wrong_model_is_refused_when_one_is_expected() {
         timeout: Duration::from_millis(300),
         expected_model: Some(Model::E36313A),
         limits: Limits::default(),
-        names: default_names(),
+        names: Default::default(),
     });
     let daemon = Daemon::start(listener, ServerConfig::default(), device);
     let client = Client::connect(daemon.local_addr(), ClientOptions::default())

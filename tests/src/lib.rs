@@ -1,0 +1,6 @@
+//! labwire's end-to-end tests, which start the real binaries (build them first:
+//! `cargo build --workspace --bins`). The tests are in `tests/`:
+//!
+//! - `cli.rs`: every daemon binary's command line: the shared flags' errors exit 2 with
+//!   a message, `--help` exits 0.
+//! - `state.rs`: state that survives a restart (the psu's output names).
