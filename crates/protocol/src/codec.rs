@@ -13,6 +13,8 @@
 use crate::message::{ErrorCode, Message, PAYLOAD_KEY};
 use bytes::{Buf, BytesMut};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio_util::codec::{Decoder, Encoder};
 
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
@@ -72,6 +74,8 @@ pub struct LineCodec {
     scanned: usize,
     state: State,
     payload_policy: Option<PayloadPolicy>,
+    /// While on, `bytes=` is an ordinary kwarg.
+    plain_bytes: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for LineCodec {
@@ -81,6 +85,7 @@ impl std::fmt::Debug for LineCodec {
             .field("max_payload", &self.max_payload)
             .field("state", &self.state)
             .field("payload_policy", &self.payload_policy.is_some())
+            .field("plain_bytes", &self.plain_bytes)
             .finish()
     }
 }
@@ -99,7 +104,15 @@ impl LineCodec {
             scanned: 0,
             state: State::Line,
             payload_policy: None,
+            plain_bytes: None,
         }
+    }
+
+    /// While `switch` is on, `bytes=` is an ordinary kwarg and announces no payload:
+    /// CCDLab-era daemons know no payloads and may report a variable called `bytes`.
+    pub fn with_plain_bytes_switch(mut self, switch: Arc<AtomicBool>) -> Self {
+        self.plain_bytes = Some(switch);
+        self
     }
 
     /// Ask `policy` before buffering any payload (without one, every payload within
@@ -150,6 +163,13 @@ impl LineCodec {
                 }))
             }
         };
+        let plain = self
+            .plain_bytes
+            .as_ref()
+            .is_some_and(|switch| switch.load(Ordering::Relaxed));
+        if plain {
+            return Some(Ok(message));
+        }
         let Some(declared) = message.remove(PAYLOAD_KEY) else {
             return Some(Ok(message));
         };
@@ -528,5 +548,34 @@ mod tests {
         );
         let upload = codec.decode(&mut buf).unwrap().unwrap().unwrap();
         assert_eq!(upload.payload.as_deref(), Some(&b"hi"[..]));
+    }
+
+    #[test]
+    fn with_plain_bytes_on_a_bytes_variable_is_kept_and_nothing_is_read_as_payload() {
+        let switch = Arc::new(AtomicBool::new(false));
+        let mut codec = LineCodec::default().with_plain_bytes_switch(switch.clone());
+        let mut buf = BytesMut::from(&b"frame bytes=2\nhi"[..]);
+        let framed = codec.decode(&mut buf).unwrap().unwrap().unwrap();
+        assert_eq!(framed.payload.as_deref(), Some(&b"hi"[..]));
+        switch.store(true, Ordering::Relaxed);
+        let items = decode_all(&mut codec, b"status bytes=12 rate=3\nnext\n");
+        let status = items[0].as_ref().unwrap();
+        assert_eq!(
+            (status.get("bytes"), status.payload.as_ref()),
+            (Some("12"), None)
+        );
+        assert_eq!(items[1].as_ref().unwrap().name, "next");
+    }
+
+    #[test]
+    fn a_prefixed_bytes_variable_survives_encoding() {
+        let status = Message::new("status")
+            .kwarg("legacy1.bytes", "12")
+            .kwarg("legacy1.rate", "3");
+        let mut wire = BytesMut::new();
+        LineCodec::default().encode(&status, &mut wire).unwrap();
+        assert_eq!(&wire[..], b"status legacy1.bytes=12 legacy1.rate=3\n");
+        let back = decode_all(&mut LineCodec::default(), &wire);
+        assert_eq!(back[0].as_ref().unwrap(), &status);
     }
 }
