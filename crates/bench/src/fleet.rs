@@ -188,6 +188,10 @@ impl<S: Service> Service for CountingService<S> {
         self.inner.status_reply(request)
     }
 
+    fn status_synopsis(&self) -> &'static str {
+        self.inner.status_synopsis()
+    }
+
     fn accepts_payload(&self, command: &str) -> bool {
         self.inner.accepts_payload(command)
     }

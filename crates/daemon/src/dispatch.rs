@@ -10,21 +10,23 @@ use crate::service::Service;
 use labwire_protocol::{ErrorCode, Message, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 
-/// The built-ins every caller answers.
-const BUILTIN_COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "get_id",
-        synopsis: "",
-    },
-    CommandSpec {
-        name: "get_status",
-        synopsis: "",
-    },
-    CommandSpec {
-        name: "help",
-        synopsis: "[<command>]",
-    },
-];
+/// The built-ins every caller answers; `get_status`'s synopsis is the service's.
+fn builtin_commands<S: Service>(service: &S) -> [CommandSpec; 3] {
+    [
+        CommandSpec {
+            name: "get_id",
+            synopsis: "",
+        },
+        CommandSpec {
+            name: "get_status",
+            synopsis: service.status_synopsis(),
+        },
+        CommandSpec {
+            name: "help",
+            synopsis: "[<command>]",
+        },
+    ]
+}
 
 /// The built-ins only a connection answers: they change or end the connection.
 pub const CONNECTION_COMMANDS: &[CommandSpec] = &[
@@ -105,7 +107,15 @@ pub fn route<S: Service>(
             service.kind(),
             identity.version,
         )),
-        "help" => Route::Reply(help_reply(request, answered(service, caller.connection))),
+        "help" => {
+            let builtins = builtin_commands(service);
+            let own: &[CommandSpec] = match caller.connection {
+                true => CONNECTION_COMMANDS,
+                false => &[],
+            };
+            let answered = builtins.iter().chain(own).chain(service.commands());
+            Route::Reply(help_reply(request, answered))
+        }
         _ if service.commands().iter().any(|c| c.name == name) => Route::Service,
         _ if is_connection_command(name) => match caller.connection {
             true => Route::Connection,
@@ -150,15 +160,6 @@ pub async fn answer<S: Service>(
 
 fn is_connection_command(name: &str) -> bool {
     CONNECTION_COMMANDS.iter().any(|c| c.name == name)
-}
-
-/// Every command a caller gets answered, in `help` order.
-fn answered<S: Service>(
-    service: &S,
-    connection: bool,
-) -> impl Iterator<Item = &CommandSpec> + Clone {
-    let own = if connection { CONNECTION_COMMANDS } else { &[] };
-    BUILTIN_COMMANDS.iter().chain(own).chain(service.commands())
 }
 
 /// The `id` reply to `get_id`.

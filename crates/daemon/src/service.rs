@@ -37,6 +37,11 @@ pub trait Service: Send + Sync + 'static {
         })
     }
 
+    /// The synopsis `help` shows for `get_status` (e.g. `[format=json]`).
+    fn status_synopsis(&self) -> &'static str {
+        ""
+    }
+
     /// Whether `command` takes a payload (`bytes=N`). Payloads of other commands are
     /// refused and skipped unread, so nobody can make a server buffer data it never uses.
     fn accepts_payload(&self, _command: &str) -> bool {

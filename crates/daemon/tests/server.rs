@@ -582,6 +582,9 @@ impl Service for Probe {
         labwire_protocol::encode::write_message(out, &reply);
         out.push(b'\n');
     }
+    fn status_synopsis(&self) -> &'static str {
+        "[format=json]"
+    }
     fn accepts_payload(&self, command: &str) -> bool {
         command == "upload"
     }
@@ -807,6 +810,7 @@ async fn callers_without_a_connection_get_the_same_dispatch() {
     assert_eq!(id.get("name"), Some("probe1"));
     assert_eq!(ask("@s get_status").await.to_line(), "@s status x=1");
     let help = ask("help").await;
+    assert_eq!(help.get("get_status"), Some("[format=json]"));
     for command in ["get_id", "get_status", "help", "hang", "upload"] {
         assert!(help.get(command).is_some(), "{command}");
     }
