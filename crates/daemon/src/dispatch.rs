@@ -116,7 +116,6 @@ pub fn route<S: Service>(
             let answered = builtins.iter().chain(own).chain(service.commands());
             Route::Reply(help_reply(request, answered))
         }
-        _ if service.commands().iter().any(|c| c.name == name) => Route::Service,
         _ if is_connection_command(name) => match caller.connection {
             true => Route::Connection,
             false => Route::Reply(
@@ -127,6 +126,7 @@ pub fn route<S: Service>(
                 .to_reply(request),
             ),
         },
+        _ if service.commands().iter().any(|c| c.name == name) => Route::Service,
         _ => Route::Reply(
             Error::new(
                 ErrorCode::UnknownCommand,
