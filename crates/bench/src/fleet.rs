@@ -3,17 +3,18 @@
 //! task (what `Daemon::start` runs) around a tiny in-memory [`Device`] of type `fleet`,
 //! each on its own loopback port.
 //!
-//! The one difference from `Daemon::start`: the service in front of the status cache
-//! counts the `get_status` requests it answers, with the longest gap between two of them.
-//! The device never sees those requests (they are answered from the cache), and counting
-//! them where they are answered is the only honest measure of the polls a monitor makes.
+//! The one difference from `Daemon::start`: the real [`DeviceService`] is wrapped in a
+//! [`CountingService`] that counts the `get_status` requests it answers, with the longest
+//! gap between two of them. The device never sees those requests (they are answered from
+//! the cache), and counting them where they are answered is the only honest measure of
+//! the polls a monitor makes.
 
 use crate::{procfs, Error};
-use labwire_daemon::hardware::{self, HardwareConfig, Job};
-use labwire_daemon::server::{serve, Service};
-use labwire_daemon::status::{StatusBuilder, StatusCache};
-use labwire_daemon::{Args, CommandSpec, Device, Kwargs, ServerConfig};
-use labwire_protocol::{ErrorCode, Message};
+use labwire_daemon::hardware::HardwareConfig;
+use labwire_daemon::server::serve;
+use labwire_daemon::status::StatusBuilder;
+use labwire_daemon::{Args, CommandSpec, Device, DeviceService, Kwargs, ServerConfig, Service};
+use labwire_protocol::Message;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -160,53 +161,51 @@ impl PollCounter {
     }
 }
 
-/// A device daemon's service (status from the cache, commands through the hardware
-/// task's queue) that also counts `get_status`.
-struct FleetService {
-    jobs: mpsc::Sender<Job>,
-    status: StatusCache,
+/// A service that counts the `get_status` requests it answers, passing everything to
+/// the service it wraps.
+struct CountingService<S> {
+    inner: S,
     polls: Arc<PollCounter>,
     epoch: Instant,
 }
 
-fn stopped(request: &Message) -> Message {
-    labwire_daemon::Error::new(ErrorCode::Internal, "the hardware task has stopped")
-        .to_reply(request)
-}
-
-impl Service for FleetService {
+impl<S: Service> Service for CountingService<S> {
     fn kind(&self) -> &str {
-        "fleet"
+        self.inner.kind()
     }
 
     fn commands(&self) -> &[CommandSpec] {
-        COMMANDS
+        self.inner.commands()
     }
 
     fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
         self.polls.record(self.epoch);
-        self.status.write_status_reply(out, request.tag.as_deref());
+        self.inner.write_status(out, request);
+    }
+
+    fn status_reply(&self, request: &Message) -> Message {
+        self.polls.record(self.epoch);
+        self.inner.status_reply(request)
+    }
+
+    fn status_synopsis(&self) -> &'static str {
+        self.inner.status_synopsis()
+    }
+
+    fn accepts_payload(&self, command: &str) -> bool {
+        self.inner.accepts_payload(command)
     }
 
     fn subscribe(&self, topic: &str) -> Option<broadcast::Receiver<Arc<str>>> {
-        match topic {
-            "status" => Some(self.status.subscribe()),
-            "log" => Some(labwire_daemon::logbus::subscribe()),
-            _ => None,
-        }
+        self.inner.subscribe(topic)
     }
 
-    async fn handle(&self, request: Message, _peer: SocketAddr) -> Message {
-        let (reply_to, reply) = oneshot::channel();
-        if self
-            .jobs
-            .send(Job::Command(request.clone(), reply_to))
-            .await
-            .is_err()
-        {
-            return stopped(&request);
-        }
-        reply.await.unwrap_or_else(|_| stopped(&request))
+    async fn handle(&self, request: Message, peer: SocketAddr) -> Message {
+        self.inner.handle(request, peer).await
+    }
+
+    fn connection_changed(&self, peer: SocketAddr, open: bool) {
+        self.inner.connection_changed(peer, open);
     }
 }
 
@@ -276,19 +275,15 @@ impl Fleet {
             },
             ..ServerConfig::default()
         };
-        let status = StatusCache::new();
-        let (jobs, job_queue) = mpsc::channel(64);
-        self.tracker.spawn(hardware::run(
+        let device = DeviceService::start(
             FleetDevice::new(index),
-            status.clone(),
             config.hardware.clone(),
-            job_queue,
             self.shutdown.clone(),
-        ));
+            &self.tracker,
+        );
         let polls = Arc::new(PollCounter::default());
-        let service = FleetService {
-            jobs,
-            status,
+        let service = CountingService {
+            inner: device,
             polls: polls.clone(),
             epoch: self.epoch,
         };

@@ -50,6 +50,8 @@ struct Inner {
     next_tag: AtomicU64,
     peer: SocketAddr,
     request_timeout: Duration,
+    /// Set by the first untagged request: the reader then reads `bytes=` as a variable.
+    legacy_peer: Arc<AtomicBool>,
 }
 
 impl Drop for Inner {
@@ -254,12 +256,17 @@ impl Client {
             shutdown: CancellationToken::new(),
             events_dropped: AtomicU64::new(0),
         });
+        let legacy_peer = Arc::new(AtomicBool::new(false));
         let (outgoing_tx, outgoing_rx) = mpsc::channel(WRITE_QUEUE);
         let (events_tx, events_rx) = mpsc::channel(options.event_capacity.max(1));
         let codec = || LineCodec::new(options.max_line, options.max_payload);
         let reader = tokio::spawn(read_loop(
             shared.clone(),
-            FramedRead::with_capacity(read_half, codec(), BUFFER_START),
+            FramedRead::with_capacity(
+                read_half,
+                codec().with_plain_bytes_switch(legacy_peer.clone()),
+                BUFFER_START,
+            ),
             events_tx,
         ));
         let writer = tokio::spawn(write_loop(
@@ -277,6 +284,7 @@ impl Client {
                 next_tag: AtomicU64::new(1),
                 peer,
                 request_timeout: options.request_timeout,
+                legacy_peer,
             }),
         })
     }
@@ -307,9 +315,14 @@ impl Client {
     /// an event (`update`/`log`) as its reply. Lines that match nothing are ignored. The
     /// whole call, including the wait for its turn, is bounded by the request timeout. The
     /// reply carries the request's original tag (or none).
+    ///
+    /// From the first such request on, the peer is taken for a legacy daemon: `bytes=`
+    /// in its lines is an ordinary variable, not a payload length (those daemons know no
+    /// payloads, and some report a variable called `bytes`).
     pub async fn request_untagged(&self, mut request: Message) -> Result<Message> {
         check_names(&request)?;
         let inner = &*self.inner;
+        inner.legacy_peer.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + inner.request_timeout;
         let original_tag = request.tag.take();
         let _turn = timeout_at(deadline, inner.untagged_turn.lock())

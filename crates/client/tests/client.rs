@@ -485,3 +485,32 @@ async fn connect_to_a_closed_port_is_an_io_error() {
     })
     .await;
 }
+
+/// Regression (issue 8.10): a legacy daemon's status variable `bytes` was read as a
+/// payload length, so the variable vanished and the next bytes were taken for payload.
+#[tokio::test]
+async fn a_legacy_daemons_bytes_variable_is_kept() {
+    bounded(async {
+        let (addr, _server) = serve(|mut conn| async move {
+            while let Some(request) = next_request(&mut conn).await {
+                if request.name == "get_status" {
+                    conn.get_mut()
+                        .write_all(b"status bytes=4 rate=3\n")
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        let client = Client::connect(addr, options()).await.unwrap();
+        for _ in 0..2 {
+            let status = client
+                .request_untagged(Message::new("get_status"))
+                .await
+                .unwrap();
+            assert_eq!(status.get("bytes"), Some("4"));
+            assert_eq!(status.get("rate"), Some("3"));
+            assert!(status.payload.is_none());
+        }
+    })
+    .await;
+}

@@ -7,11 +7,19 @@
 //! - [`status`]: the status cache that `get_status` answers from, and its update events.
 //! - [`hardware`]: the hardware task, sole owner of the device: connects with backoff,
 //!   polls on its own schedule, validates and executes commands one at a time.
-//! - [`server`]: the TCP server and connection loop: framing, tags, pipelining, the
-//!   built-in commands (`get_id`, `help`, `exit`, `auth`, `subscribe`), access control
-//!   and the connection limit, around a [`Service`]. A device daemon's service answers
-//!   `get_status` from the cache and sends commands (and `reconnect`) to the hardware
-//!   task; the monitor's command port is another service.
+//! - [`service`]: the [`Service`] trait a server is generic over, and [`DeviceService`]:
+//!   `get_status` from the cache, commands (and `reconnect`) to the hardware task. The
+//!   monitor's command port is another service.
+//! - [`dispatch`]: the one routing of a request, connection or not: access control,
+//!   `get_id`, `help` (listing exactly what is answered), service commands,
+//!   `unknown_command`. The monitor's web page calls [`dispatch::answer`].
+//! - [`server`]: the TCP accept loop, the connection limit and making room when full.
+//! - [`connection`]: one connection: framing, tags, pipelining, the connection-bound
+//!   built-ins (`auth`, `subscribe`, `exit`), payload admission, cancelling a pending
+//!   request when the peer goes.
+//! - [`room`]: which connection to close when the server is full.
+//! - [`auth`]: token comparison and the brake on guessing tokens.
+//! - [`daemon`]: a running device daemon ([`Daemon`]): server plus hardware task.
 //! - [`logbus`]: a tracing layer that turns log events into `log` lines for subscribers.
 //! - [`transport`]: byte-stream links to hardware (TCP, or any async stream in tests).
 //! - [`cli`]: the command-line flags every daemon shares ([`CommonArgs`]), what a daemon
@@ -22,20 +30,28 @@
 //! - [`state`]: [`StateFile`], state that survives a restart (`--state-file`).
 
 pub mod args;
+pub mod auth;
 pub mod cli;
+mod connection;
+pub mod daemon;
 pub mod device;
+pub mod dispatch;
 pub mod hardware;
 pub mod launch;
 pub mod logbus;
+pub mod room;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod status;
 pub mod transport;
 
 pub use args::Args;
 pub use cli::{parse, CommonArgs, DaemonInfo};
+pub use daemon::Daemon;
 pub use device::{CommandSpec, Device, Error, Kwargs};
 pub use launch::{run, Setup};
-pub use server::{Daemon, ServerConfig, Service};
+pub use server::ServerConfig;
+pub use service::{DeviceService, Service};
 pub use state::StateFile;
 pub use status::StatusBuilder;

@@ -1,18 +1,24 @@
 //! The framework over real loopback TCP, speaking raw protocol bytes, with a small device
 //! whose hardware link the test can cut.
 
+use labwire_daemon::dispatch::{self, Caller, Identity};
 use labwire_daemon::hardware::HardwareConfig;
+use labwire_daemon::server::serve;
 use labwire_daemon::{
-    Args, CommandSpec, Daemon, Device, Error, Kwargs, ServerConfig, StatusBuilder,
+    Args, CommandSpec, Daemon, Device, Error, Kwargs, ServerConfig, Service, StatusBuilder,
 };
 use labwire_protocol::{parse_line, Message};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
 use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Hardware shared between the test and the device: a setpoint and a link switch.
 #[derive(Clone, Default)]
@@ -546,4 +552,283 @@ async fn a_slow_command_does_not_hold_back_earlier_replies() {
     assert!(first.starts_with("@first id "), "{first}");
     let slow = c.line().await;
     assert!(slow.starts_with("@slow ok read"), "{slow}");
+}
+
+/// A service whose `hang` never answers and whose `upload` takes a payload.
+struct Probe;
+
+const PROBE_COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "hang",
+        synopsis: "(never answers)",
+    },
+    CommandSpec {
+        name: "upload",
+        synopsis: "bytes=<n> (answers with the payload's length)",
+    },
+];
+
+impl Service for Probe {
+    fn kind(&self) -> &str {
+        "probe"
+    }
+    fn commands(&self) -> &[CommandSpec] {
+        PROBE_COMMANDS
+    }
+    fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
+        let reply = Message::new("status")
+            .tagged(request.tag.clone())
+            .kwarg("x", "1");
+        labwire_protocol::encode::write_message(out, &reply);
+        out.push(b'\n');
+    }
+    fn status_synopsis(&self) -> &'static str {
+        "[format=json]"
+    }
+    fn accepts_payload(&self, command: &str) -> bool {
+        command == "upload"
+    }
+    fn subscribe(&self, _topic: &str) -> Option<broadcast::Receiver<Arc<str>>> {
+        None
+    }
+    async fn handle(&self, request: Message, _peer: SocketAddr) -> Message {
+        if request.name == "hang" {
+            std::future::pending::<()>().await;
+        }
+        let len = request.payload.as_ref().map_or(0, |p| p.len());
+        Message::ok_reply(&request).kwarg("len", len.to_string())
+    }
+}
+
+/// Serve [`Probe`]; the server stops when the returned token is dropped.
+async fn serve_probe(config: ServerConfig) -> (SocketAddr, tokio_util::sync::DropGuard) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let addr = serve(
+        listener,
+        config,
+        Probe,
+        shutdown.clone(),
+        &TaskTracker::new(),
+    );
+    (addr, shutdown.drop_guard())
+}
+
+/// Ask `get_id` on fresh connections until one is served (`true`) or `give_up` passes.
+async fn served_within(addr: SocketAddr, give_up: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + give_up;
+    while tokio::time::Instant::now() < deadline {
+        let mut c = Conn::open(addr).await;
+        c.send(b"get_id\n").await;
+        let mut line = String::new();
+        let _ = timeout(Duration::from_secs(2), c.reader.read_line(&mut line)).await;
+        if line.starts_with("id ") {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Regression (issue 8.2): a peer that sent a never-ending request and closed kept its
+/// slot until the request ended, so a few such peers locked everyone out (`busy`).
+#[tokio::test]
+async fn a_closed_peer_cancels_its_pending_request_and_frees_its_slot() {
+    let (addr, _server) = serve_probe(ServerConfig {
+        max_connections: 3,
+        evict_idle_after: Duration::from_secs(3600),
+        ..ServerConfig::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let mut c = Conn::open(addr).await;
+        assert_eq!(c.ask("get_id").await.name, "id");
+        c.send(b"hang\n").await;
+    }
+    assert!(served_within(addr, Duration::from_secs(10)).await);
+}
+
+/// Regression (issue 8.5): idle connections filled every slot and newcomers (the
+/// monitor reconnecting) were refused until the idle ones went.
+#[tokio::test]
+async fn a_full_server_closes_the_longest_idle_connection_for_a_newcomer() {
+    let (addr, _server) = serve_probe(ServerConfig {
+        max_connections: 2,
+        evict_idle_after: Duration::from_millis(50),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut oldest = Conn::open(addr).await;
+    assert_eq!(oldest.ask("get_id").await.name, "id");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut younger = Conn::open(addr).await;
+    assert_eq!(younger.ask("get_id").await.name, "id");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut newcomer = Conn::open(addr).await;
+    assert_eq!(newcomer.ask("get_id").await.name, "id", "served, not busy");
+    let why = parse_line(&oldest.line().await).unwrap();
+    assert_eq!(why.error_code(), Some("busy"));
+    assert!(why.get("message").unwrap().contains("make room"), "{why:?}");
+    let mut rest = String::new();
+    assert_eq!(oldest.reader.read_line(&mut rest).await.unwrap(), 0);
+    assert_eq!(younger.ask("get_id").await.name, "id", "only one made room");
+}
+
+#[tokio::test]
+async fn connections_holding_the_token_are_never_closed_for_room() {
+    let (addr, _server) = serve_probe(ServerConfig {
+        max_connections: 1,
+        evict_idle_after: Duration::ZERO,
+        token: Some("s3cret".into()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut holder = Conn::open(addr).await;
+    assert_eq!(holder.ask("auth token=s3cret").await.to_line(), "ok auth");
+    let mut text = String::new();
+    let mut refused = TcpStream::connect(addr).await.unwrap();
+    timeout(Duration::from_secs(5), refused.read_to_string(&mut text))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        parse_line(text.trim_end()).unwrap().error_code(),
+        Some("busy")
+    );
+    assert_eq!(holder.ask("get_status").await.name, "status");
+}
+
+/// Regression (issue 8.6): every payload was buffered whatever its command, so a few
+/// connections sending large payloads took hundreds of megabytes.
+#[tokio::test]
+async fn a_payload_for_a_command_without_one_is_refused_and_skipped() {
+    let (addr, _server) = serve_probe(ServerConfig::default()).await;
+    let mut c = Conn::open(addr).await;
+    let mut wire = b"@p get_status bytes=1048576\n".to_vec();
+    wire.extend(std::iter::repeat_n(b'\n', 1 << 20));
+    wire.extend_from_slice(b"@q get_id\n@r upload bytes=3\nabc");
+    c.send(&wire).await;
+    let refused = parse_line(&c.line().await).unwrap();
+    assert_eq!(refused.tag.as_deref(), Some("p"));
+    assert_eq!(refused.error_code(), Some("bad_argument"));
+    assert!(refused.get("message").unwrap().contains("takes no payload"));
+    let next = parse_line(&c.line().await).unwrap();
+    assert_eq!((next.tag.as_deref(), next.name.as_str()), (Some("q"), "id"));
+    assert_eq!(c.line().await, "@r ok upload len=3");
+}
+
+#[tokio::test]
+async fn payloads_beyond_the_shared_budget_are_refused() {
+    let (addr, _server) = serve_probe(ServerConfig {
+        payload_budget: 10,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = Conn::open(addr).await;
+    c.send(b"@big upload bytes=11\n01234567890@ok upload bytes=10\n0123456789")
+        .await;
+    assert_eq!(
+        parse_line(&c.line().await).unwrap().error_code(),
+        Some("busy")
+    );
+    assert_eq!(c.line().await, "@ok ok upload len=10");
+    c.send(b"@again upload bytes=10\n0123456789").await;
+    assert_eq!(
+        c.line().await,
+        "@again ok upload len=10",
+        "budget given back"
+    );
+}
+
+/// Regression (issue 8.7): wrong tokens were answered at once, so guessing was fast.
+#[tokio::test]
+async fn wrong_tokens_are_answered_ever_later() {
+    let (addr, _server) = serve_probe(ServerConfig {
+        token: Some("s3cret".into()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = Conn::open(addr).await;
+    let started = std::time::Instant::now();
+    c.send("auth token=guess\n".repeat(6).as_bytes()).await;
+    for _ in 0..6 {
+        assert_eq!(
+            parse_line(&c.line().await).unwrap().error_code(),
+            Some("forbidden")
+        );
+    }
+    // The first three are free; the next three wait at least 100 ms each.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let mut other = Conn::open(addr).await;
+    assert_eq!(
+        other.ask("get_id").await.name,
+        "id",
+        "others are served meanwhile"
+    );
+    assert_eq!(c.ask("auth token=s3cret").await.to_line(), "ok auth");
+}
+
+/// Every command `help` lists is answered (never `unknown_command`); `reconnect` is the
+/// device service's and listed once; a probe service has none.
+#[tokio::test]
+async fn help_lists_exactly_the_commands_that_are_answered() {
+    let h = start(ServerConfig::default()).await;
+    let mut c = Conn::open(h.addr).await;
+    let help = c.ask("help").await;
+    let names: Vec<_> = help.kwargs.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(names.iter().filter(|n| *n == "reconnect").count(), 1);
+    for name in names.iter().filter(|n| *n != "exit") {
+        let reply = c.ask(name).await;
+        assert_ne!(reply.error_code(), Some("unknown_command"), "{name}");
+    }
+
+    let (addr, _server) = serve_probe(ServerConfig::default()).await;
+    let mut p = Conn::open(addr).await;
+    let help = p.ask("help").await;
+    assert!(help.get("reconnect").is_none());
+    assert_eq!(
+        p.ask("reconnect").await.error_code(),
+        Some("unknown_command")
+    );
+}
+
+#[tokio::test]
+async fn callers_without_a_connection_get_the_same_dispatch() {
+    let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let caller = Caller {
+        peer,
+        authenticated: true,
+        connection: false,
+    };
+    let identity = Identity {
+        name: "probe1",
+        version: "9.9",
+    };
+    let ask = |line: &str| dispatch::answer(&Probe, identity, parse_line(line).unwrap(), caller);
+    let id = ask("@i get_id").await;
+    assert_eq!(id.get("name"), Some("probe1"));
+    assert_eq!(ask("@s get_status").await.to_line(), "@s status x=1");
+    let help = ask("help").await;
+    assert_eq!(help.get("get_status"), Some("[format=json]"));
+    for command in ["get_id", "get_status", "help", "hang", "upload"] {
+        assert!(help.get(command).is_some(), "{command}");
+    }
+    for command in ["auth", "subscribe", "unsubscribe", "exit", "reconnect"] {
+        assert!(
+            help.get(command).is_none(),
+            "{command} is not answered here"
+        );
+    }
+    assert_eq!(
+        ask("subscribe status").await.error_code(),
+        Some("forbidden")
+    );
+    assert_eq!(ask("nonsense").await.error_code(), Some("unknown_command"));
+    let locked = Caller {
+        authenticated: false,
+        ..caller
+    };
+    let refused = dispatch::answer(&Probe, identity, parse_line("upload").unwrap(), locked).await;
+    assert_eq!(refused.error_code(), Some("forbidden"));
 }

@@ -2,10 +2,19 @@
 //! line with `bytes=N` is followed by N raw bytes. Bad lines are items, not stream errors,
 //! so one bad line never ends a connection — except an oversized payload, after which the
 //! stream cannot be resynchronised (`FrameError::fatal`).
+//!
+//! `bytes=` must be ASCII digits only (`bytes=+3` or `bytes=x` is answered `bad_argument`
+//! and the line carries no payload: what follows is read as lines, as the sender of a line
+//! without a valid count would expect); digits too many for a byte count are an
+//! over-limit payload, so fatal. A [`PayloadPolicy`] may refuse a payload by its
+//! command: the refusal is answered at once and the payload's bytes are then skipped as
+//! they arrive, never buffered.
 
 use crate::message::{ErrorCode, Message, PAYLOAD_KEY};
 use bytes::{Buf, BytesMut};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio_util::codec::{Decoder, Encoder};
 
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
@@ -35,23 +44,50 @@ impl FrameError {
     }
 }
 
+/// Decides, from a request's header, whether its payload of `len` bytes is buffered
+/// (`Ok`) or refused and skipped (`Err(reason)`).
+pub type PayloadPolicy = Box<dyn FnMut(&Message, usize) -> Result<(), FrameRefusal> + Send>;
+
+/// Why a payload was refused: answered as `error <command> code=<code> message=...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameRefusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
 #[derive(Debug)]
 enum State {
     Line,
     /// Dropping the rest of an oversized line, up to its terminator.
     Discarding,
     Payload(Message, usize),
+    /// Dropping this many bytes of a refused payload.
+    Skipping(usize),
     /// After a fatal error: nothing more is decoded.
     Broken,
 }
 
-#[derive(Debug)]
 pub struct LineCodec {
     max_line: usize,
     max_payload: usize,
     /// How far the current partial line has been searched for a terminator.
     scanned: usize,
     state: State,
+    payload_policy: Option<PayloadPolicy>,
+    /// While on, `bytes=` is an ordinary kwarg.
+    plain_bytes: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for LineCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineCodec")
+            .field("max_line", &self.max_line)
+            .field("max_payload", &self.max_payload)
+            .field("state", &self.state)
+            .field("payload_policy", &self.payload_policy.is_some())
+            .field("plain_bytes", &self.plain_bytes)
+            .finish()
+    }
 }
 
 impl Default for LineCodec {
@@ -67,7 +103,23 @@ impl LineCodec {
             max_payload,
             scanned: 0,
             state: State::Line,
+            payload_policy: None,
+            plain_bytes: None,
         }
+    }
+
+    /// While `switch` is on, `bytes=` is an ordinary kwarg and announces no payload:
+    /// CCDLab-era daemons know no payloads and may report a variable called `bytes`.
+    pub fn with_plain_bytes_switch(mut self, switch: Arc<AtomicBool>) -> Self {
+        self.plain_bytes = Some(switch);
+        self
+    }
+
+    /// Ask `policy` before buffering any payload (without one, every payload within
+    /// `max_payload` is buffered).
+    pub fn with_payload_policy(mut self, policy: PayloadPolicy) -> Self {
+        self.payload_policy = Some(policy);
+        self
     }
 
     pub fn max_line(&self) -> usize {
@@ -111,6 +163,13 @@ impl LineCodec {
                 }))
             }
         };
+        let plain = self
+            .plain_bytes
+            .as_ref()
+            .is_some_and(|switch| switch.load(Ordering::Relaxed));
+        if plain {
+            return Some(Ok(message));
+        }
         let Some(declared) = message.remove(PAYLOAD_KEY) else {
             return Some(Ok(message));
         };
@@ -121,26 +180,36 @@ impl LineCodec {
             command: Some(message.name.clone()),
             fatal,
         };
-        match declared.parse::<usize>() {
-            Err(_) => Some(Err(error(
+        let digits = !declared.is_empty() && declared.bytes().all(|b| b.is_ascii_digit());
+        if !digits {
+            return Some(Err(error(
                 ErrorCode::BadArgument,
                 format!("bytes={declared:?} is not a byte count"),
                 false,
-            ))),
-            Ok(len) if len > self.max_payload => {
+            )));
+        }
+        match declared.parse::<usize>() {
+            Ok(len) if len <= self.max_payload => {
+                if let Some(policy) = &mut self.payload_policy {
+                    if let Err(refusal) = policy(&message, len) {
+                        self.state = State::Skipping(len);
+                        return Some(Err(error(refusal.code, refusal.message, false)));
+                    }
+                }
+                self.state = State::Payload(message, len);
+                None
+            }
+            // Too many digits for a count is over any limit too.
+            _ => {
                 self.state = State::Broken;
                 Some(Err(error(
                     ErrorCode::OutOfRange,
                     format!(
-                        "payload of {len} bytes exceeds the limit of {} bytes",
+                        "payload of {declared} bytes exceeds the limit of {} bytes",
                         self.max_payload
                     ),
                     true,
                 )))
-            }
-            Ok(len) => {
-                self.state = State::Payload(message, len);
-                None
             }
         }
     }
@@ -171,6 +240,15 @@ impl Decoder for LineCodec {
                     };
                     message.payload = Some(payload);
                     return Ok(Some(Ok(message)));
+                }
+                State::Skipping(left) => {
+                    let now = (*left).min(buf.len());
+                    buf.advance(now);
+                    *left -= now;
+                    if *left > 0 {
+                        return Ok(None);
+                    }
+                    self.state = State::Line;
                 }
                 State::Discarding => match buf.iter().position(|&b| b == b'\n' || b == 0) {
                     Some(end) => {
@@ -396,5 +474,108 @@ mod tests {
         assert!(codec.decode(&mut buf).unwrap().is_none());
         let item = codec.decode_eof(&mut buf).unwrap().unwrap().unwrap();
         assert_eq!(item.name, "get_id");
+    }
+
+    #[test]
+    fn byte_count_too_long_for_any_integer_is_fatal() {
+        let mut codec = LineCodec::default();
+        let items = decode_all(
+            &mut codec,
+            b"put bytes=99999999999999999999999999\nhello\nget_id\n",
+        );
+        assert_eq!(
+            items.len(),
+            1,
+            "nothing after an unreadable payload: {items:?}"
+        );
+        let err = items[0].as_ref().unwrap_err();
+        assert_eq!((err.code, err.fatal), (ErrorCode::OutOfRange, true));
+    }
+
+    #[test]
+    fn signed_byte_count_is_not_a_count_and_carries_no_payload() {
+        let mut codec = LineCodec::default();
+        let items = decode_all(&mut codec, b"put bytes=+3\nabc\nget_id\n");
+        let err = items[0].as_ref().unwrap_err();
+        assert_eq!((err.code, err.fatal), (ErrorCode::BadArgument, false));
+        assert_eq!(err.command.as_deref(), Some("put"));
+        let names: Vec<_> = items[1..]
+            .iter()
+            .map(|m| m.as_ref().unwrap().name.clone())
+            .collect();
+        assert_eq!(names, ["abc", "get_id"]);
+    }
+
+    #[test]
+    fn refused_payload_is_answered_then_skipped_without_buffering() {
+        let policy: PayloadPolicy = Box::new(|message, _| {
+            if message.name == "upload" {
+                Ok(())
+            } else {
+                Err(FrameRefusal {
+                    code: ErrorCode::BadArgument,
+                    message: format!("{} takes no payload", message.name),
+                })
+            }
+        });
+        let mut codec = LineCodec::new(1024, 64 * 1024 * 1024).with_payload_policy(policy);
+        let mut buf = BytesMut::with_capacity(4096);
+        buf.extend_from_slice(b"@7 get_status bytes=16777216\n");
+        let err = codec.decode(&mut buf).unwrap().unwrap().unwrap_err();
+        assert_eq!(
+            (
+                err.code,
+                err.fatal,
+                err.tag.as_deref(),
+                err.command.as_deref()
+            ),
+            (ErrorCode::BadArgument, false, Some("7"), Some("get_status"))
+        );
+        let chunk = [b'\n'; 4096];
+        for _ in 0..(16 * 1024 * 1024 / chunk.len()) {
+            buf.extend_from_slice(&chunk);
+            assert!(
+                codec.decode(&mut buf).unwrap().is_none(),
+                "payload bytes are not lines"
+            );
+            assert!(buf.is_empty());
+            assert!(buf.capacity() <= 8192, "buffer grew to {}", buf.capacity());
+        }
+        buf.extend_from_slice(b"get_id\nupload bytes=2\nhi");
+        assert_eq!(
+            codec.decode(&mut buf).unwrap().unwrap().unwrap().name,
+            "get_id"
+        );
+        let upload = codec.decode(&mut buf).unwrap().unwrap().unwrap();
+        assert_eq!(upload.payload.as_deref(), Some(&b"hi"[..]));
+    }
+
+    #[test]
+    fn with_plain_bytes_on_a_bytes_variable_is_kept_and_nothing_is_read_as_payload() {
+        let switch = Arc::new(AtomicBool::new(false));
+        let mut codec = LineCodec::default().with_plain_bytes_switch(switch.clone());
+        let mut buf = BytesMut::from(&b"frame bytes=2\nhi"[..]);
+        let framed = codec.decode(&mut buf).unwrap().unwrap().unwrap();
+        assert_eq!(framed.payload.as_deref(), Some(&b"hi"[..]));
+        switch.store(true, Ordering::Relaxed);
+        let items = decode_all(&mut codec, b"status bytes=12 rate=3\nnext\n");
+        let status = items[0].as_ref().unwrap();
+        assert_eq!(
+            (status.get("bytes"), status.payload.as_ref()),
+            (Some("12"), None)
+        );
+        assert_eq!(items[1].as_ref().unwrap().name, "next");
+    }
+
+    #[test]
+    fn a_prefixed_bytes_variable_survives_encoding() {
+        let status = Message::new("status")
+            .kwarg("legacy1.bytes", "12")
+            .kwarg("legacy1.rate", "3");
+        let mut wire = BytesMut::new();
+        LineCodec::default().encode(&status, &mut wire).unwrap();
+        assert_eq!(&wire[..], b"status legacy1.bytes=12 legacy1.rate=3\n");
+        let back = decode_all(&mut LineCodec::default(), &wire);
+        assert_eq!(back[0].as_ref().unwrap(), &status);
     }
 }

@@ -19,7 +19,9 @@ pub mod message;
 pub mod parse;
 pub mod value;
 
-pub use codec::{FrameError, LineCodec, DEFAULT_MAX_LINE, DEFAULT_MAX_PAYLOAD};
+pub use codec::{
+    FrameError, FrameRefusal, LineCodec, PayloadPolicy, DEFAULT_MAX_LINE, DEFAULT_MAX_PAYLOAD,
+};
 pub use encode::{EncodedKwargs, LineWriter};
 pub use message::{ErrorCode, Message, PAYLOAD_KEY};
 pub use parse::{parse_line, ParseError};
