@@ -385,10 +385,7 @@ pub fn status_document(web: &Web) -> serde_json::Value {
                         "ylabel": p.ylabel,
                         "width": p.width,
                         "height": p.height,
-                        "yscale": match p.yscale {
-                            crate::config::YScale::Linear => "linear",
-                            crate::config::YScale::Log => "log",
-                        },
+                        "yscale": p.yscale.name(),
                     })
                 })
                 .collect();
