@@ -32,6 +32,9 @@ pub struct MonitorConfig {
     pub retention: Option<Duration>,
     /// In file order, then clients added on the command line.
     pub clients: Vec<ClientConfig>,
+    /// Where user block templates live (`template_dir`): a client's `template =` names a
+    /// file here or a built-in one. Already resolved against the file's directory.
+    pub template_dir: Option<PathBuf>,
 }
 
 impl Default for MonitorConfig {
@@ -46,6 +49,7 @@ impl Default for MonitorConfig {
             store_interval: Duration::from_secs(60),
             retention: None,
             clients: Vec::new(),
+            template_dir: None,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct ClientConfig {
     pub plots: Vec<PlotConfig>,
     /// Overrides the monitor's `poll_interval` for this client.
     pub poll_interval: Option<Duration>,
+    /// The daemon's secret (`token_file`, read at load): the monitor authenticates with it.
+    pub token: Option<String>,
 }
 
 impl ClientConfig {
@@ -78,6 +84,7 @@ impl ClientConfig {
             alarms: Vec::new(),
             plots: Vec::new(),
             poll_interval: None,
+            token: None,
         }
     }
 }
@@ -135,7 +142,8 @@ impl MonitorConfig {
         Ok(())
     }
 
-    fn from_ini(root: &Section) -> Result<Self, ConfigError> {
+    /// `dir` is the configuration file's directory: relative paths are taken from there.
+    fn from_ini(root: &Section, dir: &Path) -> Result<Self, ConfigError> {
         let mut config = MonitorConfig::default();
         let mut ports: Vec<(&Entry, u16)> = Vec::new();
         for entry in &root.entries {
@@ -170,14 +178,23 @@ impl MonitorConfig {
                     ports.push((entry, config.http_port));
                 }
                 "db" => {
-                    let text = scalar(entry, &[root])?;
-                    if text.is_empty() {
-                        return Err(ConfigError::at(entry.line, "'db' is empty"));
-                    }
-                    config.db = PathBuf::from(text);
+                    config.db = PathBuf::from(path_value(entry, &[root])?);
                 }
                 "poll_interval" => config.poll_interval = seconds(entry, &[root])?,
                 "store_interval" => config.store_interval = seconds(entry, &[root])?,
+                "template_dir" => {
+                    let template_dir = dir.join(path_value(entry, &[root])?);
+                    if !template_dir.is_dir() {
+                        return Err(ConfigError::at(
+                            entry.line,
+                            format!(
+                                "'template_dir' {} is not a directory",
+                                template_dir.display()
+                            ),
+                        ));
+                    }
+                    config.template_dir = Some(template_dir);
+                }
                 "retention_days" => {
                     let days = positive_number(entry, &[root])?;
                     config.retention =
@@ -199,36 +216,54 @@ impl MonitorConfig {
             ));
         }
         for section in &root.sections {
-            config.clients.push(client(root, section)?);
+            config
+                .clients
+                .push(client(root, section, dir, config.template_dir.as_deref())?);
         }
         Ok(config)
     }
 }
 
-/// Read and validate a configuration file. A relative `db` path is taken relative to the
-/// directory of the file, so the monitor finds its history wherever it is started from.
+/// Read and validate a configuration file. Relative paths (`db`, `token_file`,
+/// `template_dir`) are taken relative to the directory of the file, so the monitor finds
+/// them wherever it is started from.
 pub fn load(path: &Path) -> Result<MonitorConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         path: Some(path.to_path_buf()),
         line: 0,
         message: format!("cannot read: {e}"),
     })?;
-    let mut config = from_str(&text, Some(path))?;
-    if config.db.is_relative() {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            config.db = dir.join(&config.db);
-        }
-    }
+    from_str(&text, Some(path))
+}
+
+/// Validate configuration text; `path` names the file in error messages, and its directory
+/// is where relative paths start (the current directory without one).
+pub fn from_str(text: &str, path: Option<&Path>) -> Result<MonitorConfig, ConfigError> {
+    let dir = path.and_then(Path::parent).unwrap_or(Path::new(""));
+    let root = crate::ini::parse(text).map_err(|e| e.in_file(path))?;
+    let mut config = MonitorConfig::from_ini(&root, dir).map_err(|e| e.in_file(path))?;
+    config.db = dir.join(&config.db);
     Ok(config)
 }
 
-/// Validate configuration text; `path` only names the file in error messages.
-pub fn from_str(text: &str, path: Option<&Path>) -> Result<MonitorConfig, ConfigError> {
-    let root = crate::ini::parse(text).map_err(|e| e.in_file(path))?;
-    MonitorConfig::from_ini(&root).map_err(|e| e.in_file(path))
+/// A path value: one non-empty scalar.
+fn path_value<'a>(entry: &'a Entry, path: &[&Section]) -> Result<&'a str, ConfigError> {
+    let text = scalar(entry, path)?;
+    if text.is_empty() {
+        return Err(ConfigError::at(
+            entry.line,
+            format!("'{}' is empty", entry.key),
+        ));
+    }
+    Ok(text)
 }
 
-fn client(root: &Section, section: &Section) -> Result<ClientConfig, ConfigError> {
+fn client(
+    root: &Section,
+    section: &Section,
+    dir: &Path,
+    template_dir: Option<&Path>,
+) -> Result<ClientConfig, ConfigError> {
     let path = [root, section];
     if !is_valid_name(&section.name) {
         return Err(ConfigError::at(
@@ -279,7 +314,27 @@ fn client(root: &Section, section: &Section) -> Result<ClientConfig, ConfigError
                         format!("bad template '{text}': expected a file name like psu.html"),
                     ));
                 }
+                let in_dir = template_dir.is_some_and(|d| d.join(text).is_file());
+                if !in_dir && !crate::web::blocks::is_built_in(text) {
+                    let searched = template_dir.map_or_else(
+                        || "no 'template_dir' is set".to_owned(),
+                        |d| format!("not in template_dir {}", d.display()),
+                    );
+                    return Err(ConfigError::at(
+                        entry.line,
+                        format!(
+                            "template '{text}' is not built in ({}) and {searched}",
+                            crate::web::blocks::BUILT_IN.join(", ")
+                        ),
+                    ));
+                }
                 client.template = text.to_owned();
+            }
+            "token_file" => {
+                let file = dir.join(path_value(entry, &path)?);
+                let token = labwire_daemon::cli::read_token_file(&file)
+                    .map_err(|why| ConfigError::at(entry.line, why))?;
+                client.token = Some(token);
             }
             "poll_interval" => client.poll_interval = Some(seconds(entry, &path)?),
             _ => return Err(unknown_key(entry, &path)),
@@ -841,6 +896,120 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(relative.unwrap().db, dir.join("history.sqlite"));
         assert_eq!(absolute.unwrap().db, PathBuf::from("/abs/history.sqlite"));
+    }
+
+    /// A fresh directory under the system's temporary one, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("labwire-config-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn token_files_are_read_from_the_config_directory() {
+        let dir = TempDir::new("token");
+        std::fs::write(dir.0.join("psu.token"), "  s3cret\n").unwrap();
+        std::fs::write(dir.0.join("empty.token"), " \n").unwrap();
+        let file = dir.0.join("monitor.ini");
+        let load_text = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            load(&file)
+        };
+
+        let config =
+            load_text("[psu1]\nport = 7001\ntoken_file = psu.token\n[g]\nport = 2\n").unwrap();
+        assert_eq!(config.clients[0].token.as_deref(), Some("s3cret"));
+        assert_eq!(config.clients[1].token, None);
+        let absolute = format!(
+            "[psu1]\nport = 7001\ntoken_file = {}\n",
+            dir.0.join("psu.token").display()
+        );
+        assert_eq!(
+            load_text(&absolute).unwrap().clients[0].token.as_deref(),
+            Some("s3cret")
+        );
+
+        for (text, needle) in [
+            (
+                "[psu1]\nport = 7001\ntoken_file = empty.token\n",
+                "token file is empty",
+            ),
+            (
+                "[psu1]\nport = 7001\ntoken_file = missing.token\n",
+                "cannot read token file",
+            ),
+            (
+                "[psu1]\nport = 7001\ntoken_file =\n",
+                "'token_file' is empty",
+            ),
+        ] {
+            let e = load_text(text).unwrap_err();
+            assert_eq!(e.line, 3, "{e}");
+            assert!(e.message.contains(needle), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{}:3: ", file.display())),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn templates_are_built_in_or_in_template_dir() {
+        let dir = TempDir::new("templates");
+        std::fs::create_dir(dir.0.join("views")).unwrap();
+        std::fs::write(dir.0.join("views/chamber.html"), "<p>{{client}}</p>").unwrap();
+        let file = dir.0.join("monitor.ini");
+        let load_text = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            load(&file)
+        };
+
+        let config = load_text(
+            "template_dir = views\n[c1]\nport = 1\ntemplate = chamber.html\n\
+             [p1]\nport = 2\ntemplate = psu.html\n",
+        )
+        .unwrap();
+        assert_eq!(config.template_dir, Some(dir.0.join("views")));
+        assert_eq!(config.clients[0].template, "chamber.html");
+        assert_eq!(config.clients[1].template, "psu.html");
+
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "template_dir = views\n[c1]\nport = 1\ntemplate = oven.html\n",
+                4,
+                "template 'oven.html' is not built in (default.html, psu.html, gauge.html) and not in template_dir",
+            ),
+            (
+                "[c1]\nport = 1\ntemplate = chamber.html\n",
+                3,
+                "no 'template_dir' is set",
+            ),
+            ("template_dir = nowhere\n", 1, "is not a directory"),
+            ("template_dir = views/chamber.html\n", 1, "is not a directory"),
+        ];
+        for &(text, line, needle) in cases {
+            let e = load_text(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{}:{line}: ", file.display())),
+                "{e}"
+            );
+        }
     }
 
     #[test]

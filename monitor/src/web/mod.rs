@@ -2,7 +2,9 @@
 //!
 //! Layout, one module per route family:
 //! - [`page`]: `GET /`, the page, rendered by askama from the repository's `templates/`
-//!   (`monitor.html` around one block per client: `default.html`, `psu.html`, `gauge.html`).
+//!   (`monitor.html` around one block per client), and `GET /monitor/status`.
+//! - [`blocks`]: the client blocks: built-in (`default.html`, `psu.html`, `gauge.html`) or
+//!   plain HTML files from `template_dir`, all fed the same generic data.
 //! - [`assets`]: the page's script and style sheet, served by the monitor itself (no CDN).
 //! - [`events`]: `GET /monitor/events`, Server-Sent Events: status, logs, alarms.
 //! - [`command`]: `POST /monitor/command`, monitor commands from the page; same-origin
@@ -22,6 +24,7 @@
 
 pub mod assets;
 pub mod blocking;
+pub mod blocks;
 pub mod command;
 pub mod events;
 pub mod history;
@@ -65,8 +68,8 @@ pub const RECENT_LOGS: usize = 100;
 pub struct ClientPage {
     pub name: String,
     pub description: String,
-    /// The block template (`default.html`, `psu.html`, ...), already checked to exist.
-    pub template: page::BlockTemplate,
+    /// The block template (`default.html`, `psu.html`, a file from `template_dir`).
+    pub template: blocks::BlockTemplate,
     pub plots: Vec<PlotConfig>,
 }
 
@@ -112,8 +115,9 @@ pub struct Web {
 
 impl Web {
     /// The web state for `config`'s enabled clients (the hub's slots, in the same order).
-    /// A client whose template is not one the monitor was built with gets `default.html`,
-    /// and the monitor's log says so.
+    /// User templates are read from `template_dir` here, once; a client whose template
+    /// cannot be read (the configuration checked that it existed) gets `default.html`, and
+    /// the monitor's log says so.
     pub fn new(
         hub: Arc<Hub>,
         config: &MonitorConfig,
@@ -126,15 +130,12 @@ impl Web {
             let Some(client) = config.client(&slot.name) else {
                 continue;
             };
-            let template = page::BlockTemplate::from_name(&client.template).unwrap_or_else(|| {
-                warnings.push(format!(
-                    "{}: template {:?} is not built into this monitor ({}); using default.html",
-                    client.name,
-                    client.template,
-                    page::BlockTemplate::NAMES.join(", ")
-                ));
-                page::BlockTemplate::Default
-            });
+            let template =
+                blocks::BlockTemplate::load(&client.template, config.template_dir.as_deref())
+                    .unwrap_or_else(|why| {
+                        warnings.push(format!("{}: {why}; using default.html", client.name));
+                        blocks::BlockTemplate::BuiltIn("default.html")
+                    });
             clients.push(ClientPage {
                 name: client.name.clone(),
                 description: client.description.clone(),
