@@ -33,8 +33,6 @@ fn plot(id: &str, values: &[&str]) -> PlotConfig {
 }
 
 fn fixture(token: Option<&str>) -> Fixture {
-    let dir = TempDir::new("web-unit");
-    let store = Store::open(dir.path().join("history.sqlite"), StoreOptions::default()).unwrap();
     let mut psu = ClientConfig::new("psu1", "127.0.0.1", 7001);
     psu.template = "psu.html".into();
     psu.description = "<b>bench</b> & \"co\"".into();
@@ -47,6 +45,11 @@ fn fixture(token: Option<&str>) -> Fixture {
         clients: vec![psu, gauge, lab],
         ..MonitorConfig::default()
     };
+    fixture_of(config, token, TempDir::new("web-unit"))
+}
+
+fn fixture_of(config: MonitorConfig, token: Option<&str>, dir: TempDir) -> Fixture {
+    let store = Store::open(dir.path().join("history.sqlite"), StoreOptions::default()).unwrap();
     let hub = Hub::new(
         config.name.clone(),
         config
@@ -169,6 +172,51 @@ async fn the_page_escapes_what_devices_and_the_configuration_say() {
         .header("content-security-policy")
         .contains("script-src 'self'"));
     assert!(!html.contains("<script>"), "no inline script at all");
+}
+
+#[tokio::test]
+async fn a_block_from_template_dir_is_served_with_the_client_name_put_in() {
+    let dir = TempDir::new("web-views");
+    let views = dir.path().join("views");
+    std::fs::create_dir(&views).unwrap();
+    std::fs::write(
+        views.join("chamber.html"),
+        "<div class=\"chamber\"><h3>Chamber {{client}}</h3>\n\
+         <span data-var=\"{{client}}.temperature\" data-digits=\"1\"></span> °C\n\
+         <button type=\"button\" data-command=\"send {{client}} start\">Start</button></div>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("monitor.ini"),
+        "template_dir = views\n[oven1]\nport = 7030\ntemplate = chamber.html\n",
+    )
+    .unwrap();
+    let config = crate::config::load(&dir.path().join("monitor.ini")).unwrap();
+    let f = fixture_of(config, None, dir);
+    f.hub.record_status(
+        f.hub.slot("oven1").unwrap(),
+        vec![
+            ("temperature".into(), "21.5".into()),
+            ("note".into(), "<script>alert(1)</script>".into()),
+        ],
+    );
+    let html = get(&f.app, "/").await.text();
+    assert!(html.contains("<h3>Chamber oven1</h3>"), "{html}");
+    assert!(html.contains("data-var=\"oven1.temperature\" data-digits=\"1\">"));
+    assert!(html.contains("data-command=\"send oven1 start\""));
+    assert!(!html.contains("{{client}}"));
+    // In the client's frame: its header, and the variables the file does not show.
+    assert!(html.contains("id=\"client-oven1\""));
+    assert!(html.contains("data-skip=\"^(temperature)$\""));
+    assert!(html.contains("<th scope=\"row\">note</th>"));
+    assert!(!html.contains("<th scope=\"row\">temperature</th>"));
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "a status value became markup"
+    );
+    assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+    let status = get(&f.app, "/monitor/status").await.json();
+    assert_eq!(status["clients"]["oven1"]["template"], "chamber.html");
 }
 
 #[tokio::test]
