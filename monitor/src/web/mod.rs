@@ -6,6 +6,8 @@
 //! - [`blocks`]: the client blocks: built-in (`default.html`, `psu.html`, `gauge.html`) or
 //!   plain HTML files from `template_dir`, all fed the same generic data.
 //! - [`assets`]: the page's script and style sheet, served by the monitor itself (no CDN).
+//! - [`auth`]: the token rule: with a token, every route but the page shell and its
+//!   assets needs it (header `X-Labwire-Token` or cookie `labwire_token`).
 //! - [`events`]: `GET /monitor/events`, Server-Sent Events: status, logs, alarms.
 //! - [`command`]: `POST /monitor/command`, monitor commands from the page; same-origin
 //!   only, and with the command port's token when one is configured.
@@ -23,6 +25,7 @@
 //! 127.0.0.1 (DNS rebinding).
 
 pub mod assets;
+pub mod auth;
 pub mod blocking;
 pub mod blocks;
 pub mod command;
@@ -236,17 +239,24 @@ impl Web {
     }
 }
 
-/// Every route of ARCHITECTURE.md "Monitor web", plus the page's assets.
+/// Every route of ARCHITECTURE.md "Monitor web", plus the page's assets. With a token, the
+/// read routes are behind [`auth::require_token`] (the rule is in [`auth`]).
 pub fn router(web: Arc<Web>) -> Router {
-    Router::new()
-        .route("/", get(page::index))
+    let read = Router::new()
         .route("/monitor/status", get(page::status))
         .route("/monitor/events", get(events::stream))
-        .route("/monitor/command", post(command::run))
         .route("/monitor/plot/{client}/{plot_id}", get(plot::png))
         .route("/monitor/history", get(history::export))
         .route("/metrics", get(metrics::exposition))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/", get(page::index))
         .route("/static/{file}", get(assets::serve))
+        .route("/monitor/command", post(command::run))
+        .merge(read)
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),
             check_host,

@@ -418,6 +418,58 @@ async fn with_a_token_commands_need_it() {
 }
 
 #[tokio::test]
+async fn with_a_token_every_read_route_needs_it() {
+    let f = fixture(Some("s 3;cret"));
+    let with = |uri: &str, name: &str, value: &str| {
+        Request::get(uri)
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for uri in [
+        "/monitor/status",
+        "/monitor/events",
+        "/monitor/plot/psu1/voltages?from=-60",
+        "/monitor/history?var=psu1.ch1_voltage",
+        "/metrics",
+    ] {
+        let answer = get(&f.app, uri).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(answer.text().contains("needs its token"), "{uri}");
+        for (name, value) in [
+            ("x-labwire-token", "guess"),
+            ("cookie", "labwire_token=guess"),
+            ("cookie", "labwire_token=s%203%3Bcre"),
+        ] {
+            let answer = call(&f.app, with(uri, name, value)).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{uri} {value}");
+            assert!(answer.text().contains("wrong token"), "{uri} {value}");
+        }
+        for (name, value) in [
+            ("x-labwire-token", "s 3;cret"),
+            ("cookie", "theme=dark; labwire_token=s%203%3Bcret"),
+        ] {
+            let response = f.app.clone().oneshot(with(uri, name, value)).await.unwrap();
+            // The event stream never ends: its status is enough.
+            assert_eq!(response.status(), StatusCode::OK, "{uri} {value}");
+        }
+    }
+    // The page shell and its assets stay open: the page asks for the token.
+    for uri in ["/", "/static/monitor.js", "/static/monitor.css"] {
+        assert_eq!(get(&f.app, uri).await.status, StatusCode::OK, "{uri}");
+    }
+    // Without a token configured, nothing needs one.
+    let open = fixture(None);
+    for uri in [
+        "/monitor/status",
+        "/metrics",
+        "/monitor/history?var=psu1.ch1_voltage",
+    ] {
+        assert_eq!(get(&open.app, uri).await.status, StatusCode::OK, "{uri}");
+    }
+}
+
+#[tokio::test]
 async fn get_requests_change_nothing() {
     let f = fixture(None);
     f.hub.record_status(
