@@ -18,6 +18,8 @@
 //!   slow page or plot never takes a thread the command port needs.
 //! - [`series`]: plotted variables kept in memory, so a redraw reads only new samples.
 //! - [`range`]: the `from`/`to` query parameters shared by plots and history.
+//! - [`server`]: the connections: hyper HTTP/1 with header and idle timeouts, and a cap
+//!   that closes stray sockets first.
 //!
 //! Every handler only reads the hub and the store, except `POST /monitor/command`: a GET
 //! never changes state. A monitor listening on loopback only answers requests that name a
@@ -36,33 +38,27 @@ pub mod page;
 pub mod plot;
 pub mod range;
 pub mod series;
+pub mod server;
 
 use crate::config::{MonitorConfig, PlotConfig};
 use crate::hub::Hub;
 use crate::service::MonitorService;
-use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+use std::time::SystemTime;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
-/// Open HTTP connections; past this, new ones wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 256;
 /// Log lines the page shows on first load (newer ones arrive through the event stream).
 pub const RECENT_LOGS: usize = 100;
 
@@ -351,17 +347,7 @@ pub fn serve(
     let bound = listener.local_addr()?;
     // Subscribed here, not in the task, so a line logged right after start-up is kept.
     tracker.spawn(web.clone().follow_logs(web.hub.subscribe_log()));
-    let app = router(web).into_make_service_with_connect_info::<Peer>();
-    let listener = LimitedListener {
-        listener,
-        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-    };
-    tracker.spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
-        if let Err(err) = server.await {
-            warn!("web server stopped: {err}");
-        }
-    });
+    server::spawn(listener, web, shutdown, tracker);
     info!("web page on http://{bound}/");
     Ok(bound)
 }
@@ -369,100 +355,6 @@ pub fn serve(
 /// The remote address of an HTTP connection (relaying `exit` needs a loopback peer).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, LimitedListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, LimitedListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-/// A TCP listener that holds one permit per open connection, so their number is bounded.
-pub struct LimitedListener {
-    listener: TcpListener,
-    slots: Arc<Semaphore>,
-}
-
-impl Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the connection semaphore is never closed");
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                // Out of file descriptors and the like: wait instead of spinning.
-                Err(err) => {
-                    warn!("web accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-pub struct LimitedStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
 
 /// A plain-text error answer.
 pub fn failure(status: StatusCode, message: impl Into<String>) -> Response {

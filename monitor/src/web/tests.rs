@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, Request};
 use http_body_util::BodyExt;
 use labwire_client::{Client, ClientOptions};
 use labwire_testkit::TempDir;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 use tower::ServiceExt;
 
 struct Fixture {
@@ -937,4 +937,73 @@ async fn on_loopback_only_loopback_host_names_are_answered() {
         call(&f.app, rebound).await.status,
         StatusCode::MISDIRECTED_REQUEST
     );
+}
+
+/// One HTTP/1.1 GET on a fresh connection; the whole answer.
+async fn raw_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn idle_and_trickling_sockets_do_not_lock_the_page_out() {
+    use tokio::io::AsyncWriteExt;
+    let f = fixture(None);
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let web = Web::new(
+        f.hub.clone(),
+        &MonitorConfig::default(),
+        None,
+        shutdown.clone(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = serve(listener, web, shutdown.clone(), &tracker).unwrap();
+
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // And some that send a header one byte a second.
+    let trickle = CancellationToken::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let stop = trickle.clone();
+        tokio::spawn(async move {
+            for byte in b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n".iter().cycle() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+    // Let the server accept them all before the real request.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), raw_get(addr, "/"))
+        .await
+        .expect("the page answers although hundreds of sockets sit idle");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("labwire monitor"));
+
+    trickle.cancel();
+    drop(idle);
+    shutdown.cancel();
+    tracker.close();
+    tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .expect("the server stops");
 }
