@@ -1007,3 +1007,37 @@ async fn idle_and_trickling_sockets_do_not_lock_the_page_out() {
         .await
         .expect("the server stops");
 }
+
+#[tokio::test]
+async fn silent_and_idle_kept_alive_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = fixture(None);
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let web = Web::new(
+        f.hub.clone(),
+        &MonitorConfig::default(),
+        None,
+        shutdown.clone(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = serve(listener, web, shutdown.clone(), &tracker).unwrap();
+
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /static/monitor.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let bound = server::HEADER_READ_TIMEOUT + Duration::from_secs(5);
+    let closed = |mut stream: tokio::net::TcpStream| async move {
+        let mut received = Vec::new();
+        tokio::time::timeout(bound, stream.read_to_end(&mut received))
+            .await
+            .map(|_| String::from_utf8_lossy(&received).into_owned())
+    };
+    let (silent, kept) = tokio::join!(closed(silent), closed(kept));
+    assert_eq!(silent.expect("a silent connection is closed"), "");
+    let kept = kept.expect("an idle kept-alive connection is closed");
+    assert!(kept.starts_with("HTTP/1.1 200"), "answered first: {kept}");
+    shutdown.cancel();
+}
