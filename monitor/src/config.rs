@@ -1,415 +1,21 @@
-//! `monitor.ini`: a configobj-style INI reader written with nom ([`parse_ini`]) and its
-//! validation into a typed [`MonitorConfig`] ([`load`], [`from_str`]).
+//! The monitor's `monitor.ini` schema: the tree read by [`crate::ini`] validated into a
+//! typed [`MonitorConfig`] ([`load`], [`from_str`]).
 //!
-//! The reader is generic: nested sections by bracket depth, `key = value` lines, quoted
-//! values, comma lists and `;`/`#` comments, with the line number of every key and section
-//! kept for error messages. The validation knows the keys of the monitor and of each client
-//! and refuses anything else, so a typo is an error instead of a silently ignored setting.
-//!
-//! Value syntax, as configobj: a comma makes a list (`values = time, ch1_voltage`); items are
-//! trimmed and may be empty (`pressure = , 1e-2`); a value in `"..."` or `'...'` is taken
-//! literally (no escapes), which is how a value can contain `,`, `;` or `#`. Free-text keys
+//! The validation knows the keys of the monitor and of each client and refuses anything
+//! else, so a typo is an error instead of a silently ignored setting. Free-text keys
 //! (`description`, `name`, labels) take the value as written when it contains commas, so
-//! `description = Keysight E36313A, bench 2` means what it says.
+//! `description = Keysight E36313A, bench 2` means what it says. Paths (`db`, `token_file`,
+//! `template_dir`) are relative to the configuration file's directory.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use labwire_protocol::{is_name_char, is_valid_name, parse_bool, parse_number};
-use nom::bytes::complete::{take_while, take_while1};
-use nom::character::complete::{char, none_of, one_of, space0};
-use nom::combinator::{cut, eof, opt, recognize, rest};
-use nom::error::{context, ContextError, ErrorKind, ParseError};
-use nom::multi::{many0, many1_count};
-use nom::sequence::preceded;
-use nom::{IResult, Parser};
-
-/// A configuration error, displayed as `monitor.ini:12: unknown key 'colour' in [psu1]`.
-///
-/// `line` is 1-based; 0 means the error belongs to no line (the file could not be read, or a
-/// command-line argument was wrong).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: Option<PathBuf>,
-    pub line: usize,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn at(line: usize, message: impl Into<String>) -> Self {
-        ConfigError {
-            path: None,
-            line,
-            message: message.into(),
-        }
-    }
-
-    fn in_file(mut self, path: Option<&Path>) -> Self {
-        if self.path.is_none() {
-            self.path = path.map(Path::to_path_buf);
-        }
-        self
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.path, self.line) {
-            (Some(path), 0) => write!(f, "{}: {}", path.display(), self.message),
-            (Some(path), line) => write!(f, "{}:{}: {}", path.display(), line, self.message),
-            (None, 0) => f.write_str(&self.message),
-            (None, line) => write!(f, "line {}: {}", line, self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-// ---------------------------------------------------------------------------------------
-// The generic reader
-// ---------------------------------------------------------------------------------------
-
-/// A section of an INI file; the file itself is the root section (depth 0, line 0, empty
-/// name). Entries and subsections keep file order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Section {
-    pub name: String,
-    pub depth: usize,
-    pub line: usize,
-    pub entries: Vec<Entry>,
-    pub sections: Vec<Section>,
-}
-
-impl Section {
-    fn root() -> Self {
-        Section {
-            name: String::new(),
-            depth: 0,
-            line: 0,
-            entries: Vec::new(),
-            sections: Vec::new(),
-        }
-    }
-
-    pub fn entry(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.key == key)
-    }
-
-    pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
-    }
-
-    /// The section written the way it opens in the file: `[psu1]`, `[[plots]]`.
-    pub fn header(&self) -> String {
-        format!(
-            "{}{}{}",
-            "[".repeat(self.depth),
-            self.name,
-            "]".repeat(self.depth)
-        )
-    }
-}
-
-/// One `key = value` line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub key: String,
-    pub value: IniValue,
-    /// The value as written (quotes kept, comment and surrounding blanks removed).
-    pub raw: String,
-    pub line: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum IniValue {
-    /// No comma: one (possibly empty) value, unquoted.
-    Scalar(String),
-    /// At least one comma outside quotes.
-    List(Vec<String>),
-}
-
-/// Read INI text into its tree of sections. Duplicate keys in one section, duplicate
-/// sections in one parent and a section more than one level deeper than the one before it
-/// are errors.
-pub fn parse_ini(text: &str) -> Result<Section, ConfigError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // stack[d] is the open section at depth d; the last one receives the keys.
-    let mut stack = vec![Section::root()];
-    for (index, source) in text.lines().enumerate() {
-        let line = index + 1;
-        match parse_line(source).map_err(|message| ConfigError::at(line, message))? {
-            Line::Blank => {}
-            Line::Section { depth, name } => {
-                let current = stack.len() - 1;
-                if depth > current + 1 {
-                    return Err(ConfigError::at(
-                        line,
-                        format!(
-                            "section {} is {} levels deep but follows a section {} deep; \
-                             nesting grows one bracket at a time",
-                            bracketed(depth, name),
-                            depth,
-                            current
-                        ),
-                    ));
-                }
-                while stack.len() > depth {
-                    close_section(&mut stack);
-                }
-                let parent = stack.last().expect("the root is never closed");
-                if let Some(first) = parent.section(name) {
-                    return Err(ConfigError::at(
-                        line,
-                        format!(
-                            "duplicate section {} (first at line {})",
-                            bracketed(depth, name),
-                            first.line
-                        ),
-                    ));
-                }
-                stack.push(Section {
-                    name: name.to_owned(),
-                    depth,
-                    line,
-                    entries: Vec::new(),
-                    sections: Vec::new(),
-                });
-            }
-            Line::Pair { key, value, raw } => {
-                let section = stack.last_mut().expect("the root is never closed");
-                if let Some(first) = section.entry(key) {
-                    return Err(ConfigError::at(
-                        line,
-                        format!(
-                            "duplicate key '{key}' {} (first at line {})",
-                            where_in(&[section]),
-                            first.line
-                        ),
-                    ));
-                }
-                section.entries.push(Entry {
-                    key: key.to_owned(),
-                    value,
-                    raw: raw.to_owned(),
-                    line,
-                });
-            }
-        }
-    }
-    while stack.len() > 1 {
-        close_section(&mut stack);
-    }
-    Ok(stack.pop().expect("the root is never closed"))
-}
-
-fn close_section(stack: &mut Vec<Section>) {
-    let done = stack.pop().expect("caller keeps the root");
-    stack
-        .last_mut()
-        .expect("caller keeps the root")
-        .sections
-        .push(done);
-}
-
-fn bracketed(depth: usize, name: &str) -> String {
-    format!("{}{}{}", "[".repeat(depth), name, "]".repeat(depth))
-}
-
-#[derive(Debug, PartialEq)]
-enum Line<'a> {
-    Blank,
-    Section {
-        depth: usize,
-        name: &'a str,
-    },
-    Pair {
-        key: &'a str,
-        value: IniValue,
-        raw: &'a str,
-    },
-}
-
-/// A nom error carrying the most specific message attached with `context`.
-#[derive(Debug)]
-struct SyntaxError {
-    message: Option<String>,
-}
-
-impl SyntaxError {
-    fn failure(message: String) -> nom::Err<Self> {
-        nom::Err::Failure(SyntaxError {
-            message: Some(message),
-        })
-    }
-}
-
-impl ParseError<&str> for SyntaxError {
-    fn from_error_kind(_input: &str, _kind: ErrorKind) -> Self {
-        SyntaxError { message: None }
-    }
-
-    fn append(_input: &str, _kind: ErrorKind, other: Self) -> Self {
-        other
-    }
-}
-
-impl ContextError<&str> for SyntaxError {
-    fn add_context(_input: &str, context: &'static str, mut other: Self) -> Self {
-        // The innermost context is the most precise one; outer ones must not overwrite it.
-        other.message.get_or_insert_with(|| context.to_owned());
-        other
-    }
-}
-
-type PResult<'a, T> = IResult<&'a str, T, SyntaxError>;
-
-fn parse_line(source: &str) -> Result<Line<'_>, String> {
-    match line(source) {
-        Ok((_, parsed)) => Ok(parsed),
-        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
-            Err(e.message.unwrap_or_else(|| "syntax error".to_owned()))
-        }
-        Err(nom::Err::Incomplete(_)) => Err("incomplete line".to_owned()),
-    }
-}
-
-fn line(input: &str) -> PResult<'_, Line<'_>> {
-    let (input, _) = blanks(input)?;
-    if let Ok((input, ())) = line_end(input) {
-        return Ok((input, Line::Blank));
-    }
-    if input.starts_with('[') {
-        section_header(input)
-    } else {
-        key_value(input)
-    }
-}
-
-fn blanks(input: &str) -> PResult<'_, &str> {
-    space0(input)
-}
-
-/// Optional blanks, an optional comment, then the end of the line.
-fn line_end(input: &str) -> PResult<'_, ()> {
-    let (input, _) = blanks(input)?;
-    let (input, _) = opt(preceded(one_of(";#"), rest)).parse(input)?;
-    let (input, _) = eof(input)?;
-    Ok((input, ()))
-}
-
-fn section_header(input: &str) -> PResult<'_, Line<'_>> {
-    let (input, depth) = many1_count(char('[')).parse(input)?;
-    let (input, _) = blanks(input)?;
-    let (input, name) = cut(context(
-        "expected a section name after '['",
-        take_while1(|c: char| !matches!(c, '[' | ']' | ';' | '#' | '"' | '\'')),
-    ))
-    .parse(input)?;
-    let (input, closing) = cut(context(
-        "expected ']' after the section name",
-        many1_count(char(']')),
-    ))
-    .parse(input)?;
-    if closing != depth {
-        return Err(SyntaxError::failure(format!(
-            "section header opens with {depth} '[' but closes with {closing} ']'"
-        )));
-    }
-    let (input, ()) = cut(context(
-        "unexpected text after the section header",
-        line_end,
-    ))
-    .parse(input)?;
-    Ok((
-        input,
-        Line::Section {
-            depth,
-            name: name.trim_end(),
-        },
-    ))
-}
-
-fn key_value(input: &str) -> PResult<'_, Line<'_>> {
-    let (input, key) = context(
-        "expected 'key = value', a [section] or a comment",
-        take_while1(is_name_char),
-    )
-    .parse(input)?;
-    let (input, _) = blanks(input)?;
-    let (input, _) = match char::<&str, SyntaxError>('=').parse(input) {
-        Ok(ok) => ok,
-        Err(_) => {
-            return Err(SyntaxError::failure(format!(
-                "expected '=' after the key '{key}' (keys are letters, digits, '_', '-', '.')"
-            )))
-        }
-    };
-    let (start, _) = blanks(input)?;
-    let (input, first) = item(start)?;
-    let (input, more) = many0(preceded((blanks, char(',')), item)).parse(input)?;
-    let raw = start[..start.len() - input.len()].trim_end();
-    let (input, ()) = cut(context(
-        "unexpected text after a quoted value; quote the whole value, \
-         or separate list items with ','",
-        line_end,
-    ))
-    .parse(input)?;
-    let value = if more.is_empty() {
-        IniValue::Scalar(first.to_owned())
-    } else {
-        IniValue::List(
-            std::iter::once(first)
-                .chain(more)
-                .map(str::to_owned)
-                .collect(),
-        )
-    };
-    Ok((input, Line::Pair { key, value, raw }))
-}
-
-/// One value or list item: quoted, or bare text up to a comma or a comment.
-fn item(input: &str) -> PResult<'_, &str> {
-    let (input, _) = blanks(input)?;
-    match input.chars().next() {
-        Some(quote @ ('"' | '\'')) => quoted(quote, input),
-        _ => {
-            let (input, text) = recognize(opt((
-                none_of("\"',;#"),
-                take_while(|c: char| !matches!(c, ',' | ';' | '#')),
-            )))
-            .parse(input)?;
-            Ok((input, text.trim_end()))
-        }
-    }
-}
-
-fn quoted(quote: char, input: &str) -> PResult<'_, &str> {
-    let (input, _) = char(quote).parse(input)?;
-    let (input, body) = take_while(|c: char| c != quote).parse(input)?;
-    let (input, _) = cut(context("unclosed quote", char(quote))).parse(input)?;
-    Ok((input, body))
-}
-
-/// Where a key or section sits, for messages: `in [psu1] [[plots]]`, or `at the top level`.
-fn where_in(path: &[&Section]) -> String {
-    let headers: Vec<String> = path
-        .iter()
-        .filter(|s| s.depth > 0)
-        .map(|s| s.header())
-        .collect();
-    if headers.is_empty() {
-        "at the top level".to_owned()
-    } else {
-        format!("in {}", headers.join(" "))
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The typed configuration
-// ---------------------------------------------------------------------------------------
+pub use crate::ini::ConfigError;
+use crate::ini::{where_in, Entry, IniValue, Section};
+pub use labwire_plot::YScale;
+use labwire_protocol::{is_valid_name, parse_bool, parse_number};
 
 /// The validated `monitor.ini`.
 #[derive(Debug, Clone, PartialEq)]
@@ -426,6 +32,9 @@ pub struct MonitorConfig {
     pub retention: Option<Duration>,
     /// In file order, then clients added on the command line.
     pub clients: Vec<ClientConfig>,
+    /// Where user block templates live (`template_dir`): a client's `template =` names a
+    /// file here or a built-in one. Already resolved against the file's directory.
+    pub template_dir: Option<PathBuf>,
 }
 
 impl Default for MonitorConfig {
@@ -440,6 +49,7 @@ impl Default for MonitorConfig {
             store_interval: Duration::from_secs(60),
             retention: None,
             clients: Vec::new(),
+            template_dir: None,
         }
     }
 }
@@ -456,6 +66,8 @@ pub struct ClientConfig {
     pub plots: Vec<PlotConfig>,
     /// Overrides the monitor's `poll_interval` for this client.
     pub poll_interval: Option<Duration>,
+    /// The daemon's secret (`token_file`, read at load): the monitor authenticates with it.
+    pub token: Option<String>,
 }
 
 impl ClientConfig {
@@ -472,6 +84,7 @@ impl ClientConfig {
             alarms: Vec::new(),
             plots: Vec::new(),
             poll_interval: None,
+            token: None,
         }
     }
 }
@@ -497,12 +110,6 @@ pub struct PlotConfig {
     pub width: u32,
     pub height: u32,
     pub yscale: YScale,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum YScale {
-    Linear,
-    Log,
 }
 
 impl MonitorConfig {
@@ -535,7 +142,8 @@ impl MonitorConfig {
         Ok(())
     }
 
-    fn from_ini(root: &Section) -> Result<Self, ConfigError> {
+    /// `dir` is the configuration file's directory: relative paths are taken from there.
+    fn from_ini(root: &Section, dir: &Path) -> Result<Self, ConfigError> {
         let mut config = MonitorConfig::default();
         let mut ports: Vec<(&Entry, u16)> = Vec::new();
         for entry in &root.entries {
@@ -570,14 +178,23 @@ impl MonitorConfig {
                     ports.push((entry, config.http_port));
                 }
                 "db" => {
-                    let text = scalar(entry, &[root])?;
-                    if text.is_empty() {
-                        return Err(ConfigError::at(entry.line, "'db' is empty"));
-                    }
-                    config.db = PathBuf::from(text);
+                    config.db = PathBuf::from(path_value(entry, &[root])?);
                 }
                 "poll_interval" => config.poll_interval = seconds(entry, &[root])?,
                 "store_interval" => config.store_interval = seconds(entry, &[root])?,
+                "template_dir" => {
+                    let template_dir = dir.join(path_value(entry, &[root])?);
+                    if !template_dir.is_dir() {
+                        return Err(ConfigError::at(
+                            entry.line,
+                            format!(
+                                "'template_dir' {} is not a directory",
+                                template_dir.display()
+                            ),
+                        ));
+                    }
+                    config.template_dir = Some(template_dir);
+                }
                 "retention_days" => {
                     let days = positive_number(entry, &[root])?;
                     config.retention =
@@ -599,36 +216,54 @@ impl MonitorConfig {
             ));
         }
         for section in &root.sections {
-            config.clients.push(client(root, section)?);
+            config
+                .clients
+                .push(client(root, section, dir, config.template_dir.as_deref())?);
         }
         Ok(config)
     }
 }
 
-/// Read and validate a configuration file. A relative `db` path is taken relative to the
-/// directory of the file, so the monitor finds its history wherever it is started from.
+/// Read and validate a configuration file. Relative paths (`db`, `token_file`,
+/// `template_dir`) are taken relative to the directory of the file, so the monitor finds
+/// them wherever it is started from.
 pub fn load(path: &Path) -> Result<MonitorConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         path: Some(path.to_path_buf()),
         line: 0,
         message: format!("cannot read: {e}"),
     })?;
-    let mut config = from_str(&text, Some(path))?;
-    if config.db.is_relative() {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            config.db = dir.join(&config.db);
-        }
-    }
+    from_str(&text, Some(path))
+}
+
+/// Validate configuration text; `path` names the file in error messages, and its directory
+/// is where relative paths start (the current directory without one).
+pub fn from_str(text: &str, path: Option<&Path>) -> Result<MonitorConfig, ConfigError> {
+    let dir = path.and_then(Path::parent).unwrap_or(Path::new(""));
+    let root = crate::ini::parse(text).map_err(|e| e.in_file(path))?;
+    let mut config = MonitorConfig::from_ini(&root, dir).map_err(|e| e.in_file(path))?;
+    config.db = dir.join(&config.db);
     Ok(config)
 }
 
-/// Validate configuration text; `path` only names the file in error messages.
-pub fn from_str(text: &str, path: Option<&Path>) -> Result<MonitorConfig, ConfigError> {
-    let root = parse_ini(text).map_err(|e| e.in_file(path))?;
-    MonitorConfig::from_ini(&root).map_err(|e| e.in_file(path))
+/// A path value: one non-empty scalar.
+fn path_value<'a>(entry: &'a Entry, path: &[&Section]) -> Result<&'a str, ConfigError> {
+    let text = scalar(entry, path)?;
+    if text.is_empty() {
+        return Err(ConfigError::at(
+            entry.line,
+            format!("'{}' is empty", entry.key),
+        ));
+    }
+    Ok(text)
 }
 
-fn client(root: &Section, section: &Section) -> Result<ClientConfig, ConfigError> {
+fn client(
+    root: &Section,
+    section: &Section,
+    dir: &Path,
+    template_dir: Option<&Path>,
+) -> Result<ClientConfig, ConfigError> {
     let path = [root, section];
     if !is_valid_name(&section.name) {
         return Err(ConfigError::at(
@@ -679,7 +314,27 @@ fn client(root: &Section, section: &Section) -> Result<ClientConfig, ConfigError
                         format!("bad template '{text}': expected a file name like psu.html"),
                     ));
                 }
+                let in_dir = template_dir.is_some_and(|d| d.join(text).is_file());
+                if !in_dir && !crate::web::blocks::is_built_in(text) {
+                    let searched = template_dir.map_or_else(
+                        || "no 'template_dir' is set".to_owned(),
+                        |d| format!("not in template_dir {}", d.display()),
+                    );
+                    return Err(ConfigError::at(
+                        entry.line,
+                        format!(
+                            "template '{text}' is not built in ({}) and {searched}",
+                            crate::web::blocks::BUILT_IN.join(", ")
+                        ),
+                    ));
+                }
                 client.template = text.to_owned();
+            }
+            "token_file" => {
+                let file = dir.join(path_value(entry, &path)?);
+                let token = labwire_daemon::cli::read_token_file(&file)
+                    .map_err(|why| ConfigError::at(entry.line, why))?;
+                client.token = Some(token);
             }
             "poll_interval" => client.poll_interval = Some(seconds(entry, &path)?),
             _ => return Err(unknown_key(entry, &path)),
@@ -823,16 +478,12 @@ fn plot(parent: &[&Section; 3], section: &Section) -> Result<PlotConfig, ConfigE
             "height" => plot.height = pixels(entry, &path)?,
             "yscale" => {
                 let text = scalar(entry, &path)?;
-                plot.yscale = match text.to_ascii_lowercase().as_str() {
-                    "linear" => YScale::Linear,
-                    "log" => YScale::Log,
-                    _ => {
-                        return Err(ConfigError::at(
-                            entry.line,
-                            format!("bad yscale '{text}': expected linear or log"),
-                        ))
-                    }
-                };
+                plot.yscale = text.parse().map_err(|_| {
+                    ConfigError::at(
+                        entry.line,
+                        format!("bad yscale '{text}': expected linear or log"),
+                    )
+                })?;
             }
             _ => return Err(unknown_key(entry, &path)),
         }
@@ -1001,143 +652,12 @@ fn parse_client_arg(arg: &str) -> Result<(&str, &str, u16), String> {
     let port = parse_port(port_text).ok_or_else(|| format!("bad port '{port_text}' (1..65535)"))?;
     Ok((name, host, port))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn err(text: &str) -> ConfigError {
         from_str(text, Some(Path::new("monitor.ini"))).expect_err("configuration must be refused")
-    }
-
-    fn ini_err(text: &str) -> ConfigError {
-        parse_ini(text).expect_err("INI text must be refused")
-    }
-
-    fn scalar_of(section: &Section, key: &str) -> String {
-        match &section.entry(key).expect("key present").value {
-            IniValue::Scalar(s) => s.clone(),
-            other => panic!("{key} is {other:?}"),
-        }
-    }
-
-    #[test]
-    fn sections_nest_by_bracket_depth() {
-        let root =
-            parse_ini("top = 1\n[a]\nx = 1\n[[b]]\ny = 2\n[[[c]]]\nz = 3\n[[d]]\n[e]\nw = 4\n")
-                .unwrap();
-        assert_eq!(scalar_of(&root, "top"), "1");
-        let names: Vec<&str> = root.sections.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["a", "e"]);
-        let a = root.section("a").unwrap();
-        assert_eq!((a.depth, a.line), (1, 2));
-        let subs: Vec<&str> = a.sections.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(subs, ["b", "d"]);
-        let b = a.section("b").unwrap();
-        assert_eq!(scalar_of(b, "y"), "2");
-        let c = b.section("c").unwrap();
-        assert_eq!((c.depth, c.line), (3, 6));
-        assert_eq!(scalar_of(c, "z"), "3");
-        assert_eq!(c.entry("z").unwrap().line, 7);
-        assert_eq!(scalar_of(root.section("e").unwrap(), "w"), "4");
-    }
-
-    #[test]
-    fn same_section_name_under_different_parents_is_allowed() {
-        let root = parse_ini("[a]\n[[plots]]\n[b]\n[[plots]]\n").unwrap();
-        assert!(root.section("a").unwrap().section("plots").is_some());
-        assert!(root.section("b").unwrap().section("plots").is_some());
-    }
-
-    #[test]
-    fn comments_blanks_and_trailing_comments() {
-        let root = parse_ini(
-            "; a comment\n# another\n\n   \nport = 7100 ; trailing\nhost = x # hash too\n\
-             [sec]  ; after a header\n  indented = yes\t\r\n",
-        )
-        .unwrap();
-        assert_eq!(scalar_of(&root, "port"), "7100");
-        assert_eq!(scalar_of(&root, "host"), "x");
-        let sec = root.section("sec").unwrap();
-        assert_eq!(scalar_of(sec, "indented"), "yes");
-        assert_eq!(sec.entry("indented").unwrap().line, 8);
-    }
-
-    #[test]
-    fn quoted_values_keep_commas_and_comment_characters() {
-        let root = parse_ini(
-            "a = \"x, y ; z # w\"  ; real comment\nb = 'say \"hi\"'\nc = \"\"\nd =\n\
-             e = \"it's\"\nf = Bob's supply\n",
-        )
-        .unwrap();
-        assert_eq!(scalar_of(&root, "a"), "x, y ; z # w");
-        assert_eq!(scalar_of(&root, "b"), "say \"hi\"");
-        assert_eq!(scalar_of(&root, "c"), "");
-        assert_eq!(scalar_of(&root, "d"), "");
-        assert_eq!(scalar_of(&root, "e"), "it's");
-        assert_eq!(scalar_of(&root, "f"), "Bob's supply");
-    }
-
-    #[test]
-    fn comma_lists_with_empty_and_quoted_items() {
-        let root = parse_ini(
-            "values = time, ch1_voltage,ch2_voltage\nlimits = , 1.5\nq = \"a,b\", 'c' ; x\n",
-        )
-        .unwrap();
-        let list = |key: &str| match &root.entry(key).unwrap().value {
-            IniValue::List(items) => items.clone(),
-            other => panic!("{key} is {other:?}"),
-        };
-        assert_eq!(list("values"), ["time", "ch1_voltage", "ch2_voltage"]);
-        assert_eq!(list("limits"), ["", "1.5"]);
-        assert_eq!(list("q"), ["a,b", "c"]);
-        assert_eq!(root.entry("q").unwrap().raw, "\"a,b\", 'c'");
-    }
-
-    #[test]
-    fn syntax_errors_name_their_line() {
-        let cases = [
-            ("a = 1\nb = \"open\n", 2, "unclosed quote"),
-            (
-                "a = 1\n\nthis is not ini\n",
-                3,
-                "expected '=' after the key 'this'",
-            ),
-            ("[a]\n%x = 1\n", 2, "expected 'key = value'"),
-            ("[a\n", 1, "expected ']'"),
-            ("[[a]\n", 1, "opens with 2 '[' but closes with 1 ']'"),
-            ("[ ]\n", 1, "expected a section name"),
-            ("[a] junk\n", 1, "unexpected text after the section header"),
-            ("a = \"x\" y\n", 1, "unexpected text after a quoted value"),
-        ];
-        for (text, line, needle) in cases {
-            let e = ini_err(text);
-            assert_eq!(e.line, line, "{text:?}: {e}");
-            assert!(e.message.contains(needle), "{text:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn duplicates_and_depth_jumps_are_errors() {
-        let e = ini_err("a = 1\nb = 2\na = 3\n");
-        assert_eq!(e.line, 3);
-        assert!(e.message.contains("duplicate key 'a'"), "{e}");
-        assert!(e.message.contains("first at line 1"), "{e}");
-
-        let e = ini_err("[psu1]\nport = 1\n[psu2]\nport = 2\n[psu1]\nport = 3\n");
-        assert_eq!(e.line, 5);
-        assert!(e.message.contains("duplicate section [psu1]"), "{e}");
-
-        let e = ini_err("[a]\n[[b]]\n[[b]]\n");
-        assert_eq!(e.line, 3);
-        assert!(e.message.contains("duplicate section [[b]]"), "{e}");
-
-        let e = ini_err("[a]\nx = 1\n[[[deep]]]\n");
-        assert_eq!(e.line, 3);
-        assert!(e.message.contains("3 levels deep"), "{e}");
-
-        let e = ini_err("[[first]]\n");
-        assert_eq!(e.line, 1);
     }
 
     #[test]
@@ -1376,6 +896,120 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(relative.unwrap().db, dir.join("history.sqlite"));
         assert_eq!(absolute.unwrap().db, PathBuf::from("/abs/history.sqlite"));
+    }
+
+    /// A fresh directory under the system's temporary one, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("labwire-config-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn token_files_are_read_from_the_config_directory() {
+        let dir = TempDir::new("token");
+        std::fs::write(dir.0.join("psu.token"), "  s3cret\n").unwrap();
+        std::fs::write(dir.0.join("empty.token"), " \n").unwrap();
+        let file = dir.0.join("monitor.ini");
+        let load_text = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            load(&file)
+        };
+
+        let config =
+            load_text("[psu1]\nport = 7001\ntoken_file = psu.token\n[g]\nport = 2\n").unwrap();
+        assert_eq!(config.clients[0].token.as_deref(), Some("s3cret"));
+        assert_eq!(config.clients[1].token, None);
+        let absolute = format!(
+            "[psu1]\nport = 7001\ntoken_file = {}\n",
+            dir.0.join("psu.token").display()
+        );
+        assert_eq!(
+            load_text(&absolute).unwrap().clients[0].token.as_deref(),
+            Some("s3cret")
+        );
+
+        for (text, needle) in [
+            (
+                "[psu1]\nport = 7001\ntoken_file = empty.token\n",
+                "token file is empty",
+            ),
+            (
+                "[psu1]\nport = 7001\ntoken_file = missing.token\n",
+                "cannot read token file",
+            ),
+            (
+                "[psu1]\nport = 7001\ntoken_file =\n",
+                "'token_file' is empty",
+            ),
+        ] {
+            let e = load_text(text).unwrap_err();
+            assert_eq!(e.line, 3, "{e}");
+            assert!(e.message.contains(needle), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{}:3: ", file.display())),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn templates_are_built_in_or_in_template_dir() {
+        let dir = TempDir::new("templates");
+        std::fs::create_dir(dir.0.join("views")).unwrap();
+        std::fs::write(dir.0.join("views/chamber.html"), "<p>{{client}}</p>").unwrap();
+        let file = dir.0.join("monitor.ini");
+        let load_text = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            load(&file)
+        };
+
+        let config = load_text(
+            "template_dir = views\n[c1]\nport = 1\ntemplate = chamber.html\n\
+             [p1]\nport = 2\ntemplate = psu.html\n",
+        )
+        .unwrap();
+        assert_eq!(config.template_dir, Some(dir.0.join("views")));
+        assert_eq!(config.clients[0].template, "chamber.html");
+        assert_eq!(config.clients[1].template, "psu.html");
+
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "template_dir = views\n[c1]\nport = 1\ntemplate = oven.html\n",
+                4,
+                "template 'oven.html' is not built in (default.html, psu.html, gauge.html) and not in template_dir",
+            ),
+            (
+                "[c1]\nport = 1\ntemplate = chamber.html\n",
+                3,
+                "no 'template_dir' is set",
+            ),
+            ("template_dir = nowhere\n", 1, "is not a directory"),
+            ("template_dir = views/chamber.html\n", 1, "is not a directory"),
+        ];
+        for &(text, line, needle) in cases {
+            let e = load_text(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{}:{line}: ", file.display())),
+                "{e}"
+            );
+        }
     }
 
     #[test]

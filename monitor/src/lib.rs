@@ -3,7 +3,8 @@
 //! use them directly.
 //!
 //! Layout, in the order data flows:
-//! - [`config`]: the `monitor.ini` reader (configobj-style INI, nom) and its validation into
+//! - [`ini`]: the generic configobj-style INI reader (nom), nested sections, line numbers.
+//! - [`config`]: the `monitor.ini` schema: the INI tree validated into
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
 //! - [`poller`]: one task per client: connect, greet, subscribe to its log, poll.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
@@ -22,6 +23,7 @@ pub mod alarms;
 pub mod app;
 pub mod config;
 pub mod hub;
+pub mod ini;
 pub mod poller;
 pub mod service;
 pub mod store;

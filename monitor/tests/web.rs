@@ -197,6 +197,47 @@ async fn the_page_in_a_real_browser() {
     )
     .unwrap();
     let (monitor, http) = labwire_testkit::start_monitor(&config);
+
+    // A second monitor, locked with a token, showing the gauge through a lab's own view
+    // from its template_dir (plain HTML, no Rust).
+    let views = dir.path().join("views");
+    std::fs::create_dir(&views).unwrap();
+    std::fs::write(
+        views.join("pressure.html"),
+        "<p class=\"big\" id=\"user-view\">Pressure at {{client}}: \
+         <span data-var=\"{{client}}.pressure\" data-format=\"sci\"></span> mbar</p>\n",
+    )
+    .unwrap();
+    let locked_config = dir.path().join("locked.ini");
+    std::fs::write(
+        &locked_config,
+        format!(
+            "name = locked\npoll_interval = 0.2\ndb = locked.sqlite\ntemplate_dir = views\n\
+             [gauge1]\nhost = 127.0.0.1\nport = {gauge}\ntemplate = pressure.html\n",
+            gauge = gauge.addr.port(),
+        ),
+    )
+    .unwrap();
+    let token_file = dir.path().join("monitor.token");
+    std::fs::write(&token_file, "open sesame; 100%\n").unwrap();
+    let locked = Process::start(
+        binary("labwire-monitor"),
+        &[
+            "--config",
+            locked_config.to_str().unwrap(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+        ],
+    );
+    let locked_http: SocketAddr = locked
+        .stdout_line("http ", WAIT)
+        .expect("the monitor prints `http <addr>`")
+        .parse()
+        .unwrap();
     let port = Client::connect(monitor.addr, ClientOptions::default())
         .await
         .unwrap();
@@ -251,9 +292,12 @@ async fn the_page_in_a_real_browser() {
         .await
         .expect("chromedriver starts a headless Chromium session");
     // Close the browser whatever happens, then report.
-    let outcome = AssertUnwindSafe(drive(&browser, http, &port))
-        .catch_unwind()
-        .await;
+    let outcome = AssertUnwindSafe(async {
+        drive(&browser, http, &port).await;
+        drive_locked(&browser, locked_http, "open sesame; 100%").await;
+    })
+    .catch_unwind()
+    .await;
     let _ = browser.close().await;
     drop(driver);
     if let Err(panic) = outcome {
@@ -448,4 +492,44 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     .await;
     let phone = browser.screenshot().await.unwrap();
     std::fs::write(dir.join("web-page-phone.png"), &phone).unwrap();
+}
+
+/// A monitor with a token: the page asks for it, then the live stream opens (through the
+/// cookie the page sets) and a view from template_dir fills in.
+async fn drive_locked(browser: &Browser, http: SocketAddr, token: &str) {
+    browser.goto(&format!("http://{http}/")).await.unwrap();
+    assert_eq!(
+        text_of(browser, "#user-view").await,
+        "Pressure at gauge1:  mbar",
+        "the client's name is put in; values wait for the live stream"
+    );
+    until(
+        browser,
+        "the page asking for the token",
+        "return !document.querySelector('#token').hidden && \
+         document.querySelector('#live').textContent !== 'live';",
+    )
+    .await;
+    let field = browser.find(Locator::Css("#token")).await.unwrap();
+    field.send_keys(token).await.unwrap();
+    browser
+        .execute("document.querySelector('#token').blur();", vec![])
+        .await
+        .unwrap();
+    until(
+        browser,
+        "the live stream open with the token",
+        "return document.querySelector('#live').textContent === 'live';",
+    )
+    .await;
+    let pressure = until(
+        browser,
+        "the user view's value filled in",
+        "return document.querySelector('#user-view [data-var=\"gauge1.pressure\"]').textContent;",
+    )
+    .await;
+    assert!(
+        pressure.as_str().is_some_and(|p| p.contains('e')),
+        "shown as 1.23e-4: {pressure}"
+    );
 }

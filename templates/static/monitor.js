@@ -7,6 +7,9 @@
   const $ = (sel, root = document) => root.querySelector(sel);
   const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
   const TOKEN_KEY = "labwire-token";
+  // With a token, every route but the page needs it: the event stream and the plot images
+  // cannot send a header, so the page keeps it in this cookie (templates/README.md).
+  const TOKEN_COOKIE = "labwire_token";
   const MAX_LOGS = 200;
   const tokenRequired = document.body.dataset.tokenRequired === "1";
 
@@ -166,10 +169,16 @@
     el.classList.toggle("on", state);
   }
 
+  let events = null;
   function listen() {
-    const events = new EventSource("/monitor/events");
+    if (events) events.close();
+    events = new EventSource("/monitor/events");
     events.addEventListener("open", () => live(true));
-    events.addEventListener("error", () => live(false));
+    events.addEventListener("error", () => {
+      live(false);
+      // A refused stream (401) is not retried by the browser: the token is missing or wrong.
+      if (events.readyState === EventSource.CLOSED && tokenRequired) askToken();
+    });
     events.addEventListener("snapshot", (e) => {
       const snapshot = JSON.parse(e.data);
       for (const [client, state] of Object.entries(snapshot.clients)) {
@@ -190,10 +199,25 @@
   // ---- commands -----------------------------------------------------------------------
 
   const tokenInput = $("#token");
+  function setTokenCookie(secret) {
+    const value = secret ? encodeURIComponent(secret) : "";
+    const expiry = secret ? "" : "; max-age=0";
+    document.cookie = `${TOKEN_COOKIE}=${value}; path=/; SameSite=Strict${expiry}`;
+  }
   function token() {
-    if (tokenInput.value) sessionStorage.setItem(TOKEN_KEY, tokenInput.value);
+    if (tokenInput.value) {
+      sessionStorage.setItem(TOKEN_KEY, tokenInput.value);
+      setTokenCookie(tokenInput.value);
+    }
     return sessionStorage.getItem(TOKEN_KEY) || "";
   }
+  // A token typed in: the live view and the plots can start.
+  tokenInput.addEventListener("change", () => {
+    if (!tokenInput.value) return;
+    token();
+    listen();
+    for (const img of $$(".plot img")) reload(img);
+  });
   function askToken() {
     tokenInput.hidden = false;
     tokenInput.focus();
@@ -231,6 +255,7 @@
     }
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
+      setTokenCookie("");
       tokenInput.value = "";
       askToken();
     }
@@ -359,6 +384,10 @@
   // ---- start --------------------------------------------------------------------------
 
   for (const el of $$('[data-format="sci"], [data-digits]')) show(el, el.textContent.trim());
-  if (tokenRequired && !sessionStorage.getItem(TOKEN_KEY)) tokenInput.hidden = false;
+  if (tokenRequired) {
+    const saved = sessionStorage.getItem(TOKEN_KEY);
+    if (saved) setTokenCookie(saved);
+    else tokenInput.hidden = false;
+  }
   listen();
 })();

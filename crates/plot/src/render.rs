@@ -60,6 +60,29 @@ pub enum YScale {
     Log,
 }
 
+impl YScale {
+    /// The name monitor.ini and the status JSON use: `linear` or `log`.
+    pub fn name(self) -> &'static str {
+        match self {
+            YScale::Linear => "linear",
+            YScale::Log => "log",
+        }
+    }
+}
+
+impl std::str::FromStr for YScale {
+    type Err = ();
+
+    /// `linear` or `log`, in any case.
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text.to_ascii_lowercase().as_str() {
+            "linear" => Ok(YScale::Linear),
+            "log" => Ok(YScale::Log),
+            _ => Err(()),
+        }
+    }
+}
+
 /// What one `[[plots]]` entry of monitor.ini asks for, plus the pixel size to render.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlotSpec {

@@ -10,7 +10,7 @@
 //!   other than `same-origin`/`none`, or an `Origin` that is not this host);
 //! - 415 for any other content type (a cross-site form cannot send JSON without asking
 //!   first, and the monitor never answers that question);
-//! - 401 without the right token, when one is configured;
+//! - 401 without the right token, when one is configured ([`super::auth`]);
 //! - 503 when [`MAX_IN_FLIGHT`] commands are already running.
 //!
 //! The page may run what the command port offers except what belongs to a connection
@@ -23,7 +23,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use labwire_daemon::server::Service;
-use labwire_daemon::server::{constant_time_eq, help_reply, id_reply};
+use labwire_daemon::server::{help_reply, id_reply};
 use labwire_daemon::CommandSpec;
 use labwire_protocol::{parse_line, ErrorCode, Message};
 use serde_json::json;
@@ -36,7 +36,6 @@ pub const MAX_IN_FLIGHT: usize = 32;
 /// The longest request body: a command line (the protocol's own limit is larger, but
 /// nothing typed on a page comes close).
 pub const MAX_BODY: usize = 64 * 1024;
-pub const TOKEN_HEADER: &str = "x-labwire-token";
 
 pub async fn run(State(web): State<Arc<Web>>, request: Request<Body>) -> Response {
     let peer = request
@@ -112,17 +111,7 @@ fn admit(web: &Web, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str
             "send the command as application/json: {\"command\": \"...\"}",
         ));
     }
-    if let Some(expected) = &web.token {
-        let given = text(header::HeaderName::from_static(TOKEN_HEADER)).unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            let message = if given.is_empty() {
-                "this monitor needs its token to run commands"
-            } else {
-                "wrong token"
-            };
-            return Err((StatusCode::UNAUTHORIZED, message));
-        }
-    }
+    super::auth::check(web, headers).map_err(|why| (StatusCode::UNAUTHORIZED, why))?;
     Ok(())
 }
 

@@ -2,8 +2,12 @@
 //!
 //! Layout, one module per route family:
 //! - [`page`]: `GET /`, the page, rendered by askama from the repository's `templates/`
-//!   (`monitor.html` around one block per client: `default.html`, `psu.html`, `gauge.html`).
+//!   (`monitor.html` around one block per client), and `GET /monitor/status`.
+//! - [`blocks`]: the client blocks: built-in (`default.html`, `psu.html`, `gauge.html`) or
+//!   plain HTML files from `template_dir`, all fed the same generic data.
 //! - [`assets`]: the page's script and style sheet, served by the monitor itself (no CDN).
+//! - [`auth`]: the token rule: with a token, every route but the page shell and its
+//!   assets needs it (header `X-Labwire-Token` or cookie `labwire_token`).
 //! - [`events`]: `GET /monitor/events`, Server-Sent Events: status, logs, alarms.
 //! - [`command`]: `POST /monitor/command`, monitor commands from the page; same-origin
 //!   only, and with the command port's token when one is configured.
@@ -14,6 +18,8 @@
 //!   slow page or plot never takes a thread the command port needs.
 //! - [`series`]: plotted variables kept in memory, so a redraw reads only new samples.
 //! - [`range`]: the `from`/`to` query parameters shared by plots and history.
+//! - [`server`]: the connections: hyper HTTP/1 with header and idle timeouts, and a cap
+//!   that closes stray sockets first.
 //!
 //! Every handler only reads the hub and the store, except `POST /monitor/command`: a GET
 //! never changes state. A monitor listening on loopback only answers requests that name a
@@ -21,7 +27,9 @@
 //! 127.0.0.1 (DNS rebinding).
 
 pub mod assets;
+pub mod auth;
 pub mod blocking;
+pub mod blocks;
 pub mod command;
 pub mod events;
 pub mod history;
@@ -30,33 +38,27 @@ pub mod page;
 pub mod plot;
 pub mod range;
 pub mod series;
+pub mod server;
 
 use crate::config::{MonitorConfig, PlotConfig};
 use crate::hub::Hub;
 use crate::service::MonitorService;
-use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+use std::time::SystemTime;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::info;
 
-/// Open HTTP connections; past this, new ones wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 256;
 /// Log lines the page shows on first load (newer ones arrive through the event stream).
 pub const RECENT_LOGS: usize = 100;
 
@@ -65,8 +67,8 @@ pub const RECENT_LOGS: usize = 100;
 pub struct ClientPage {
     pub name: String,
     pub description: String,
-    /// The block template (`default.html`, `psu.html`, ...), already checked to exist.
-    pub template: page::BlockTemplate,
+    /// The block template (`default.html`, `psu.html`, a file from `template_dir`).
+    pub template: blocks::BlockTemplate,
     pub plots: Vec<PlotConfig>,
 }
 
@@ -112,8 +114,9 @@ pub struct Web {
 
 impl Web {
     /// The web state for `config`'s enabled clients (the hub's slots, in the same order).
-    /// A client whose template is not one the monitor was built with gets `default.html`,
-    /// and the monitor's log says so.
+    /// User templates are read from `template_dir` here, once; a client whose template
+    /// cannot be read (the configuration checked that it existed) gets `default.html`, and
+    /// the monitor's log says so.
     pub fn new(
         hub: Arc<Hub>,
         config: &MonitorConfig,
@@ -126,15 +129,12 @@ impl Web {
             let Some(client) = config.client(&slot.name) else {
                 continue;
             };
-            let template = page::BlockTemplate::from_name(&client.template).unwrap_or_else(|| {
-                warnings.push(format!(
-                    "{}: template {:?} is not built into this monitor ({}); using default.html",
-                    client.name,
-                    client.template,
-                    page::BlockTemplate::NAMES.join(", ")
-                ));
-                page::BlockTemplate::Default
-            });
+            let template =
+                blocks::BlockTemplate::load(&client.template, config.template_dir.as_deref())
+                    .unwrap_or_else(|why| {
+                        warnings.push(format!("{}: {why}; using default.html", client.name));
+                        blocks::BlockTemplate::BuiltIn("default.html")
+                    });
             clients.push(ClientPage {
                 name: client.name.clone(),
                 description: client.description.clone(),
@@ -235,17 +235,24 @@ impl Web {
     }
 }
 
-/// Every route of ARCHITECTURE.md "Monitor web", plus the page's assets.
+/// Every route of ARCHITECTURE.md "Monitor web", plus the page's assets. With a token, the
+/// read routes are behind [`auth::require_token`] (the rule is in [`auth`]).
 pub fn router(web: Arc<Web>) -> Router {
-    Router::new()
-        .route("/", get(page::index))
+    let read = Router::new()
         .route("/monitor/status", get(page::status))
         .route("/monitor/events", get(events::stream))
-        .route("/monitor/command", post(command::run))
         .route("/monitor/plot/{client}/{plot_id}", get(plot::png))
         .route("/monitor/history", get(history::export))
         .route("/metrics", get(metrics::exposition))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/", get(page::index))
         .route("/static/{file}", get(assets::serve))
+        .route("/monitor/command", post(command::run))
+        .merge(read)
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),
             check_host,
@@ -340,17 +347,7 @@ pub fn serve(
     let bound = listener.local_addr()?;
     // Subscribed here, not in the task, so a line logged right after start-up is kept.
     tracker.spawn(web.clone().follow_logs(web.hub.subscribe_log()));
-    let app = router(web).into_make_service_with_connect_info::<Peer>();
-    let listener = LimitedListener {
-        listener,
-        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-    };
-    tracker.spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
-        if let Err(err) = server.await {
-            warn!("web server stopped: {err}");
-        }
-    });
+    server::spawn(listener, web, shutdown, tracker);
     info!("web page on http://{bound}/");
     Ok(bound)
 }
@@ -358,100 +355,6 @@ pub fn serve(
 /// The remote address of an HTTP connection (relaying `exit` needs a loopback peer).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, LimitedListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, LimitedListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-/// A TCP listener that holds one permit per open connection, so their number is bounded.
-pub struct LimitedListener {
-    listener: TcpListener,
-    slots: Arc<Semaphore>,
-}
-
-impl Listener for LimitedListener {
-    type Io = LimitedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the connection semaphore is never closed");
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        LimitedStream {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                // Out of file descriptors and the like: wait instead of spinning.
-                Err(err) => {
-                    warn!("web accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-pub struct LimitedStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
 
 /// A plain-text error answer.
 pub fn failure(status: StatusCode, message: impl Into<String>) -> Response {

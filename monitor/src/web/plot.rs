@@ -14,7 +14,7 @@ use super::blocking::PoolError;
 use super::range::Range;
 use super::series::SeriesCache;
 use super::{failure, unix_seconds, Web};
-use crate::config::{PlotConfig, YScale};
+use crate::config::PlotConfig;
 use crate::store::{Reader, StoreError, Value};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
@@ -187,10 +187,7 @@ pub fn draw(reader: &Reader, cache: &SeriesCache, request: &Request) -> Result<V
         ylabel: plot.ylabel.clone(),
         width: request.width,
         height: request.height,
-        yscale: match plot.yscale {
-            YScale::Linear => labwire_plot::YScale::Linear,
-            YScale::Log => labwire_plot::YScale::Log,
-        },
+        yscale: plot.yscale,
         time_axis,
     };
     render_png(&spec, &series, x_range).map_err(|err| err.to_string())
@@ -254,7 +251,7 @@ mod tests {
             ylabel: String::new(),
             width: 800,
             height: 300,
-            yscale: YScale::Linear,
+            yscale: labwire_plot::YScale::Linear,
         };
         let r = parse_query("c", &plot, "").unwrap();
         assert_eq!((r.width, r.height), (800, 300));

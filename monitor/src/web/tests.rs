@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, Request};
 use http_body_util::BodyExt;
 use labwire_client::{Client, ClientOptions};
 use labwire_testkit::TempDir;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 use tower::ServiceExt;
 
 struct Fixture {
@@ -33,8 +33,6 @@ fn plot(id: &str, values: &[&str]) -> PlotConfig {
 }
 
 fn fixture(token: Option<&str>) -> Fixture {
-    let dir = TempDir::new("web-unit");
-    let store = Store::open(dir.path().join("history.sqlite"), StoreOptions::default()).unwrap();
     let mut psu = ClientConfig::new("psu1", "127.0.0.1", 7001);
     psu.template = "psu.html".into();
     psu.description = "<b>bench</b> & \"co\"".into();
@@ -47,6 +45,11 @@ fn fixture(token: Option<&str>) -> Fixture {
         clients: vec![psu, gauge, lab],
         ..MonitorConfig::default()
     };
+    fixture_of(config, token, TempDir::new("web-unit"))
+}
+
+fn fixture_of(config: MonitorConfig, token: Option<&str>, dir: TempDir) -> Fixture {
+    let store = Store::open(dir.path().join("history.sqlite"), StoreOptions::default()).unwrap();
     let hub = Hub::new(
         config.name.clone(),
         config
@@ -169,6 +172,51 @@ async fn the_page_escapes_what_devices_and_the_configuration_say() {
         .header("content-security-policy")
         .contains("script-src 'self'"));
     assert!(!html.contains("<script>"), "no inline script at all");
+}
+
+#[tokio::test]
+async fn a_block_from_template_dir_is_served_with_the_client_name_put_in() {
+    let dir = TempDir::new("web-views");
+    let views = dir.path().join("views");
+    std::fs::create_dir(&views).unwrap();
+    std::fs::write(
+        views.join("chamber.html"),
+        "<div class=\"chamber\"><h3>Chamber {{client}}</h3>\n\
+         <span data-var=\"{{client}}.temperature\" data-digits=\"1\"></span> °C\n\
+         <button type=\"button\" data-command=\"send {{client}} start\">Start</button></div>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("monitor.ini"),
+        "template_dir = views\n[oven1]\nport = 7030\ntemplate = chamber.html\n",
+    )
+    .unwrap();
+    let config = crate::config::load(&dir.path().join("monitor.ini")).unwrap();
+    let f = fixture_of(config, None, dir);
+    f.hub.record_status(
+        f.hub.slot("oven1").unwrap(),
+        vec![
+            ("temperature".into(), "21.5".into()),
+            ("note".into(), "<script>alert(1)</script>".into()),
+        ],
+    );
+    let html = get(&f.app, "/").await.text();
+    assert!(html.contains("<h3>Chamber oven1</h3>"), "{html}");
+    assert!(html.contains("data-var=\"oven1.temperature\" data-digits=\"1\">"));
+    assert!(html.contains("data-command=\"send oven1 start\""));
+    assert!(!html.contains("{{client}}"));
+    // In the client's frame: its header, and the variables the file does not show.
+    assert!(html.contains("id=\"client-oven1\""));
+    assert!(html.contains("data-skip=\"^(temperature)$\""));
+    assert!(html.contains("<th scope=\"row\">note</th>"));
+    assert!(!html.contains("<th scope=\"row\">temperature</th>"));
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "a status value became markup"
+    );
+    assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+    let status = get(&f.app, "/monitor/status").await.json();
+    assert_eq!(status["clients"]["oven1"]["template"], "chamber.html");
 }
 
 #[tokio::test]
@@ -367,6 +415,58 @@ async fn with_a_token_commands_need_it() {
     .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json()["name"], "clients");
+}
+
+#[tokio::test]
+async fn with_a_token_every_read_route_needs_it() {
+    let f = fixture(Some("s 3;cret"));
+    let with = |uri: &str, name: &str, value: &str| {
+        Request::get(uri)
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for uri in [
+        "/monitor/status",
+        "/monitor/events",
+        "/monitor/plot/psu1/voltages?from=-60",
+        "/monitor/history?var=psu1.ch1_voltage",
+        "/metrics",
+    ] {
+        let answer = get(&f.app, uri).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(answer.text().contains("needs its token"), "{uri}");
+        for (name, value) in [
+            ("x-labwire-token", "guess"),
+            ("cookie", "labwire_token=guess"),
+            ("cookie", "labwire_token=s%203%3Bcre"),
+        ] {
+            let answer = call(&f.app, with(uri, name, value)).await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{uri} {value}");
+            assert!(answer.text().contains("wrong token"), "{uri} {value}");
+        }
+        for (name, value) in [
+            ("x-labwire-token", "s 3;cret"),
+            ("cookie", "theme=dark; labwire_token=s%203%3Bcret"),
+        ] {
+            let response = f.app.clone().oneshot(with(uri, name, value)).await.unwrap();
+            // The event stream never ends: its status is enough.
+            assert_eq!(response.status(), StatusCode::OK, "{uri} {value}");
+        }
+    }
+    // The page shell and its assets stay open: the page asks for the token.
+    for uri in ["/", "/static/monitor.js", "/static/monitor.css"] {
+        assert_eq!(get(&f.app, uri).await.status, StatusCode::OK, "{uri}");
+    }
+    // Without a token configured, nothing needs one.
+    let open = fixture(None);
+    for uri in [
+        "/monitor/status",
+        "/metrics",
+        "/monitor/history?var=psu1.ch1_voltage",
+    ] {
+        assert_eq!(get(&open.app, uri).await.status, StatusCode::OK, "{uri}");
+    }
 }
 
 #[tokio::test]
@@ -837,4 +937,107 @@ async fn on_loopback_only_loopback_host_names_are_answered() {
         call(&f.app, rebound).await.status,
         StatusCode::MISDIRECTED_REQUEST
     );
+}
+
+/// One HTTP/1.1 GET on a fresh connection; the whole answer.
+async fn raw_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn idle_and_trickling_sockets_do_not_lock_the_page_out() {
+    use tokio::io::AsyncWriteExt;
+    let f = fixture(None);
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let web = Web::new(
+        f.hub.clone(),
+        &MonitorConfig::default(),
+        None,
+        shutdown.clone(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = serve(listener, web, shutdown.clone(), &tracker).unwrap();
+
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // And some that send a header one byte a second.
+    let trickle = CancellationToken::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let stop = trickle.clone();
+        tokio::spawn(async move {
+            for byte in b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n".iter().cycle() {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+    // Let the server accept them all before the real request.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), raw_get(addr, "/"))
+        .await
+        .expect("the page answers although hundreds of sockets sit idle");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("labwire monitor"));
+
+    trickle.cancel();
+    drop(idle);
+    shutdown.cancel();
+    tracker.close();
+    tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .expect("the server stops");
+}
+
+#[tokio::test]
+async fn silent_and_idle_kept_alive_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = fixture(None);
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let web = Web::new(
+        f.hub.clone(),
+        &MonitorConfig::default(),
+        None,
+        shutdown.clone(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = serve(listener, web, shutdown.clone(), &tracker).unwrap();
+
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /static/monitor.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let bound = server::HEADER_READ_TIMEOUT + Duration::from_secs(5);
+    let closed = |mut stream: tokio::net::TcpStream| async move {
+        let mut received = Vec::new();
+        tokio::time::timeout(bound, stream.read_to_end(&mut received))
+            .await
+            .map(|_| String::from_utf8_lossy(&received).into_owned())
+    };
+    let (silent, kept) = tokio::join!(closed(silent), closed(kept));
+    assert_eq!(silent.expect("a silent connection is closed"), "");
+    let kept = kept.expect("an idle kept-alive connection is closed");
+    assert!(kept.starts_with("HTTP/1.1 200"), "answered first: {kept}");
+    shutdown.cancel();
 }
