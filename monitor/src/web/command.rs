@@ -22,9 +22,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::Response;
-use labwire_daemon::server::Service;
-use labwire_daemon::server::{help_reply, id_reply};
-use labwire_daemon::CommandSpec;
+use labwire_daemon::dispatch::{self, Caller, Identity};
 use labwire_protocol::{parse_line, ErrorCode, Message};
 use serde_json::json;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -115,7 +113,8 @@ fn admit(web: &Web, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str
     Ok(())
 }
 
-/// Answer `line` as the command port would.
+/// Answer `line` as the command port would, through the same dispatch; the token was
+/// checked by [`admit`].
 pub async fn execute(web: &Web, line: &str, peer: SocketAddr) -> Message {
     let request = match parse_line(line) {
         Ok(request) => request,
@@ -123,56 +122,16 @@ pub async fn execute(web: &Web, line: &str, peer: SocketAddr) -> Message {
             return Message::error_reply(None, None, ErrorCode::Parse, err.to_string());
         }
     };
-    let fail = |code, text: &str| {
-        Message::error_reply(request.tag.clone(), Some(&request.name), code, text)
+    let identity = Identity {
+        name: &web.hub.name,
+        version: env!("CARGO_PKG_VERSION"),
     };
-    match request.name.as_str() {
-        "get_id" => id_reply(
-            &request,
-            &web.hub.name,
-            web.service.kind(),
-            env!("CARGO_PKG_VERSION"),
-        ),
-        "get_status" => {
-            let mut out = Vec::new();
-            web.service.write_status(&mut out, &request);
-            let text = String::from_utf8_lossy(&out);
-            parse_line(text.trim_end())
-                .unwrap_or_else(|err| fail(ErrorCode::Internal, &format!("status line: {err}")))
-        }
-        "help" => help(web, &request),
-        "auth" | "subscribe" | "unsubscribe" | "exit" => fail(
-            ErrorCode::Forbidden,
-            "not from the web page: use the command port (the page's live view is /monitor/events)",
-        ),
-        name if web.service.commands().iter().any(|c| c.name == name) => {
-            web.service.handle(request, peer).await
-        }
-        name => fail(
-            ErrorCode::UnknownCommand,
-            &format!("unknown command {name:?}; 'help' lists the commands"),
-        ),
-    }
-}
-
-/// The page offers the command port's commands except those that belong to a connection.
-const PAGE_BUILTINS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "get_id",
-        synopsis: "",
-    },
-    CommandSpec {
-        name: "get_status",
-        synopsis: "[format=json]",
-    },
-    CommandSpec {
-        name: "help",
-        synopsis: "[<command>]",
-    },
-];
-
-fn help(web: &Web, request: &Message) -> Message {
-    help_reply(request, PAGE_BUILTINS.iter().chain(web.service.commands()))
+    let caller = Caller {
+        peer,
+        authenticated: true,
+        connection: false,
+    };
+    dispatch::answer(&web.service, identity, request, caller).await
 }
 
 pub fn reply_json(reply: &Message) -> serde_json::Value {
