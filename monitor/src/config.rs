@@ -456,6 +456,8 @@ pub struct ClientConfig {
     pub plots: Vec<PlotConfig>,
     /// Overrides the monitor's `poll_interval` for this client.
     pub poll_interval: Option<Duration>,
+    /// The secret the monitor sends as `auth token=<secret>` (from `token_file`).
+    pub token: Option<String>,
 }
 
 impl ClientConfig {
@@ -472,6 +474,7 @@ impl ClientConfig {
             alarms: Vec::new(),
             plots: Vec::new(),
             poll_interval: None,
+            token: None,
         }
     }
 }

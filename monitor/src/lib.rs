@@ -5,13 +5,17 @@
 //! Layout, in the order data flows:
 //! - [`config`]: the `monitor.ini` reader (configobj-style INI, nom) and its validation into
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
-//! - [`poller`]: one task per client: connect, greet, subscribe to its log, poll.
+//! - [`poller`]: one task per client: connect, greet, authenticate, subscribe to its log,
+//!   poll.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
 //! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged.
 //! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
 //!   queue (non-blocking calls from async code); [`store::Reader`] is a read-only
 //!   connection for history queries; [`store::ChangeFilter`] decides which polled values
 //!   are worth storing.
+//! - [`relay`]: relayed commands (`send`), one at a time per client on their own
+//!   connection, with a deadline that tells "not sent" from "sent, no reply".
+//! - [`limits`]: the bounds on everything stored: log size and rate, variables per client.
 //! - [`service`]: the command port (`send`, `wait`, `clients`, ...), served by the shared
 //!   `labwire_daemon` server.
 //! - [`web`]: the web page, live events, plots, history, metrics (axum, askama templates
@@ -22,7 +26,9 @@ pub mod alarms;
 pub mod app;
 pub mod config;
 pub mod hub;
+pub mod limits;
 pub mod poller;
+pub mod relay;
 pub mod service;
 pub mod store;
 pub mod web;

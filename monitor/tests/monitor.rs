@@ -7,6 +7,7 @@ use labwire_testkit::{
 };
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -536,4 +537,97 @@ async fn killed_mid_write_the_history_survives_and_grows_after_restart() {
         (sample_count(&db) > before).then_some(())
     })
     .await;
+}
+
+/// Messages of the monitor's `log` lines, collected in the background.
+fn collect_logs(mut events: labwire_client::Events) -> Arc<Mutex<Vec<Message>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if event.name == "log" {
+                kept.lock().unwrap().push(event);
+            }
+        }
+    });
+    seen
+}
+
+fn logged(seen: &Mutex<Vec<Message>>, needle: &str) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("message").is_some_and(|t| t.contains(needle)))
+        .count()
+}
+
+/// Regression (issue 8.1): a daemon killed and started again at once (systemd's
+/// `Restart=always`) was never polled again: the poller waited for a "connection down"
+/// change that the reconnecting client had already undone. Each gap runs against its own
+/// daemon, all at once; a 1 s poll interval leaves the reconnect time to win the race.
+#[tokio::test]
+async fn daemons_restarted_after_any_gap_are_polled_again() {
+    let dir = TempDir::new("monitor-gaps");
+    let gaps = [0u64, 50, 1_000, 10_000];
+    let daemons: Vec<Process> = gaps.iter().map(|gap| gauge(&format!("g{gap}"))).collect();
+    let clients: String = gaps
+        .iter()
+        .zip(&daemons)
+        .map(|(gap, d)| {
+            format!(
+                "{}poll_interval = 1\n",
+                client_block(&format!("gap{gap}"), d.addr)
+            )
+        })
+        .collect();
+    let m = monitor(&write_config(dir.path(), &clients));
+    let c = connect(m.addr).await;
+    let logs = connect(m.addr).await;
+    let seen = collect_logs(logs.take_events().unwrap());
+    assert_eq!(logs.call("subscribe log").await.unwrap().name, "ok");
+    status_where(&c, "every gauge polled", |s| {
+        gaps.iter()
+            .all(|gap| s.get(&format!("gap{gap}.status_age")).is_some())
+    })
+    .await;
+
+    let restarts: Vec<_> = gaps
+        .iter()
+        .zip(daemons)
+        .map(|(&gap, mut daemon)| {
+            tokio::task::spawn_blocking(move || {
+                let addr = daemon.addr;
+                daemon.kill();
+                std::thread::sleep(Duration::from_millis(gap));
+                gauge_on(&format!("g{gap}"), addr)
+            })
+        })
+        .collect();
+    let mut restarted = Vec::new();
+    for restart in restarts {
+        restarted.push(restart.await.unwrap());
+    }
+    // Reconnect backoff is capped at 10 s; past that, the monitor has given up.
+    let bound = Duration::from_secs(30);
+    for gap in gaps {
+        let name = format!("gap{gap}");
+        eventually(bound, &format!("{name} seen going down"), || async {
+            (logged(&seen, &format!("{name} disconnected")) > 0).then_some(())
+        })
+        .await;
+        let polled = |s: &Message| {
+            s.get(&name) == Some("1") && s.get(&format!("{name}.status_age")).is_some()
+        };
+        eventually(
+            bound,
+            &format!("{name} polled again after a {gap} ms gap"),
+            || async {
+                let status = c.call("get_status").await.ok()?;
+                polled(&status).then_some(())
+            },
+        )
+        .await;
+        let clients = c.call("clients").await.unwrap();
+        assert_eq!(clients.get(&name), Some("1"), "{clients}");
+    }
 }
