@@ -546,4 +546,41 @@ mod tests {
         hub.never_connected(&slot);
         assert_eq!(hub.alarms().len(), 1, "raised once");
     }
+
+    /// Regression (issue 8.3): a daemon inventing new keys on every poll grew the variables
+    /// table by 300k rows in 30 s. Keys beyond the cap are ignored (warned once), values
+    /// are cut to their cap.
+    #[test]
+    fn variables_per_client_and_value_lengths_are_capped() {
+        let hub = hub();
+        let slot = hub.slot("ghost").unwrap().clone();
+        let mut logs = hub.subscribe_log();
+        for poll in 0..3 {
+            let vars = (0..600)
+                .map(|n| (format!("k{poll}_{n}"), "1".to_string()))
+                .chain([("long".to_string(), "v".repeat(5000))])
+                .collect();
+            hub.record_status(&slot, vars);
+        }
+        let view = slot.view();
+        assert!(view.vars.len() <= MAX_VARIABLES, "{}", view.vars.len());
+        assert!(view.vars.iter().any(|(k, _)| k == "k0_0"), "the first keys stay");
+        assert!(!view.vars.iter().any(|(k, _)| k == "k2_0"), "later new keys are ignored");
+        let long = view.vars.iter().find(|(k, _)| k == "long").unwrap();
+        assert_eq!(long.1.len(), MAX_VALUE);
+        let warnings = std::iter::from_fn(|| logs.try_recv().ok())
+            .filter(|line| line.contains("distinct variables"))
+            .count();
+        assert_eq!(warnings, 1, "warned once per client");
+    }
+
+    #[test]
+    fn long_log_messages_are_cut() {
+        let hub = hub();
+        let mut logs = hub.subscribe_log();
+        assert!(!hub.log(LogLevel::Info, "script", "short"));
+        assert!(hub.log(LogLevel::Info, "script", &"x".repeat(MAX_LOG_MESSAGE + 1)));
+        let line = std::iter::from_fn(|| logs.try_recv().ok()).last().unwrap();
+        assert!(line.len() < MAX_LOG_MESSAGE + 100, "{}", line.len());
+    }
 }
