@@ -24,7 +24,7 @@ const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "send",
         synopsis:
-            "<client> <command> [arguments...] (relays the command, answers the client's reply)",
+            "<client> <command> [arguments...] (relays the command, answers the client's reply; on timeout sent=0: never sent, sent=1: sent, no reply)",
     },
     CommandSpec {
         name: "clients",
@@ -40,7 +40,7 @@ const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "log",
-        synopsis: "<debug|info|warning|error> <message...>",
+        synopsis: "<debug|info|warning|error> <message...> (4096 bytes kept; 20 lines/s per connection, bursts of 100)",
     },
     CommandSpec {
         name: "alarms",

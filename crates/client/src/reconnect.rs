@@ -287,6 +287,29 @@ mod tests {
         assert!(samples.len() > 16, "jitter produced {samples:?}");
     }
 
+    /// Regression (monitor issue 8.1): a drop and reconnect between two looks at the
+    /// connection state went unseen; connection numbers make every reconnect visible.
+    #[tokio::test]
+    async fn every_reconnect_is_a_new_connection_number() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let backoff = Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        };
+        let link = ReconnectingClient::new(addr, ClientOptions::default(), backoff);
+        let (first_number, first) = link.next_connection(0).await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        assert_eq!(first_number, 1);
+        drop(server_side);
+        let (second, _) = listener.accept().await.unwrap();
+        // By now the state went down and up again; a fresh connection is still found.
+        let (number, client) = link.next_connection(first_number).await.unwrap();
+        assert!(number > first_number);
+        assert!(client.is_connected() && !first.is_connected());
+        drop(second);
+    }
+
     #[test]
     fn zero_backoff_never_busy_loops() {
         let mut delays = Delays::new(
