@@ -155,9 +155,8 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
         } else {
             client.request(request).await
         };
-        let forbidden = |reply: &Message| reply.error_code() == Some(ErrorCode::Forbidden.as_str());
         if let (Ok(answer), false) = (&reply, linked) {
-            if !forbidden(answer) {
+            if !is_forbidden(answer) {
                 // Connected once the daemon serves the monitor, not before: one that
                 // refuses every poll is not shown as connected.
                 linked = true;
@@ -170,7 +169,7 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
         }
         match reply {
             Ok(status) if status.name == "status" => hub.record_status(slot, status.kwargs),
-            Ok(refused) if forbidden(&refused) => {
+            Ok(refused) if is_forbidden(&refused) => {
                 hub.counters.poll_failures.fetch_add(1, Ordering::Relaxed);
                 return SessionEnd::Refused(refusal("get_status", &refused));
             }
@@ -193,11 +192,15 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
     }
 }
 
+fn is_forbidden(reply: &Message) -> bool {
+    reply.error_code() == Some(ErrorCode::Forbidden.as_str())
+}
+
 /// Why the daemon refused `command`, for the page and the log.
 fn refusal(command: &str, reply: &Message) -> String {
     let code = reply.error_code().unwrap_or("refused");
     let message = reply.error_message().unwrap_or("");
-    let hint = if code == ErrorCode::Forbidden.as_str() {
+    let hint = if is_forbidden(reply) {
         "; check this client's token_file"
     } else {
         ""
