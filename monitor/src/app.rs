@@ -2,7 +2,7 @@
 //! per client, the command port and the web page; and stopping it all cleanly.
 
 use crate::config::{self, MonitorConfig};
-use crate::hub::Hub;
+use crate::hub::{Hub, SlotSpec};
 use crate::poller::{self, PollSettings};
 use crate::service::MonitorService;
 use crate::store::{Store, StoreOptions};
@@ -159,9 +159,11 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
     let enabled: Vec<_> = config.clients.iter().filter(|c| c.enabled).collect();
     let hub = Hub::new(
         config.name.clone(),
-        enabled
-            .iter()
-            .map(|c| (c.name.clone(), format!("{}:{}", c.host, c.port))),
+        enabled.iter().map(|c| SlotSpec {
+            name: c.name.clone(),
+            address: format!("{}:{}", c.host, c.port),
+            token: c.token.clone(),
+        }),
         Some(store),
         config.store_interval,
     );
@@ -199,7 +201,7 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
     }
     info!("command port on {bound}, {} clients", enabled.len());
     hub.log(
-        "info",
+        labwire_protocol::LogLevel::Info,
         "monitor",
         &format!("monitor started with {} clients", enabled.len()),
     );

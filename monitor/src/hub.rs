@@ -1,14 +1,17 @@
 //! The monitor's live state: one slot per configured client with its connection state and
 //! latest variables, the event streams (`update` and `log` lines for command-port
-//! subscribers), the links the relay uses, and the monitor's own counters. Pollers write
-//! it; the command port, the web page and the metrics read it.
+//! subscribers), each client's poll link and relay, and the monitor's own counters.
+//! Pollers write it; the command port, the web page and the metrics read it. What it keeps
+//! per client is bounded (see [`crate::limits`]).
 
 use crate::alarms::{AlarmBook, AlarmView, Transition};
 use crate::config::AlarmLimit;
+use crate::limits::{truncate, MAX_LOG_MESSAGE, MAX_VALUE, MAX_VARIABLES};
+use crate::relay::{Relay, RELAY_TIMEOUT};
 use crate::store::{AlarmChange, ChangeFilter, Store, Value};
 use labwire_client::Client;
-use labwire_protocol::{format_bool, LineWriter};
-use std::collections::BTreeMap;
+use labwire_protocol::{format_bool, LineWriter, LogLevel};
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,20 +30,53 @@ pub struct ClientView {
     pub vars: Vec<(String, String)>,
     pub last_update: Option<SystemTime>,
     pub last_change: Option<SystemTime>,
+    /// Why the client is not connected, when the monitor knows (it refused the monitor).
+    pub reason: Option<String>,
 }
 
-/// The link the relay sends through while the client is connected.
+/// The poll connection, while the client is connected and serving the monitor.
 #[derive(Clone)]
 pub struct Link {
     pub client: Client,
     pub legacy: bool,
 }
 
+/// What the hub needs to know about one configured client.
+#[derive(Clone, Debug)]
+pub struct SlotSpec {
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    /// Sent as `auth token=<secret>` on every connection to the client.
+    pub token: Option<String>,
+}
+
+impl From<(String, String)> for SlotSpec {
+    fn from((name, address): (String, String)) -> Self {
+        SlotSpec {
+            name,
+            address,
+            token: None,
+        }
+    }
+}
+
 pub struct Slot {
     pub name: String,
     pub address: String,
+    pub token: Option<String>,
+    /// The path of relayed commands (`send`), apart from the polls.
+    pub relay: Relay,
     view: RwLock<ClientView>,
     link: RwLock<Option<Link>>,
+    keys: Mutex<KnownKeys>,
+}
+
+/// The distinct variables a client has reported, up to [`MAX_VARIABLES`].
+#[derive(Default)]
+struct KnownKeys {
+    keys: HashSet<String>,
+    warned: bool,
 }
 
 impl Slot {
@@ -80,18 +116,26 @@ pub struct Hub {
 impl Hub {
     pub fn new(
         name: String,
-        clients: impl IntoIterator<Item = (String, String)>,
+        clients: impl IntoIterator<Item = impl Into<SlotSpec>>,
         store: Option<Store>,
         store_interval: Duration,
     ) -> Arc<Hub> {
         let slots = clients
             .into_iter()
-            .map(|(name, address)| {
-                Arc::new(Slot {
+            .map(|spec| {
+                let SlotSpec {
                     name,
                     address,
+                    token,
+                } = spec.into();
+                Arc::new(Slot {
+                    relay: Relay::new(address.clone(), token.clone(), RELAY_TIMEOUT),
+                    name,
+                    address,
+                    token,
                     view: RwLock::default(),
                     link: RwLock::default(),
+                    keys: Mutex::default(),
                 })
             })
             .collect();
@@ -151,6 +195,7 @@ impl Hub {
             view.legacy = legacy;
             if connected {
                 view.kind = kind.to_string();
+                view.reason = None;
             }
         }
         let counter = if connected {
@@ -161,9 +206,9 @@ impl Hub {
         counter.fetch_add(1, Ordering::Relaxed);
         let now = SystemTime::now();
         let (event, level) = if connected {
-            ("connected", "info")
+            ("connected", LogLevel::Info)
         } else {
-            ("disconnected", "warning")
+            ("disconnected", LogLevel::Warning)
         };
         if let Some(store) = &self.store {
             store.record_event(now, &slot.name, event, &slot.address);
@@ -193,7 +238,7 @@ impl Hub {
         let transitions = self.book().connection(&slot.name, false, now);
         if !transitions.is_empty() {
             self.log(
-                "warning",
+                LogLevel::Warning,
                 "monitor",
                 &format!("{} not reachable since start ({})", slot.name, slot.address),
             );
@@ -201,8 +246,65 @@ impl Hub {
         self.apply(transitions, now);
     }
 
+    /// The client answered but refused the monitor (a token it does not accept, or none):
+    /// shown as not connected with `reason`, logged once per reason rather than per try.
+    pub fn refused(&self, slot: &Slot, reason: &str) {
+        self.set_link(slot, None, "");
+        let new = {
+            let mut view = slot.view.write().expect("view lock");
+            let new = view.reason.as_deref() != Some(reason);
+            view.reason = Some(reason.to_string());
+            new
+        };
+        if new {
+            self.log(
+                LogLevel::Error,
+                "monitor",
+                &format!("{} refused the monitor: {reason}", slot.name),
+            );
+            self.bump();
+        }
+    }
+
+    /// Keep at most [`MAX_VARIABLES`] distinct keys per client and [`MAX_VALUE`] bytes per
+    /// value, so a daemon inventing keys or values cannot grow the store without bound.
+    fn bound_variables(&self, slot: &Slot, vars: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mut known = slot.keys.lock().expect("keys lock");
+        let mut ignored = 0usize;
+        let mut kept = Vec::with_capacity(vars.len());
+        for (key, mut value) in vars {
+            if !known.keys.contains(&key) {
+                if known.keys.len() >= MAX_VARIABLES {
+                    ignored += 1;
+                    continue;
+                }
+                known.keys.insert(key.clone());
+            }
+            let (bounded, cut) = truncate(&value, MAX_VALUE);
+            if cut {
+                value = bounded.to_string();
+            }
+            kept.push((key, value));
+        }
+        if ignored > 0 && !known.warned {
+            known.warned = true;
+            drop(known);
+            self.log(
+                LogLevel::Warning,
+                "monitor",
+                &format!(
+                    "{} reports more than {MAX_VARIABLES} distinct variables; \
+                     further new keys are ignored ({ignored} in this poll)",
+                    slot.name
+                ),
+            );
+        }
+        kept
+    }
+
     /// A poll answered: store what the store wants, publish what changed.
     pub fn record_status(&self, slot: &Slot, vars: Vec<(String, String)>) {
+        let vars = self.bound_variables(slot, vars);
         let now = SystemTime::now();
         self.counters.polls.fetch_add(1, Ordering::Relaxed);
         let mut changed: Vec<(String, String)> = Vec::new();
@@ -257,18 +359,22 @@ impl Hub {
     }
 
     /// A log line from a daemon (source = its configured name), a script or the monitor.
-    pub fn log(&self, level: &str, source: &str, message: &str) {
+    /// Messages longer than [`MAX_LOG_MESSAGE`] bytes are cut there; answers whether this
+    /// one was.
+    pub fn log(&self, level: LogLevel, source: &str, message: &str) -> bool {
+        let (message, truncated) = truncate(message, MAX_LOG_MESSAGE);
         let now = SystemTime::now();
         if let Some(store) = &self.store {
-            store.record_log(now, level, source, message);
+            store.record_log(now, level.as_str(), source, message);
         }
         let mut line = String::new();
         LineWriter::start(&mut line, None, "log")
-            .kwarg("level", level)
+            .kwarg("level", level.as_str())
             .kwarg("source", source)
             .kwarg("message", message)
             .finish();
         let _ = self.log_lines.send(Arc::from(line));
+        truncated
     }
 
     /// The current value of `<client>.<key>`, if the client is connected.
@@ -315,10 +421,16 @@ impl Hub {
         {
             let (level, text) = match &change {
                 AlarmChange::Raised { state, .. } => {
-                    ("error", format!("alarm {client}.{key}: {state}"))
+                    (LogLevel::Error, format!("alarm {client}.{key}: {state}"))
                 }
-                AlarmChange::Cleared => ("info", format!("alarm {client}.{key}: back in range")),
-                AlarmChange::Acked => ("info", format!("alarm {client}.{key}: acknowledged")),
+                AlarmChange::Cleared => (
+                    LogLevel::Info,
+                    format!("alarm {client}.{key}: back in range"),
+                ),
+                AlarmChange::Acked => (
+                    LogLevel::Info,
+                    format!("alarm {client}.{key}: acknowledged"),
+                ),
             };
             self.log(level, "monitor", &text);
             if let Some(store) = &self.store {
@@ -378,6 +490,7 @@ impl Hub {
                     "type": view.kind,
                     "address": slot.address,
                     "last_update": last_update,
+                    "reason": view.reason,
                     "vars": vars,
                 }),
             );
@@ -433,5 +546,49 @@ mod tests {
         );
         hub.never_connected(&slot);
         assert_eq!(hub.alarms().len(), 1, "raised once");
+    }
+
+    /// Regression (issue 8.3): a daemon inventing new keys on every poll grew the variables
+    /// table by 300k rows in 30 s. Keys beyond the cap are ignored (warned once), values
+    /// are cut to their cap.
+    #[test]
+    fn variables_per_client_and_value_lengths_are_capped() {
+        let hub = hub();
+        let slot = hub.slot("ghost").unwrap().clone();
+        let mut logs = hub.subscribe_log();
+        for poll in 0..3 {
+            // Every poll repeats the keys so far and invents 600 more.
+            let vars = (0..600 * (poll + 1))
+                .map(|n| (format!("k{n}"), "1".to_string()))
+                .chain([("long".to_string(), "v".repeat(5000))])
+                .collect();
+            hub.record_status(&slot, vars);
+        }
+        let view = slot.view();
+        assert_eq!(view.vars.len(), MAX_VARIABLES);
+        assert!(
+            view.vars.iter().any(|(k, _)| k == "k0"),
+            "the first keys stay"
+        );
+        assert!(
+            !view.vars.iter().any(|(k, _)| k == "k1500"),
+            "later new keys are ignored"
+        );
+        let long = view.vars.iter().find(|(k, _)| k == "long").unwrap();
+        assert_eq!(long.1.len(), MAX_VALUE);
+        let warnings = std::iter::from_fn(|| logs.try_recv().ok())
+            .filter(|line| line.contains("distinct variables"))
+            .count();
+        assert_eq!(warnings, 1, "warned once per client");
+    }
+
+    #[test]
+    fn long_log_messages_are_cut() {
+        let hub = hub();
+        let mut logs = hub.subscribe_log();
+        assert!(!hub.log(LogLevel::Info, "script", "short"));
+        assert!(hub.log(LogLevel::Info, "script", &"x".repeat(MAX_LOG_MESSAGE + 1)));
+        let line = std::iter::from_fn(|| logs.try_recv().ok()).last().unwrap();
+        assert!(line.len() < MAX_LOG_MESSAGE + 100, "{}", line.len());
     }
 }

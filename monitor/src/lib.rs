@@ -6,13 +6,17 @@
 //! - [`ini`]: the generic configobj-style INI reader (nom), nested sections, line numbers.
 //! - [`config`]: the `monitor.ini` schema: the INI tree validated into
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
-//! - [`poller`]: one task per client: connect, greet, subscribe to its log, poll.
+//! - [`poller`]: one task per client: connect, greet, authenticate, subscribe to its log,
+//!   poll.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
 //! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged.
 //! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
 //!   queue (non-blocking calls from async code); [`store::Reader`] is a read-only
 //!   connection for history queries; [`store::ChangeFilter`] decides which polled values
 //!   are worth storing.
+//! - [`relay`]: relayed commands (`send`), one at a time per client on their own
+//!   connection, with a deadline that tells "not sent" from "sent, no reply".
+//! - [`limits`]: the bounds on everything stored: log size and rate, variables per client.
 //! - [`service`]: the command port (`send`, `wait`, `clients`, ...), served by the shared
 //!   `labwire_daemon` server.
 //! - [`web`]: the web page, live events, plots, history, metrics (axum, askama templates
@@ -24,7 +28,9 @@ pub mod app;
 pub mod config;
 pub mod hub;
 pub mod ini;
+pub mod limits;
 pub mod poller;
+pub mod relay;
 pub mod service;
 pub mod store;
 pub mod web;

@@ -1,18 +1,22 @@
 //! One task per client: keep a connection (the client crate reconnects with capped,
 //! jittered backoff), greet with an untagged `get_id` to learn whether the daemon speaks
-//! labwire or is a CCDLab-era legacy daemon, subscribe to its log, then poll `get_status`
-//! on the interval with a timeout. A client that stops answering is dropped and its
-//! variables are no longer reported as current; a hung client never delays the others,
-//! since each has its own task and every request its own deadline.
+//! labwire or is a CCDLab-era legacy daemon, authenticate when the client has a token,
+//! subscribe to its log, then poll `get_status` on the interval with a timeout. A client
+//! that stops answering is dropped and its variables are no longer reported as current; a
+//! hung client never delays the others, since each has its own task and every request its
+//! own deadline. A client that refuses the monitor (`forbidden`) is shown as not connected
+//! with the reason. Everything the task logs is in a `client` span naming the client.
 
 use crate::hub::{Hub, Link, Slot};
+use crate::limits::{TokenBucket, DAEMON_LOG_RATE};
 use labwire_client::{Backoff, Client, ClientError, ClientOptions, Events, ReconnectingClient};
-use labwire_protocol::Message;
+use labwire_protocol::{ErrorCode, LogLevel, Message};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 /// How long a client may take to answer for the first time before it is alarmed about.
 const STARTUP_GRACE: Duration = Duration::from_secs(10);
@@ -38,6 +42,14 @@ impl PollSettings {
     }
 }
 
+/// How a session ended.
+enum SessionEnd {
+    /// The connection failed or stopped answering: reconnect.
+    Lost,
+    /// The daemon answered but will not serve the monitor: the reason.
+    Refused(String),
+}
+
 /// Poll `slot` until `shutdown`.
 pub async fn run(
     hub: Arc<Hub>,
@@ -45,86 +57,95 @@ pub async fn run(
     settings: PollSettings,
     shutdown: CancellationToken,
 ) {
+    let span = tracing::info_span!("client", name = %slot.name);
+    poll(hub, slot, settings, shutdown).instrument(span).await
+}
+
+async fn poll(hub: Arc<Hub>, slot: Arc<Slot>, settings: PollSettings, shutdown: CancellationToken) {
     let options = ClientOptions {
         request_timeout: settings.timeout,
         connect_timeout: settings.timeout.max(Duration::from_secs(1)),
         ..ClientOptions::default()
     };
     let link = ReconnectingClient::new(slot.address.clone(), options, settings.backoff);
-    let mut state = link.connection_state();
     // A client down from the start is as alarming as one that goes away, once it had a
     // fair chance to answer.
     let start_grace = tokio::time::sleep(STARTUP_GRACE.max(settings.interval * 3));
     tokio::pin!(start_grace);
     let mut grace_over = false;
+    // The number of the last connection used: the next session needs a newer one, however
+    // fast the daemon came back (a restart can drop and reconnect between two looks).
+    let mut last = 0;
     loop {
-        let connected = tokio::select! {
+        let next = tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = &mut start_grace, if !grace_over => {
                 grace_over = true;
                 hub.never_connected(&slot);
                 continue;
             }
-            connected = state.wait_for(|up| *up) => connected.is_ok(),
+            next = link.next_connection(last) => next,
         };
-        if !connected {
+        let Some((number, client)) = next else {
             break;
-        }
-        let Some(client) = link.client() else {
-            continue;
         };
-        tokio::select! {
+        last = number;
+        let end = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = session(&hub, &slot, &client, &settings) => {}
+            end = session(&hub, &slot, &client, &settings) => end,
+        };
+        match end {
+            SessionEnd::Lost => hub.set_link(&slot, None, ""),
+            SessionEnd::Refused(reason) => hub.refused(&slot, &reason),
         }
-        hub.set_link(&slot, None, "");
         // Make the reconnecting client start over with a fresh connection.
         client.close().await;
-        let _ = state.wait_for(|up| !*up).await;
     }
     hub.set_link(&slot, None, "");
 }
 
-/// One connection's life: greet, subscribe, poll until it fails.
-async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSettings) {
+/// One connection's life: greet, authenticate, subscribe, poll until it fails.
+async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSettings) -> SessionEnd {
     let id = match client.request_untagged(Message::new("get_id")).await {
         Ok(reply) if reply.name == "id" => reply,
         Ok(other) => {
-            warn!(client = %slot.name, "unexpected answer to get_id: {other}");
-            return;
+            warn!("unexpected answer to get_id: {other}");
+            return SessionEnd::Lost;
         }
         Err(err) => {
-            debug!(client = %slot.name, "no answer to get_id: {err}");
-            return;
+            debug!("no answer to get_id: {err}");
+            return SessionEnd::Lost;
         }
     };
     let legacy = id.get("protocol").is_none();
     let kind = id.get("type").unwrap_or("").to_string();
+    if let (Some(token), false) = (&slot.token, legacy) {
+        let auth = Message::new("auth").kwarg("token", token.as_str());
+        match client.request(auth).await {
+            Ok(reply) if reply.name == "ok" => {}
+            Ok(refused) => return SessionEnd::Refused(refusal("auth", &refused)),
+            Err(err) => {
+                debug!("no answer to auth: {err}");
+                return SessionEnd::Lost;
+            }
+        }
+    }
     let mut logs = if legacy {
         None
     } else {
         subscribe_log(client).await
     };
-    hub.set_link(
-        slot,
-        Some(Link {
-            client: client.clone(),
-            legacy,
-        }),
-        &kind,
-    );
+    let mut forwarder = LogForwarder::new();
     let mut ticks = interval_at(Instant::now(), settings.interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut linked = false;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             // The daemon's log, passed on under the client's configured name (never the
             // name the daemon claims), in this task rather than one more per client.
             Some(event) = next_log(&mut logs) => {
-                if event.name == "log" {
-                    let level = event.get("level").unwrap_or("info");
-                    hub.log(level, &slot.name, event.get("message").unwrap_or(""));
-                }
+                forwarder.forward(hub, slot, &event);
                 continue;
             }
         }
@@ -134,28 +155,103 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
         } else {
             client.request(request).await
         };
+        if let (Ok(answer), false) = (&reply, linked) {
+            if !is_forbidden(answer) {
+                // Connected once the daemon serves the monitor, not before: one that
+                // refuses every poll is not shown as connected.
+                linked = true;
+                let link = Link {
+                    client: client.clone(),
+                    legacy,
+                };
+                hub.set_link(slot, Some(link), &kind);
+            }
+        }
         match reply {
             Ok(status) if status.name == "status" => hub.record_status(slot, status.kwargs),
+            Ok(refused) if is_forbidden(&refused) => {
+                hub.counters.poll_failures.fetch_add(1, Ordering::Relaxed);
+                return SessionEnd::Refused(refusal("get_status", &refused));
+            }
             Ok(other) => {
-                hub.counters
-                    .poll_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                warn!(client = %slot.name, "get_status answered {other}");
+                hub.counters.poll_failures.fetch_add(1, Ordering::Relaxed);
+                warn!("get_status answered {other}");
             }
             Err(err) => {
-                hub.counters
-                    .poll_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                hub.counters.poll_failures.fetch_add(1, Ordering::Relaxed);
                 if matches!(err, ClientError::Timeout) {
                     hub.log(
-                        "warning",
+                        LogLevel::Warning,
                         "monitor",
                         &format!("{} stopped answering", slot.name),
                     );
                 }
-                return;
+                return SessionEnd::Lost;
             }
         }
+    }
+}
+
+fn is_forbidden(reply: &Message) -> bool {
+    reply.error_code() == Some(ErrorCode::Forbidden.as_str())
+}
+
+/// Why the daemon refused `command`, for the page and the log.
+fn refusal(command: &str, reply: &Message) -> String {
+    let code = reply.error_code().unwrap_or("refused");
+    let message = reply.error_message().unwrap_or("");
+    let hint = if is_forbidden(reply) {
+        "; check this client's token_file"
+    } else {
+        ""
+    };
+    format!("{command}: {code}: {message}{hint}")
+}
+
+/// Passes the daemon's log lines to the hub, at most [`DAEMON_LOG_RATE`]; lines beyond it
+/// are counted and dropped, and the count is logged when lines flow again.
+struct LogForwarder {
+    bucket: TokenBucket,
+    dropped: u64,
+}
+
+impl LogForwarder {
+    fn new() -> Self {
+        LogForwarder {
+            bucket: TokenBucket::new(DAEMON_LOG_RATE, std::time::Instant::now()),
+            dropped: 0,
+        }
+    }
+
+    fn forward(&mut self, hub: &Hub, slot: &Slot, event: &Message) {
+        if event.name != "log" {
+            return;
+        }
+        if !self.bucket.take(std::time::Instant::now()) {
+            if self.dropped == 0 {
+                warn!("log lines beyond {}: dropping", DAEMON_LOG_RATE.describe());
+            }
+            self.dropped += 1;
+            return;
+        }
+        if self.dropped > 0 {
+            hub.log(
+                LogLevel::Warning,
+                "monitor",
+                &format!(
+                    "{} logged faster than {}: {} lines dropped",
+                    slot.name,
+                    DAEMON_LOG_RATE.describe(),
+                    self.dropped
+                ),
+            );
+            self.dropped = 0;
+        }
+        let level = event
+            .get("level")
+            .and_then(LogLevel::parse)
+            .unwrap_or(LogLevel::Info);
+        hub.log(level, &slot.name, event.get("message").unwrap_or(""));
     }
 }
 

@@ -1,23 +1,30 @@
 //! The monitor's command port (PROTOCOL.md section 7) as a `labwire_daemon` service: the
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
 //! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
+//! `send` goes through the client's [`Relay`](crate::relay::Relay); `log` is bounded in
+//! size and, per connection, in rate (see [`crate::limits`]).
 
 use crate::alarms::utc_text;
 use crate::hub::Hub;
+use crate::limits::{TokenBucket, MAX_LOG_MESSAGE, SCRIPT_LOG_RATE};
 use labwire_daemon::server::Service;
 use labwire_daemon::{CommandSpec, Error};
-use labwire_protocol::{format_bool, is_valid_name, parse_number, ErrorCode, LineWriter, Message};
+use labwire_protocol::{
+    format_bool, is_valid_name, parse_number, EncodedKwargs, ErrorCode, LineWriter, LogLevel,
+    Message,
+};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "send",
         synopsis:
-            "<client> <command> [arguments...] (relays the command, answers the client's reply)",
+            "<client> <command> [arguments...] (relays the command, answers the client's reply; on timeout sent=0: never sent, sent=1: sent, no reply)",
     },
     CommandSpec {
         name: "clients",
@@ -33,7 +40,7 @@ const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "log",
-        synopsis: "<debug|info|warning|error> <message...>",
+        synopsis: "<debug|info|warning|error> <message...> (4096 bytes kept; 20 lines/s per connection, bursts of 100)",
     },
     CommandSpec {
         name: "alarms",
@@ -47,11 +54,15 @@ const COMMANDS: &[CommandSpec] = &[
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 const LONGEST_WAIT: f64 = 7.0 * 86_400.0;
+/// Peers whose `log` rate is tracked before refilled (hence forgettable) ones are dropped.
+const TRACKED_PEERS: usize = 256;
 
 pub struct MonitorService {
     hub: Arc<Hub>,
     /// With a token every command is authenticated, so relaying `exit` is fine.
     token_configured: bool,
+    /// `log` lines allowed per peer connection.
+    log_rates: Mutex<HashMap<SocketAddr, TokenBucket>>,
 }
 
 impl MonitorService {
@@ -59,7 +70,23 @@ impl MonitorService {
         MonitorService {
             hub,
             token_configured,
+            log_rates: Mutex::default(),
         }
+    }
+
+    /// Whether `peer` may log one more line now.
+    fn may_log(&self, peer: SocketAddr) -> bool {
+        let now = Instant::now();
+        let mut rates = self.log_rates.lock().expect("log rates lock");
+        if rates.len() >= TRACKED_PEERS && !rates.contains_key(&peer) {
+            // A full bucket is as good as a new one, so forgetting it changes nothing;
+            // this bounds the map for peers that never say goodbye (the web page's).
+            rates.retain(|_, bucket| !bucket.is_full(now));
+        }
+        rates
+            .entry(peer)
+            .or_insert_with(|| TokenBucket::new(SCRIPT_LOG_RATE, now))
+            .take(now)
     }
 }
 
@@ -70,6 +97,10 @@ impl Service for MonitorService {
 
     fn commands(&self) -> &[CommandSpec] {
         COMMANDS
+    }
+
+    fn status_synopsis(&self) -> &'static str {
+        "[format=json]"
     }
 
     fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
@@ -115,7 +146,7 @@ impl Service for MonitorService {
             "clients" => Ok(self.clients(&request)),
             "connections" => Ok(self.connections(&request)),
             "wait" => self.wait(&request).await,
-            "log" => self.log(&request),
+            "log" => self.log(&request, peer),
             "alarms" => Ok(self.alarms(&request)),
             "ack" => self.ack(&request),
             other => Err(Error::new(
@@ -131,6 +162,7 @@ impl Service for MonitorService {
             self.hub.connection_opened(peer, "script");
         } else {
             self.hub.connection_closed(peer);
+            self.log_rates.lock().expect("log rates lock").remove(&peer);
         }
     }
 }
@@ -175,30 +207,29 @@ impl MonitorService {
             kwargs: request.kwargs.clone(),
             payload: request.payload.clone(),
         };
-        let outcome = if link.legacy {
-            link.client.request_untagged(relayed).await
-        } else {
-            link.client.request(relayed).await
-        };
+        let outcome = slot.relay.send(relayed, link.legacy).await;
         self.hub.counters.relayed.fetch_add(1, Ordering::Relaxed);
         match outcome {
             Ok(mut reply) => {
                 reply.tag = request.tag.clone();
                 reply
             }
-            Err(labwire_client::ClientError::Timeout) => fail(
-                ErrorCode::Timeout,
-                format!("{client} did not answer in time"),
-            ),
-            Err(err) => fail(ErrorCode::NotConnected, format!("{client}: {err}")),
+            Err(failure) => failure.to_reply(&request, client, slot.relay.timeout()),
         }
     }
 
     fn clients(&self, request: &Message) -> Message {
         let mut reply = Message::new("clients").tagged(request.tag.clone());
+        let mut reasons = Vec::new();
         for slot in self.hub.slots() {
-            reply.set(slot.name.clone(), format_bool(slot.view().connected));
+            let view = slot.view();
+            reply.set(slot.name.clone(), format_bool(view.connected));
+            if let (false, Some(reason)) = (view.connected, view.reason) {
+                reasons.push((format!("{}.reason", slot.name), reason));
+            }
         }
+        // Why a client is down, when it refused the monitor, after the states.
+        reply.kwargs.extend(reasons);
         reply
     }
 
@@ -290,22 +321,45 @@ impl MonitorService {
         Ok(Message::ok_reply(request).kwarg("n", count.to_string()))
     }
 
-    fn log(&self, request: &Message) -> Result<Message, Error> {
+    /// `log <level> <message...>`: the words, then any `key=value` parts as written.
+    /// Messages over [`MAX_LOG_MESSAGE`] bytes are cut (`ok log truncated=<bytes kept>`);
+    /// lines beyond [`SCRIPT_LOG_RATE`] on one connection are refused with `busy`.
+    fn log(&self, request: &Message, peer: SocketAddr) -> Result<Message, Error> {
         let level = request
             .args
             .first()
             .ok_or_else(|| Error::missing_argument("usage: log <level> <message...>"))?;
-        if !matches!(level.as_str(), "debug" | "info" | "warning" | "error") {
-            return Err(Error::bad_argument(format!(
-                "level {level:?}: expected debug, info, warning or error"
-            )));
+        let level: LogLevel = level
+            .parse()
+            .map_err(|err: labwire_protocol::UnknownLogLevel| {
+                Error::bad_argument(err.to_string())
+            })?;
+        let mut message = request.args[1..].join(" ");
+        let kwargs = EncodedKwargs::from_pairs(request.kwargs.iter().map(|(k, v)| (k, v)));
+        if !kwargs.is_empty() {
+            if !message.is_empty() {
+                message.push(' ');
+            }
+            message.push_str(kwargs.as_str());
         }
-        let message = request.args[1..].join(" ");
         if message.is_empty() {
             return Err(Error::missing_argument("log needs a message"));
         }
-        self.hub.log(level, "script", &message);
-        Ok(Message::ok_reply(request))
+        if !self.may_log(peer) {
+            return Err(Error::new(
+                ErrorCode::Busy,
+                format!(
+                    "too many log lines from this connection (limit {}); line dropped",
+                    SCRIPT_LOG_RATE.describe()
+                ),
+            ));
+        }
+        let reply = Message::ok_reply(request);
+        Ok(if self.hub.log(level, "script", &message) {
+            reply.kwarg("truncated", MAX_LOG_MESSAGE.to_string())
+        } else {
+            reply
+        })
     }
 }
 

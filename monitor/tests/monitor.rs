@@ -7,6 +7,7 @@ use labwire_testkit::{
 };
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -536,4 +537,483 @@ async fn killed_mid_write_the_history_survives_and_grows_after_restart() {
         (sample_count(&db) > before).then_some(())
     })
     .await;
+}
+
+/// Messages of the monitor's `log` lines, collected in the background.
+fn collect_logs(mut events: labwire_client::Events) -> Arc<Mutex<Vec<Message>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if event.name == "log" {
+                kept.lock().unwrap().push(event);
+            }
+        }
+    });
+    seen
+}
+
+fn logged(seen: &Mutex<Vec<Message>>, needle: &str) -> usize {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("message").is_some_and(|t| t.contains(needle)))
+        .count()
+}
+
+/// Regression (issue 8.1): a daemon killed and started again at once (systemd's
+/// `Restart=always`) was never polled again: the poller waited for a "connection down"
+/// change that the reconnecting client had already undone. Each gap runs against its own
+/// daemon, all at once; a 1 s poll interval leaves the reconnect time to win the race.
+#[tokio::test]
+async fn daemons_restarted_after_any_gap_are_polled_again() {
+    let dir = TempDir::new("monitor-gaps");
+    let gaps = [0u64, 50, 1_000, 10_000];
+    let daemons: Vec<Process> = gaps.iter().map(|gap| gauge(&format!("g{gap}"))).collect();
+    let clients: String = gaps
+        .iter()
+        .zip(&daemons)
+        .map(|(gap, d)| {
+            format!(
+                "{}poll_interval = 1\n",
+                client_block(&format!("gap{gap}"), d.addr)
+            )
+        })
+        .collect();
+    let m = monitor(&write_config(dir.path(), &clients));
+    let c = connect(m.addr).await;
+    let logs = connect(m.addr).await;
+    let seen = collect_logs(logs.take_events().unwrap());
+    assert_eq!(logs.call("subscribe log").await.unwrap().name, "ok");
+    status_where(&c, "every gauge polled", |s| {
+        gaps.iter()
+            .all(|gap| s.get(&format!("gap{gap}.status_age")).is_some())
+    })
+    .await;
+
+    let restarts: Vec<_> = gaps
+        .iter()
+        .zip(daemons)
+        .map(|(&gap, mut daemon)| {
+            tokio::task::spawn_blocking(move || {
+                let addr = daemon.addr;
+                daemon.kill();
+                std::thread::sleep(Duration::from_millis(gap));
+                gauge_on(&format!("g{gap}"), addr)
+            })
+        })
+        .collect();
+    let mut restarted = Vec::new();
+    for restart in restarts {
+        restarted.push(restart.await.unwrap());
+    }
+    // Reconnect backoff is capped at 10 s; past that, the monitor has given up.
+    let bound = Duration::from_secs(30);
+    for gap in gaps {
+        let name = format!("gap{gap}");
+        eventually(bound, &format!("{name} seen going down"), || async {
+            (logged(&seen, &format!("{name} disconnected")) > 0).then_some(())
+        })
+        .await;
+        let polled = |s: &Message| {
+            s.get(&name) == Some("1") && s.get(&format!("{name}.status_age")).is_some()
+        };
+        eventually(
+            bound,
+            &format!("{name} polled again after a {gap} ms gap"),
+            || async {
+                let status = c.call("get_status").await.ok()?;
+                polled(&status).then_some(())
+            },
+        )
+        .await;
+        let clients = c.call("clients").await.unwrap();
+        assert_eq!(clients.get(&name), Some("1"), "{clients}");
+    }
+}
+
+/// A labwire daemon on an ephemeral port: each connection's requests are answered in
+/// order (as the daemon server does) with the lines `answer` returns.
+async fn scripted_daemon<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(Message) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Vec<String>> + Send + 'static,
+{
+    fake_daemon(move |stream| {
+        let answer = answer.clone();
+        async move {
+            let (r, mut w) = stream.into_split();
+            let mut lines = BufReader::new(r).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(request) = parse_line(&line) else {
+                    continue;
+                };
+                let mut out = answer(request).await.join("\n");
+                out.push('\n');
+                if w.write_all(out.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// `reply` to `request`, tag and all, as one line.
+fn answer(request: &Message, reply: Message) -> String {
+    reply.tagged(request.tag.clone()).to_line()
+}
+
+fn id_line(request: &Message) -> String {
+    answer(
+        request,
+        Message::new("id")
+            .kwarg("name", "fake")
+            .kwarg("type", "fake")
+            .kwarg("protocol", "1"),
+    )
+}
+
+/// Regression (issue 8.8): six concurrent `send`s to a slow supply answered `timeout` four
+/// times, and one of those values still reached the instrument. Now a command waits its
+/// turn in the monitor, is never written once its deadline passed (`sent=0`), and one that
+/// was written says so (`sent=1`); the polls go on meanwhile.
+#[tokio::test]
+async fn relayed_commands_never_run_after_their_deadline_and_polls_go_on() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let executed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let polls = Arc::new(AtomicU64::new(0));
+    let (seen, counted) = (executed.clone(), polls.clone());
+    let addr = scripted_daemon(move |request| {
+        let (seen, counted) = (seen.clone(), counted.clone());
+        async move {
+            let reply = match request.name.as_str() {
+                "get_id" => return vec![id_line(&request)],
+                "get_status" => {
+                    let n = counted.fetch_add(1, Ordering::Relaxed) + 1;
+                    Message::new("status").kwarg("polls", n.to_string())
+                }
+                "slow" => {
+                    let value = request.get("value").unwrap_or("").to_string();
+                    seen.lock().unwrap().push(value.clone());
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    Message::new("ok").arg("slow").kwarg("value", value)
+                }
+                name => Message::new("ok").arg(name),
+            };
+            vec![answer(&request, reply)]
+        }
+    })
+    .await;
+    let dir = TempDir::new("monitor-relay");
+    let m = monitor(&write_config(dir.path(), &client_block("slowpsu", addr)));
+    let c = connect(m.addr).await;
+    status_where(&c, "polled", |s| s.get("slowpsu.polls").is_some()).await;
+
+    let patient = labwire_client::ClientOptions {
+        request_timeout: Duration::from_secs(30),
+        ..labwire_client::ClientOptions::default()
+    };
+    let mut sends = Vec::new();
+    for i in 0..6 {
+        let script = labwire_client::Client::connect(m.addr, patient.clone())
+            .await
+            .unwrap();
+        sends.push(tokio::spawn(async move {
+            let reply = script.call(&format!("send slowpsu slow value={i}")).await;
+            (i.to_string(), reply.unwrap())
+        }));
+    }
+    let before = polls.load(Ordering::Relaxed);
+    eventually(WAIT, "polls while relayed commands wait", || async {
+        (polls.load(Ordering::Relaxed) > before + 3).then_some(())
+    })
+    .await;
+    assert!(
+        !sends.iter().all(|s| s.is_finished()),
+        "the polls went on while commands were still queued"
+    );
+    assert_eq!(c.call("clients").await.unwrap().get("slowpsu"), Some("1"));
+
+    let (mut answered, mut not_sent, mut no_reply) = (Vec::new(), Vec::new(), Vec::new());
+    for send in sends {
+        let (value, reply) = send.await.unwrap();
+        match (reply.name.as_str(), reply.error_code(), reply.get("sent")) {
+            ("ok", _, _) => answered.push(value),
+            ("error", Some("timeout"), Some("0")) => {
+                assert!(
+                    reply
+                        .error_message()
+                        .unwrap()
+                        .starts_with("not sent to slowpsu"),
+                    "{reply}"
+                );
+                not_sent.push(value)
+            }
+            ("error", Some("timeout"), Some("1")) => {
+                assert!(
+                    reply
+                        .error_message()
+                        .unwrap()
+                        .starts_with("sent to slowpsu"),
+                    "{reply}"
+                );
+                no_reply.push(value)
+            }
+            _ => panic!("unexpected reply {reply}"),
+        }
+        assert_eq!(
+            reply.args.first().map(String::as_str),
+            Some(if reply.name == "ok" { "slow" } else { "send" })
+        );
+    }
+    assert!(
+        !answered.is_empty() && !not_sent.is_empty(),
+        "{answered:?} {not_sent:?}"
+    );
+    let mut reached: Vec<String> = executed.lock().unwrap().clone();
+    let mut written: Vec<String> = answered.iter().chain(&no_reply).cloned().collect();
+    reached.sort();
+    written.sort();
+    assert_eq!(
+        reached, written,
+        "exactly the commands written reached the daemon"
+    );
+}
+
+/// Regression (issue 8.3): one connection sending 60 kB log lines grew the database by
+/// 1 GB. A message is cut at 4 KiB (the reply says so), a connection's lines beyond its
+/// rate are refused with `busy`, and (issue 8.10) `key=value` parts stay in the message.
+#[tokio::test]
+async fn script_logs_are_bounded_in_size_and_rate_and_keep_their_kwargs() {
+    let dir = TempDir::new("monitor-logbounds");
+    let m = monitor(&write_config(dir.path(), ""));
+    let c = connect(m.addr).await;
+    let logs = connect(m.addr).await;
+    let seen = collect_logs(logs.take_events().unwrap());
+    assert_eq!(logs.call("subscribe log").await.unwrap().name, "ok");
+
+    let kept = c.call("log info a \"b c\" d=e x=\"y z\"").await.unwrap();
+    assert_eq!(kept.name, "ok", "{kept}");
+    let big = c
+        .call(&format!("log info {}", "x".repeat(10_000)))
+        .await
+        .unwrap();
+    assert_eq!(big.to_line(), "ok log truncated=4096");
+    eventually(WAIT, "both lines logged", || async {
+        let seen = seen.lock().unwrap();
+        let script: Vec<_> = seen
+            .iter()
+            .filter(|m| m.get("source") == Some("script"))
+            .filter_map(|m| m.get("message"))
+            .collect();
+        (script.len() >= 2).then(|| {
+            assert_eq!(
+                script[0], "a b c d=e x=\"y z\"",
+                "words, then key=value parts"
+            );
+            assert_eq!(script[1].len(), 4096);
+        })
+    })
+    .await;
+
+    let mut busy = None;
+    for _ in 0..300 {
+        let reply = c.call("log debug flood").await.unwrap();
+        if reply.name != "ok" {
+            busy = Some(reply);
+            break;
+        }
+    }
+    let busy = busy.expect("300 lines at once exceed the rate");
+    assert_eq!(
+        (busy.error_code(), busy.args.as_slice()),
+        (Some("busy"), &["log".to_string()][..]),
+        "{busy}"
+    );
+    let other = connect(m.addr).await;
+    assert_eq!(
+        other.call("log info unaffected").await.unwrap().name,
+        "ok",
+        "the limit is per connection"
+    );
+}
+
+/// Issue 8.3: a daemon's own log lines are passed on at a bounded rate; the rest are
+/// counted, dropped, and the count logged once lines flow again.
+#[tokio::test]
+async fn a_daemon_flooding_its_log_is_passed_on_at_a_bounded_rate() {
+    let addr = scripted_daemon(|request| async move {
+        let log = |text: String| {
+            Message::new("log")
+                .kwarg("level", "info")
+                .kwarg("source", "fake")
+                .kwarg("message", text)
+                .to_line()
+        };
+        match request.name.as_str() {
+            "get_id" => vec![id_line(&request)],
+            "subscribe" => {
+                let mut lines = vec![answer(&request, Message::new("ok").arg("subscribe"))];
+                lines.extend((0..1000).map(|n| log(format!("flood {n}"))));
+                lines
+            }
+            // One line a poll: slow enough to get through once the burst is spent.
+            "get_status" => vec![
+                log("steady".into()),
+                answer(&request, Message::new("status").kwarg("ok", "1")),
+            ],
+            name => vec![answer(&request, Message::new("ok").arg(name))],
+        }
+    })
+    .await;
+    let dir = TempDir::new("monitor-logflood");
+    let m = monitor(&write_config(dir.path(), &client_block("chatty", addr)));
+    let logs = connect(m.addr).await;
+    let seen = collect_logs(logs.take_events().unwrap());
+    assert_eq!(logs.call("subscribe log").await.unwrap().name, "ok");
+    eventually(WAIT, "the drop count logged", || async {
+        (logged(&seen, "lines dropped") > 0).then_some(())
+    })
+    .await;
+    let passed = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("source") == Some("chatty"))
+        .filter(|m| m.get("message").is_some_and(|t| t.starts_with("flood")))
+        .count();
+    assert!(
+        (1..=150).contains(&passed),
+        "{passed} of 1000 flood lines passed on"
+    );
+}
+
+fn token_file(dir: &Path, secret: &str) -> String {
+    let path = dir.join("token");
+    std::fs::write(&path, secret).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Issue 8.7: a daemon with its own token was never polled (`forbidden` every second,
+/// yet listed as connected). With the client's token the monitor authenticates on the
+/// poll and relay connections; without it, or with a wrong one, the client is shown as
+/// not connected with the reason, logged once. Through the library API until monitor.ini
+/// has `token_file` (the lead wires it: `ClientConfig::token`).
+#[tokio::test]
+async fn a_daemon_with_a_token_is_polled_with_it_and_refusals_are_explained_once() {
+    use labwire_daemon::server::Service;
+    use labwire_monitor::hub::{Hub, SlotSpec};
+    use labwire_monitor::poller::{self, PollSettings};
+    use labwire_monitor::service::MonitorService;
+    let dir = TempDir::new("monitor-token");
+    let secret = token_file(dir.path(), "s3cret-lab");
+    let g = Process::start(
+        binary("labwire-gauge"),
+        &[
+            "--simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--poll-interval",
+            "0.1",
+            "--token-file",
+            &secret,
+        ],
+    );
+    let spec = |name: &str, token: Option<&str>| SlotSpec {
+        name: name.into(),
+        address: g.addr.to_string(),
+        token: token.map(String::from),
+    };
+    let hub = Hub::new(
+        "m".into(),
+        [
+            spec("right", Some("s3cret-lab")),
+            spec("wrong", Some("guess")),
+            spec("none", None),
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    let mut hub_logs = hub.subscribe_log();
+    let refusals = Arc::new(Mutex::new(Vec::new()));
+    let kept = refusals.clone();
+    tokio::spawn(async move {
+        while let Ok(line) = hub_logs.recv().await {
+            if line.contains("refused the monitor") {
+                kept.lock().unwrap().push(line.to_string());
+            }
+        }
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    for slot in hub.slots() {
+        tokio::spawn(poller::run(
+            hub.clone(),
+            slot.clone(),
+            PollSettings::with_interval(Duration::from_millis(100)),
+            shutdown.clone(),
+        ));
+    }
+    let right = hub.slot("right").unwrap().clone();
+    eventually(WAIT, "polled with the token", || async {
+        let view = right.view();
+        (view.connected && view.vars.iter().any(|(k, _)| k == "pressure")).then_some(())
+    })
+    .await;
+    let service = MonitorService::new(hub.clone(), false);
+    let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let relayed = service
+        .handle(parse_line("send right get_status").unwrap(), peer)
+        .await;
+    assert_eq!(relayed.name, "status", "relayed with the token: {relayed}");
+
+    for (name, why) in [("wrong", "wrong token"), ("none", "forbidden")] {
+        let slot = hub.slot(name).unwrap().clone();
+        let reason = eventually(WAIT, &format!("{name} refused"), || async {
+            slot.view().reason
+        })
+        .await;
+        assert!(reason.contains(why), "{name}: {reason}");
+        assert!(!slot.view().connected, "{name}");
+        let json = hub.status_json();
+        assert_eq!(json["clients"][name]["connected"], false);
+        assert!(json["clients"][name]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(why)));
+        let refused = service
+            .handle(
+                parse_line(&format!("send {name} get_status")).unwrap(),
+                peer,
+            )
+            .await;
+        assert_eq!(refused.error_code(), Some("not_connected"), "{refused}");
+    }
+    let clients = service.handle(parse_line("clients").unwrap(), peer).await;
+    assert_eq!(clients.get("right"), Some("1"), "{clients}");
+    assert!(clients.get("none.reason").is_some(), "{clients}");
+    // Several retries later, each refusal is still logged once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let refusals = refusals.lock().unwrap().clone();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    shutdown.cancel();
+}
+
+/// Issue 8.10 / 9.2: `help` lists exactly the commands that are answered.
+#[tokio::test]
+async fn every_command_help_lists_is_answered() {
+    let dir = TempDir::new("monitor-help");
+    let m = monitor(&write_config(dir.path(), ""));
+    let c = connect(m.addr).await;
+    let help = c.call("help").await.unwrap();
+    let mut unanswered = Vec::new();
+    for (command, _) in &help.kwargs {
+        if command == "exit" {
+            continue; // answered, by stopping the monitor
+        }
+        let reply = c.call(command).await.unwrap();
+        if reply.error_code() == Some("unknown_command") {
+            unanswered.push(command.clone());
+        }
+    }
+    assert!(unanswered.is_empty(), "help lists {unanswered:?}: {help}");
 }

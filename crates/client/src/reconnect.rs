@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// A connection that stayed up this long counts as healthy: the next outage starts the
 /// backoff over. Shorter ones keep growing it, so a server that accepts and immediately
@@ -102,7 +103,8 @@ pub struct ReconnectingClient {
 
 struct Inner {
     addr: String,
-    current: watch::Receiver<Option<Client>>,
+    /// The live connection and its number (1 for the first, +1 for each reconnect).
+    current: watch::Receiver<Option<(u64, Client)>>,
     state: watch::Receiver<bool>,
     stop: CancellationToken,
 }
@@ -120,14 +122,18 @@ impl ReconnectingClient {
         let (state_tx, state) = watch::channel(false);
         let stop = CancellationToken::new();
         let delays = Delays::new(backoff, XorShift::from_clock(&addr));
-        tokio::spawn(maintain(
-            addr.clone(),
-            options,
-            delays,
-            current_tx,
-            state_tx,
-            stop.clone(),
-        ));
+        // In the caller's span, so its connect and loss lines say whose connection it is.
+        tokio::spawn(
+            maintain(
+                addr.clone(),
+                options,
+                delays,
+                current_tx,
+                state_tx,
+                stop.clone(),
+            )
+            .instrument(tracing::Span::current()),
+        );
         ReconnectingClient {
             inner: Arc::new(Inner {
                 addr,
@@ -148,8 +154,27 @@ impl ReconnectingClient {
             .current
             .borrow()
             .as_ref()
+            .map(|(_, client)| client)
             .filter(|client| client.is_connected())
             .cloned()
+    }
+
+    /// Waits for a live connection newer than connection number `after` (0: any) and
+    /// returns it with its number; `None` once this client has stopped. A caller that
+    /// passes the number of the connection it gave up on never misses a reconnect, however
+    /// quickly the drop and the reconnect follow each other (watching
+    /// [`connection_state`](Self::connection_state) can: down-and-up looks like no change).
+    pub async fn next_connection(&self, after: u64) -> Option<(u64, Client)> {
+        let mut current = self.inner.current.clone();
+        let fresh = current
+            .wait_for(|current| {
+                current
+                    .as_ref()
+                    .is_some_and(|(number, client)| *number > after && client.is_connected())
+            })
+            .await
+            .ok()?;
+        fresh.clone()
     }
 
     /// [`Client::request`] on the live connection; [`ClientError::NotConnected`] while down.
@@ -185,10 +210,11 @@ async fn maintain(
     addr: String,
     options: ClientOptions,
     mut delays: Delays,
-    current: watch::Sender<Option<Client>>,
+    current: watch::Sender<Option<(u64, Client)>>,
     state: watch::Sender<bool>,
     stop: CancellationToken,
 ) {
+    let mut number = 0;
     loop {
         let attempt = tokio::select! {
             _ = stop.cancelled() => break,
@@ -198,7 +224,8 @@ async fn maintain(
             Ok(client) => {
                 tracing::info!(%addr, "connected");
                 let since = Instant::now();
-                current.send_replace(Some(client.clone()));
+                number += 1;
+                current.send_replace(Some((number, client.clone())));
                 state.send_replace(true);
                 let stopping = tokio::select! {
                     _ = stop.cancelled() => true,
@@ -258,6 +285,29 @@ mod tests {
         let mut delays = Delays::new(backoff, XorShift::from_clock("127.0.0.1:7001"));
         let samples: std::collections::HashSet<_> = (0..32).map(|_| delays.next_delay()).collect();
         assert!(samples.len() > 16, "jitter produced {samples:?}");
+    }
+
+    /// Regression (monitor issue 8.1): a drop and reconnect between two looks at the
+    /// connection state went unseen; connection numbers make every reconnect visible.
+    #[tokio::test]
+    async fn every_reconnect_is_a_new_connection_number() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let backoff = Backoff {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        };
+        let link = ReconnectingClient::new(addr, ClientOptions::default(), backoff);
+        let (first_number, first) = link.next_connection(0).await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        assert_eq!(first_number, 1);
+        drop(server_side);
+        let (second, _) = listener.accept().await.unwrap();
+        // By now the state went down and up again; a fresh connection is still found.
+        let (number, client) = link.next_connection(first_number).await.unwrap();
+        assert!(number > first_number);
+        assert!(client.is_connected() && !first.is_connected());
+        drop(second);
     }
 
     #[test]

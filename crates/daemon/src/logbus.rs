@@ -2,7 +2,7 @@
 //! above once, as `log level=... source=<daemon> message="..."`, and broadcasts it to the
 //! connections that asked for `subscribe log`. A slow subscriber skips lines.
 
-use labwire_protocol::LineWriter;
+use labwire_protocol::{LineWriter, LogLevel};
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
@@ -51,12 +51,12 @@ impl Visit for MessageText {
     }
 }
 
-fn level_word(level: &Level) -> &'static str {
+fn log_level(level: &Level) -> LogLevel {
     match *level {
-        Level::ERROR => "error",
-        Level::WARN => "warning",
-        Level::INFO => "info",
-        _ => "debug",
+        Level::ERROR => LogLevel::Error,
+        Level::WARN => LogLevel::Warning,
+        Level::INFO => LogLevel::Info,
+        _ => LogLevel::Debug,
     }
 }
 
@@ -70,7 +70,7 @@ impl<S: Subscriber> Layer<S> for LogBusLayer {
         event.record(&mut text);
         let mut line = String::new();
         LineWriter::start(&mut line, None, "log")
-            .kwarg("level", level_word(level))
+            .kwarg("level", log_level(level).as_str())
             .kwarg(
                 "source",
                 SOURCE.get().map(String::as_str).unwrap_or("daemon"),

@@ -9,12 +9,14 @@
 //!   labwire writes goes through it, so `parse(encode(m)) == m` holds everywhere.
 //! - [`codec`]: a tokio-util codec ([`LineCodec`]) with the line limit, CR/LF/NUL framing
 //!   and `bytes=N` binary payloads in both directions.
+//! - [`log_level`]: [`LogLevel`], the four levels of a `log` line, ordered by severity.
 //! - [`value`]: how numbers and booleans are written and read on the wire.
 //!
 //! The crate does no I/O of its own.
 
 pub mod codec;
 pub mod encode;
+pub mod log_level;
 pub mod message;
 pub mod parse;
 pub mod value;
@@ -23,6 +25,7 @@ pub use codec::{
     FrameError, FrameRefusal, LineCodec, PayloadPolicy, DEFAULT_MAX_LINE, DEFAULT_MAX_PAYLOAD,
 };
 pub use encode::{EncodedKwargs, LineWriter};
+pub use log_level::{LogLevel, UnknownLogLevel};
 pub use message::{ErrorCode, Message, PAYLOAD_KEY};
 pub use parse::{parse_line, ParseError};
 pub use value::{format_bool, format_millis_as_seconds, format_number, parse_bool, parse_number};

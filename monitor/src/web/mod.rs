@@ -160,7 +160,8 @@ impl Web {
         });
         // On the page from the start: the log follower has not subscribed yet.
         for warning in warnings {
-            web.hub.log("warning", "monitor", &warning);
+            web.hub
+                .log(labwire_protocol::LogLevel::Warning, "monitor", &warning);
             web.remember_log(LogEntry {
                 time: SystemTime::now(),
                 level: "warning".into(),

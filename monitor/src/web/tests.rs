@@ -711,7 +711,11 @@ async fn events_start_with_a_snapshot_then_follow_changes() {
         serde_json::json!([["lab.hall", "door", "open wide"]])
     );
 
-    f.hub.log("warning", "script", "hello \"page\"");
+    f.hub.log(
+        labwire_protocol::LogLevel::Warning,
+        "script",
+        "hello \"page\"",
+    );
     let (event, log) = next_event(&mut body, &mut buffer).await;
     assert_eq!(event, "log");
     assert_eq!(
