@@ -15,12 +15,18 @@
 //! - [`logbus`]: a tracing layer that turns log events into `log` lines for subscribers.
 //! - [`transport`]: byte-stream links to hardware (TCP, or any async stream in tests).
 //! - [`cli`]: the command-line flags every daemon shares, logging set-up, and [`run`].
+//! - [`profile`]: setpoint profiles a daemon runs itself ([`Profile`], [`ProfileRun`]),
+//!   kept in its state file across restarts.
+//! - [`device_alarms`]: alarms raised by a device ([`DeviceAlarms`]): `alarm_<code>`
+//!   status variables, latched until `ack_alarm` and the cause is gone.
 
 pub mod args;
 pub mod cli;
 pub mod device;
+pub mod device_alarms;
 pub mod hardware;
 pub mod logbus;
+pub mod profile;
 pub mod server;
 pub mod status;
 pub mod transport;
@@ -28,5 +34,7 @@ pub mod transport;
 pub use args::Args;
 pub use cli::{run, CommonArgs, DaemonInfo};
 pub use device::{CommandSpec, Device, Error, Kwargs};
+pub use device_alarms::{AlarmSelector, DeviceAlarms};
+pub use profile::{Profile, ProfileRun, ProfileStatus, RunState};
 pub use server::{Daemon, ServerConfig, Service};
 pub use status::StatusBuilder;
