@@ -43,12 +43,15 @@ struct Alarm {
 }
 
 impl DeviceAlarms {
-    /// Every alarm the daemon can raise, clear. Codes are status-name characters and not
-    /// `all`; a bad or repeated code is a programming error and panics at start-up.
+    /// Every alarm the daemon can raise, clear. Codes are status-name characters, not
+    /// `all` and not ending in `_message` (that would read as another alarm's message); a
+    /// bad or repeated code is a programming error and panics at start-up.
     pub fn new(codes: &[&'static str]) -> Self {
         for (index, code) in codes.iter().enumerate() {
             assert!(
-                labwire_protocol::is_valid_name(code) && *code != "all",
+                labwire_protocol::is_valid_name(code)
+                    && *code != "all"
+                    && !code.ends_with("_message"),
                 "bad alarm code {code:?}"
             );
             assert!(!codes[..index].contains(code), "alarm code {code:?} twice");
@@ -320,5 +323,11 @@ mod tests {
     #[should_panic(expected = "bad alarm code")]
     fn all_is_not_a_code() {
         DeviceAlarms::new(&["all"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "bad alarm code")]
+    fn a_code_cannot_look_like_a_message() {
+        DeviceAlarms::new(&["heater_message"]);
     }
 }

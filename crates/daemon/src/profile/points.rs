@@ -84,6 +84,22 @@ impl Profile {
         Ok(Profile { points })
     }
 
+    /// Run every setpoint through `validate` again, e.g. for a profile read back from the
+    /// state file when the daemon's limits may have changed since it was loaded.
+    pub fn check(&self, mut validate: impl FnMut(f64) -> Result<(), Error>) -> Result<(), Error> {
+        for (index, point) in self.points.iter().enumerate() {
+            validate(point.setpoint).map_err(|err| {
+                let text = format!(
+                    "{}:{}",
+                    format_time(point.at),
+                    format_number(point.setpoint)
+                );
+                Error::new(err.code, format!("point {index} {text:?}: {}", err.message))
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn points(&self) -> &[Point] {
         &self.points
     }
@@ -423,6 +439,18 @@ mod tests {
         assert_eq!(
             err.message,
             "point 2 \"2h:-250\": setpoint -250 is below -200 K"
+        );
+
+        let stored = Profile::parse("0s:20,90m:-220", |_| Ok(())).unwrap();
+        let err = stored.check(limit).unwrap_err();
+        assert_eq!(err.code, ErrorCode::OutOfRange);
+        assert_eq!(
+            err.message,
+            "point 1 \"90m:-220\": setpoint -220 is below -200 K"
+        );
+        assert_eq!(
+            Profile::parse("0s:20", |_| Ok(())).unwrap().check(limit),
+            Ok(())
         );
 
         let mut seen = Vec::new();
