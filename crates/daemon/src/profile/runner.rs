@@ -4,7 +4,7 @@
 
 use super::iso_time::{self, Precision};
 use super::points::Profile;
-use crate::device::Error;
+use crate::device::{Error, Kwargs};
 use crate::status::StatusBuilder;
 use labwire_protocol::format_number;
 use serde::{Deserialize, Serialize};
@@ -143,28 +143,46 @@ impl ProfileRun {
     /// `_profile_end` (ISO 8601 UTC, whole seconds); empty where not applicable. An empty
     /// `prefix` gives `profile`, `profile_step`, ...
     pub fn write_status(&self, prefix: &str, now: SystemTime, out: &mut StatusBuilder) {
-        let status = self.status(now);
-        let key = |name: &str| {
+        for (name, value) in self.fields(now) {
             if prefix.is_empty() {
-                name.to_string()
+                out.text(name, value);
             } else {
-                format!("{prefix}_{name}")
+                out.text(format!("{prefix}_{name}"), value);
             }
-        };
-        out.text(key("profile"), status.state.as_str())
-            .text(
-                key("profile_step"),
+        }
+    }
+
+    /// The `ok profile_status` reply: the status variables without prefix (`profile`,
+    /// `profile_step`, ...) and `profile_points`, the loaded profile as a `points=` text
+    /// (empty when none is loaded).
+    pub fn status_kwargs(&self, now: SystemTime) -> Kwargs {
+        let points = self
+            .profile
+            .as_ref()
+            .map(Profile::to_text)
+            .unwrap_or_default();
+        self.fields(now)
+            .into_iter()
+            .chain([("profile_points", points)])
+            .map(|(name, value)| (name.to_string(), value))
+            .collect()
+    }
+
+    fn fields(&self, now: SystemTime) -> [(&'static str, String); 5] {
+        let status = self.status(now);
+        [
+            ("profile", status.state.as_str().to_string()),
+            (
+                "profile_step",
                 status.step.map(|step| step.to_string()).unwrap_or_default(),
-            )
-            .text(key("profile_elapsed"), optional_number(status.elapsed_s))
-            .text(key("profile_setpoint"), optional_number(status.setpoint))
-            .text(
-                key("profile_end"),
-                status
-                    .end
-                    .map(|end| iso_time::format(end, Precision::Seconds))
-                    .unwrap_or_default(),
-            );
+            ),
+            ("profile_elapsed", optional_number(status.elapsed_s)),
+            ("profile_setpoint", optional_number(status.setpoint)),
+            (
+                "profile_end",
+                status.end.map(format_time).unwrap_or_default(),
+            ),
+        ]
     }
 
     fn check_not_active(&self, now: SystemTime, command: &str) -> Result<(), Error> {
@@ -294,6 +312,26 @@ mod tests {
             );
         }
         assert_eq!(run.setpoint(clock(1e6)), Some(0.0));
+    }
+
+    #[test]
+    fn the_status_reply_names_the_points() {
+        let mut run = loaded("0s:20,90m:-100");
+        run.start(None, clock(0.0)).unwrap();
+        let kwargs = run.status_kwargs(clock(2700.0));
+        let expected = [
+            ("profile", "running"),
+            ("profile_step", "0"),
+            ("profile_elapsed", "2700"),
+            ("profile_setpoint", "-40"),
+            ("profile_end", "2026-12-24T09:30:00Z"),
+            ("profile_points", "0s:20,90m:-100"),
+        ];
+        assert_eq!(
+            kwargs,
+            expected.map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(ProfileRun::new().status_kwargs(clock(0.0))[5].1, "");
     }
 
     #[test]
