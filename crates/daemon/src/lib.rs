@@ -28,6 +28,10 @@
 //!   runtime starts, the in-process simulator, the device built from a [`Setup`], the
 //!   exit code (0 clean stop, 2 bad command line or configuration, 1 anything else).
 //! - [`state`]: [`StateFile`], state that survives a restart (`--state-file`).
+//! - [`profile`]: setpoint profiles a daemon runs itself ([`Profile`], [`ProfileRun`]),
+//!   kept in its state file across restarts.
+//! - [`device_alarms`]: alarms raised by a device ([`DeviceAlarms`]): `alarm_<code>`
+//!   status variables, latched until `ack_alarm` and the cause is gone.
 
 pub mod args;
 pub mod auth;
@@ -35,10 +39,12 @@ pub mod cli;
 mod connection;
 pub mod daemon;
 pub mod device;
+pub mod device_alarms;
 pub mod dispatch;
 pub mod hardware;
 pub mod launch;
 pub mod logbus;
+pub mod profile;
 pub mod room;
 pub mod server;
 pub mod service;
@@ -50,7 +56,9 @@ pub use args::Args;
 pub use cli::{parse, CommonArgs, DaemonInfo};
 pub use daemon::Daemon;
 pub use device::{CommandSpec, Device, Error, Kwargs};
+pub use device_alarms::{AlarmSelector, DeviceAlarms};
 pub use launch::{run, Setup};
+pub use profile::{Profile, ProfileRun, ProfileStatus, RunState};
 pub use server::ServerConfig;
 pub use service::{DeviceService, Service};
 pub use state::StateFile;
