@@ -6,12 +6,14 @@
 //! - [`config`]: the `monitor.ini` reader (configobj-style INI, nom) and its validation into
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
 //! - [`poller`]: one task per client: connect, greet, subscribe to its log, poll.
+//! - [`change_filter`]: [`change_filter::ChangeFilter`] decides which polled values are
+//!   worth storing.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
-//! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged.
+//! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged;
+//!   [`alarms::AlarmChange`] is what the store records of them.
 //! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
-//!   queue (non-blocking calls from async code); [`store::Reader`] is a read-only
-//!   connection for history queries; [`store::ChangeFilter`] decides which polled values
-//!   are worth storing.
+//!   queue (non-blocking calls from async code) and opens a new database should the file
+//!   be deleted; [`store::Reader`] is a read-only connection for history queries.
 //! - [`service`]: the command port (`send`, `wait`, `clients`, ...), served by the shared
 //!   `labwire_daemon` server.
 //! - [`web`]: the web page, live events, plots, history, metrics (axum, askama templates
@@ -20,6 +22,7 @@
 
 pub mod alarms;
 pub mod app;
+pub mod change_filter;
 pub mod config;
 pub mod hub;
 pub mod poller;

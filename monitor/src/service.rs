@@ -2,11 +2,11 @@
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
 //! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
 
-use crate::alarms::utc_text;
 use crate::hub::Hub;
 use labwire_daemon::server::Service;
 use labwire_daemon::{CommandSpec, Error};
 use labwire_protocol::{format_bool, is_valid_name, parse_number, ErrorCode, LineWriter, Message};
+use labwire_time::rfc3339;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -269,7 +269,7 @@ impl MonitorService {
             .tagged(request.tag.clone())
             .kwarg("n", alarms.len().to_string());
         for alarm in alarms {
-            let mut state = format!("{} {}", alarm.state, utc_text(alarm.since));
+            let mut state = format!("{} {}", alarm.state, rfc3339(alarm.since));
             if !alarm.active {
                 state.push_str(" cleared");
             }
