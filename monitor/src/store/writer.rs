@@ -266,7 +266,8 @@ impl Writer {
                 self.shared.set_problem(problem);
                 bump(&self.shared.reopened, 1);
                 self.vars = vars;
-                self.file = file_id(&self.path);
+                // Should the new file vanish at once, the old id makes the next check see it.
+                self.file = file_id(&self.path).or(self.file);
                 self.conn = Some(conn);
                 self.trouble = None;
                 self.logged = None;
