@@ -1,6 +1,11 @@
-//! Which file a database path names right now, so the writer and the readers notice when
+//! Which files a database path names right now, so the writer and the readers notice when
 //! the database is deleted or replaced under them: an open SQLite connection keeps using
 //! the old, unlinked file, and nothing else would ever say so.
+//!
+//! SQLite does not remove the `-wal` and `-shm` files of a database file that has moved
+//! when it closes it, and would replay that journal into whatever file is at the path
+//! next. So the writer remembers which journal files are its own and removes them before
+//! it opens the new database.
 
 use std::path::{Path, PathBuf};
 
@@ -29,15 +34,28 @@ pub(super) fn file_id(_path: &Path) -> Option<FileId> {
     None
 }
 
-/// Remove the `-wal` and `-shm` files left at `path` by a database file that is gone:
-/// SQLite would otherwise replay the old database's journal into the new one.
-pub(super) fn remove_orphaned_journal(path: &Path) {
-    if path.exists() {
-        return;
-    }
-    for suffix in ["-wal", "-shm"] {
+/// The database's journal files, `-wal` then `-shm`.
+pub(super) fn journal_paths(path: &Path) -> [PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(name));
+        PathBuf::from(name)
+    })
+}
+
+/// The identities of the journal files at `path` now.
+pub(super) fn journal_ids(path: &Path) -> [Option<FileId>; 2] {
+    journal_paths(path).map(|journal| file_id(&journal))
+}
+
+/// Remove the journal files at `path` that belong to a database no longer there: the
+/// ones the writer opened itself (`own`), or any when there is no database file at all.
+pub(super) fn remove_stale_journal(path: &Path, own: [Option<FileId>; 2]) {
+    let no_database = !path.exists();
+    for (journal, own) in journal_paths(path).iter().zip(own) {
+        let id = file_id(journal);
+        if id.is_some() && (no_database || id == own) {
+            let _ = std::fs::remove_file(journal);
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use labwire_time::{from_millis, to_millis};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::file::{file_id, FileId};
+use super::file::{file_id, journal_paths, FileId};
 use super::schema::open_for_reading;
 use super::{Result, StoreError, Value};
 
@@ -48,8 +48,10 @@ pub struct AlarmRecord {
 /// (it is `Send`, not `Sync`: one per task, or behind a mutex).
 pub struct Reader {
     path: PathBuf,
-    /// The file `conn` reads; `None` where the platform cannot tell.
-    file: Cell<Option<FileId>>,
+    /// The file `conn` reads and its `-shm` (a new database gets a new one, even when a
+    /// reader opened the new file before the writer removed the old journal); `None`
+    /// where the platform cannot tell.
+    file: Cell<Option<(FileId, Option<FileId>)>>,
     pub(super) conn: RefCell<Connection>,
 }
 
@@ -65,7 +67,7 @@ impl fmt::Debug for Reader {
 pub fn open_reader(path: impl AsRef<Path>) -> Result<Reader> {
     let path = path.as_ref();
     // Taken before opening: should the file change in between, the next query reopens.
-    let file = file_id(path);
+    let file = identity(path);
     let conn = open_for_reading(path)?;
     Ok(Reader {
         path: path.to_path_buf(),
@@ -74,12 +76,18 @@ pub fn open_reader(path: impl AsRef<Path>) -> Result<Reader> {
     })
 }
 
+/// The database file at `path` and its `-shm`.
+fn identity(path: &Path) -> Option<(FileId, Option<FileId>)> {
+    let [_, shm] = journal_paths(path);
+    Some((file_id(path)?, file_id(&shm)))
+}
+
 impl Reader {
     /// The connection to the file the path names now: reopened if the file was replaced;
     /// an error while there is none (deleted, the writer has not yet opened a new one).
     fn conn(&self) -> Result<Ref<'_, Connection>> {
         if let Some(opened) = self.file.get() {
-            match file_id(&self.path) {
+            match identity(&self.path) {
                 Some(now) if now == opened => {}
                 Some(now) => {
                     *self.conn.borrow_mut() = open_for_reading(&self.path)?;

@@ -438,6 +438,41 @@ fn a_deleted_database_is_noticed_and_replaced() {
 }
 
 #[test]
+fn a_replaced_database_is_followed_with_its_own_variables() {
+    let scratch = Scratch::new("replaced");
+    let store = Store::open(scratch.db(), checking_often()).unwrap();
+    store.record_value("a", "x", at(1), Value::Number(1.0));
+    store.flush().unwrap();
+    // A backup restored over the path while the monitor runs.
+    let backup = scratch.0.join("backup.sqlite");
+    let other = Store::open(&backup, quick()).unwrap();
+    other.record_value("b", "y", at(2), Value::Number(2.0));
+    other.close().unwrap();
+    std::fs::rename(&backup, scratch.db()).unwrap();
+
+    keep_writing_until(&store, "the replacement is not noticed", |s| s.reopened > 0);
+    let last = keep_writing_until(&store, "nothing written after the reopen", |_| true);
+    let problem = store.stats().problem.unwrap();
+    assert!(problem.contains("was replaced"), "{problem}");
+    let reader = open_reader(scratch.db()).unwrap();
+    assert_eq!(
+        reader.history("b", "y", at(0), at(10), 10).unwrap(),
+        [(at(2), Value::Number(2.0))]
+    );
+    let x = reader
+        .history("a", "x", at(0), at(last), 1_000_000)
+        .unwrap();
+    assert!(x.contains(&(at(last), Value::Number(last as f64))), "{x:?}");
+    // Both variables keep distinct ids: the writer took the replacement's, not its own.
+    let ids: i64 = reader
+        .conn
+        .borrow()
+        .query_row("SELECT count(DISTINCT id) FROM variables", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ids, 2);
+}
+
+#[test]
 fn a_reader_reports_a_deleted_database_until_there_is_a_new_one() {
     let scratch = Scratch::new("reader-deleted");
     let store = Store::open(scratch.db(), quick()).unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, Transaction};
 
-use super::file::{file_id, remove_orphaned_journal, FileId};
+use super::file::{file_id, journal_ids, remove_stale_journal, FileId};
 use super::schema::open_for_writing;
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
@@ -99,6 +99,8 @@ pub(super) struct Writer {
     conn: Option<Connection>,
     /// The file `conn` writes; `None` where the platform cannot tell.
     file: Option<FileId>,
+    /// Its `-wal` and `-shm` files.
+    journal: [Option<FileId>; 2],
     vars: VarCache,
     shared: Arc<Shared>,
     options: StoreOptions,
@@ -118,6 +120,7 @@ impl Writer {
         Ok(Writer {
             path: path.to_path_buf(),
             file: file_id(path),
+            journal: journal_ids(path),
             conn: Some(conn),
             vars,
             shared,
@@ -248,11 +251,9 @@ impl Writer {
     }
 
     fn reopen(&mut self, trouble: String) {
-        // Close the old file first: closing it removes its -wal and -shm, which must not
-        // happen to the new database's.
         self.conn = None;
         self.vars.clear();
-        remove_orphaned_journal(&self.path);
+        remove_stale_journal(&self.path, self.journal);
         let path = self.path.display();
         let opened =
             open_for_writing(&self.path).and_then(|conn| Ok((load_variables(&conn)?, conn)));
@@ -268,6 +269,7 @@ impl Writer {
                 self.vars = vars;
                 // Should the new file vanish at once, the old id makes the next check see it.
                 self.file = file_id(&self.path).or(self.file);
+                self.journal = journal_ids(&self.path);
                 self.conn = Some(conn);
                 self.trouble = None;
                 self.logged = None;
