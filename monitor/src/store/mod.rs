@@ -54,6 +54,8 @@ pub enum StoreError {
     Schema(String),
     /// The writer thread is gone (it panicked); nothing more can be stored.
     WriterGone,
+    /// The database file was deleted; the writer opens a new one at its next check.
+    Deleted(PathBuf),
 }
 
 impl fmt::Display for StoreError {
@@ -63,6 +65,11 @@ impl fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "history writer: {e}"),
             StoreError::Schema(message) => write!(f, "history database: {message}"),
             StoreError::WriterGone => f.write_str("history writer thread has stopped"),
+            StoreError::Deleted(path) => write!(
+                f,
+                "history database {} was deleted; the monitor opens a new one within seconds",
+                path.display()
+            ),
         }
     }
 }

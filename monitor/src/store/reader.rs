@@ -93,15 +93,7 @@ impl Reader {
                     *self.conn.borrow_mut() = open_for_reading(&self.path)?;
                     self.file.set(Some(now));
                 }
-                None => {
-                    return Err(StoreError::Io(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!(
-                            "{} was deleted; the monitor opens a new one within seconds",
-                            self.path.display()
-                        ),
-                    )))
-                }
+                None => return Err(StoreError::Deleted(self.path.clone())),
             }
         }
         Ok(self.conn.borrow())
