@@ -4,9 +4,9 @@
 //! The book is plain state; the hub stores, logs and publishes what it reports.
 
 use crate::config::AlarmLimit;
-use crate::store::{AlarmChange, Value};
+use crate::store::Value;
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// The key of a client's connection alarm (`<client>.connected`).
 pub const CONNECTION_KEY: &str = "connected";
@@ -24,6 +24,18 @@ pub struct AlarmView {
     /// Still out of range.
     pub active: bool,
     pub acknowledged: bool,
+}
+
+/// What happened to the alarm of one variable, as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlarmChange {
+    /// The value left its limits; `state` says how (`low`, `high`, ...). A still uncleared
+    /// alarm of the same variable is cleared at the same time.
+    Raised { state: String, value: Option<f64> },
+    /// The value is back within its limits.
+    Cleared,
+    /// Someone acknowledged it.
+    Acked,
 }
 
 /// What changed, for the store and the log.
@@ -186,18 +198,10 @@ fn raised(state: &str, value: &str) -> AlarmChange {
     }
 }
 
-/// `2026-11-22T03:50:07Z`: how alarm times are shown on the command port.
-pub fn utc_text(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64().floor());
-    labwire_plot::Utc::from_unix(seconds).iso_timestamp()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(seconds: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(seconds)
@@ -291,12 +295,5 @@ mod tests {
         book.connection("gauge1", true, at(6));
         book.acknowledge("gauge1.connected").unwrap();
         assert!(book.views().is_empty());
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc_text(at(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(utc_text(at(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(utc_text(at(1_795_318_867)), "2026-11-22T03:41:07Z");
     }
 }

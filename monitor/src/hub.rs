@@ -478,10 +478,7 @@ impl Hub {
             } else {
                 serde_json::Map::new()
             };
-            let last_update = view
-                .last_update
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs_f64());
+            let last_update = view.last_update.map(labwire_time::unix_seconds);
             clients.insert(
                 slot.name.clone(),
                 serde_json::json!({

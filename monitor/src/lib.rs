@@ -8,12 +8,14 @@
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
 //! - [`poller`]: one task per client: connect, greet, authenticate, subscribe to its log,
 //!   poll.
+//! - [`change_filter`]: [`change_filter::ChangeFilter`] decides which polled values are
+//!   worth storing.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
-//! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged.
+//! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged;
+//!   [`alarms::AlarmChange`] is what the store records of them.
 //! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
-//!   queue (non-blocking calls from async code); [`store::Reader`] is a read-only
-//!   connection for history queries; [`store::ChangeFilter`] decides which polled values
-//!   are worth storing.
+//!   queue (non-blocking calls from async code) and opens a new database should the file
+//!   be deleted; [`store::Reader`] is a read-only connection for history queries.
 //! - [`relay`]: relayed commands (`send`), one at a time per client on their own
 //!   connection, with a deadline that tells "not sent" from "sent, no reply".
 //! - [`limits`]: the bounds on everything stored: log size and rate, variables per client.
@@ -25,6 +27,7 @@
 
 pub mod alarms;
 pub mod app;
+pub mod change_filter;
 pub mod config;
 pub mod hub;
 pub mod ini;

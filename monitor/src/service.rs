@@ -4,7 +4,6 @@
 //! `send` goes through the client's [`Relay`](crate::relay::Relay); `log` is bounded in
 //! size and, per connection, in rate (see [`crate::limits`]).
 
-use crate::alarms::utc_text;
 use crate::hub::Hub;
 use crate::limits::{TokenBucket, MAX_LOG_MESSAGE, SCRIPT_LOG_RATE};
 use labwire_daemon::server::Service;
@@ -13,6 +12,7 @@ use labwire_protocol::{
     format_bool, is_valid_name, parse_number, EncodedKwargs, ErrorCode, LineWriter, LogLevel,
     Message,
 };
+use labwire_time::rfc3339;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -300,7 +300,7 @@ impl MonitorService {
             .tagged(request.tag.clone())
             .kwarg("n", alarms.len().to_string());
         for alarm in alarms {
-            let mut state = format!("{} {}", alarm.state, utc_text(alarm.since));
+            let mut state = format!("{} {}", alarm.state, rfc3339(alarm.since));
             if !alarm.active {
                 state.push_str(" cleared");
             }

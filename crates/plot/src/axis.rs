@@ -3,6 +3,8 @@
 //! Ticks are chosen here rather than by plotters so that time ticks fall on whole UTC
 //! minutes/hours/days and log ticks on decades, with labels that fit the pixels given.
 
+use labwire_time::Utc;
+
 const MINUTE: f64 = 60.0;
 const HOUR: f64 = 3600.0;
 const DAY: f64 = 86_400.0;
@@ -303,65 +305,6 @@ fn format_number(v: f64, format: NumberFormat) -> String {
     }
 }
 
-/// A UTC calendar time, to the second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Utc {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
-
-impl Utc {
-    /// From seconds since 1970-01-01 UTC.
-    pub fn from_unix(t: f64) -> Self {
-        // Ticks land on whole seconds give or take float noise: round, don't floor.
-        let secs = t.round() as i64;
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        let in_day = secs.rem_euclid(86_400);
-        Utc {
-            year,
-            month,
-            day,
-            hour: (in_day / 3600) as u32,
-            minute: (in_day / 60 % 60) as u32,
-            second: (in_day % 60) as u32,
-        }
-    }
-
-    fn iso_date(&self) -> String {
-        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-
-    /// `2026-11-22T03:50:07Z`
-    pub fn iso_timestamp(&self) -> String {
-        format!(
-            "{}T{:02}:{:02}:{:02}Z",
-            self.iso_date(),
-            self.hour,
-            self.minute,
-            self.second
-        )
-    }
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar:
-/// Howard Hinnant's `civil_from_days`, which is exact for every i64 day used here.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
-}
-
 fn format_time(t: f64, format: TimeFormat) -> String {
     let u = Utc::from_unix(t);
     let month = MONTHS[(u.month - 1) as usize];
@@ -394,45 +337,6 @@ mod tests {
 
     fn labels(axis: &Axis) -> Vec<String> {
         axis.major.iter().map(|&v| axis.label(v)).collect()
-    }
-
-    #[test]
-    fn civil_dates_match_a_day_by_day_count() {
-        let mut days = 0i64;
-        for year in 1970..2101i64 {
-            let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-            let lengths = [
-                31,
-                if leap { 29 } else { 28 },
-                31,
-                30,
-                31,
-                30,
-                31,
-                31,
-                30,
-                31,
-                30,
-                31,
-            ];
-            for (m, &len) in lengths.iter().enumerate() {
-                for d in 1..=len {
-                    assert_eq!(civil_from_days(days), (year, m as u32 + 1, d), "day {days}");
-                    days += 1;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn utc_fields_and_negative_times() {
-        let t = Utc::from_unix(MAR14 + 10.0 * HOUR + 30.0 * MINUTE + 5.0);
-        assert_eq!((t.year, t.month, t.day), (2024, 3, 14));
-        assert_eq!((t.hour, t.minute, t.second), (10, 30, 5));
-        let before_epoch = Utc::from_unix(-1.0);
-        assert_eq!(before_epoch.iso_date(), "1969-12-31");
-        assert_eq!((before_epoch.hour, before_epoch.second), (23, 59));
-        assert_eq!(Utc::from_unix(951_782_400.0).iso_date(), "2000-02-29");
     }
 
     #[test]

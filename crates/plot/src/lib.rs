@@ -17,8 +17,8 @@
 //! - [`decimate`]: per-pixel-column min/max reduction, so 86,400 points per series
 //!   cost little more to draw than 1,600 and a one-sample spike still shows.
 //! - `axis`: tick positions and labels: round UTC times (`HH:MM` up to a day, the date
-//!   beyond), 1-2-5 steps for linear axes, decades for log axes; the UTC calendar
-//!   conversion is written out here rather than pulling in a date crate.
+//!   beyond), 1-2-5 steps for linear axes, decades for log axes; UTC calendar fields
+//!   come from `labwire_time`.
 //!
 //! Performance and size: `cargo bench -p labwire-plot` renders a 24-hour plot at 1 Hz
 //! against same-run references.
@@ -40,6 +40,5 @@ mod decimate;
 mod render;
 mod text;
 
-pub use axis::Utc;
 pub use decimate::decimate;
 pub use render::{clamp_size, render_png, PlotError, PlotSpec, Series, YScale, MAX_SIZE, MIN_SIZE};

@@ -200,7 +200,7 @@ pub fn alarms_json(alarms: &[AlarmView]) -> Json {
                     "key": a.key,
                     "state": a.state,
                     "value": a.value,
-                    "since": crate::alarms::utc_text(a.since),
+                    "since": labwire_time::rfc3339(a.since),
                     "since_unix": unix_seconds(a.since),
                     "active": a.active,
                     "acknowledged": a.acknowledged,

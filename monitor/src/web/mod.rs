@@ -379,17 +379,8 @@ pub fn json_response(document: &serde_json::Value) -> Response {
         .into_response()
 }
 
-/// `2026-11-22T03:50:07.123Z`.
-pub fn utc_millis(time: SystemTime) -> String {
-    let text = crate::alarms::utc_text(time);
-    let millis = crate::store::to_millis(time).rem_euclid(1000);
-    format!("{}.{millis:03}Z", text.trim_end_matches('Z'))
-}
-
-/// Seconds since the Unix epoch, as JSON and CSV carry times.
-pub fn unix_seconds(time: SystemTime) -> f64 {
-    crate::store::to_millis(time) as f64 / 1000.0
-}
+/// `2026-11-22T03:50:07.123Z`, and Unix seconds as JSON and CSV carry times.
+pub use labwire_time::{rfc3339_millis as utc_millis, unix_seconds};
 
 #[cfg(test)]
 mod tests;

@@ -81,7 +81,7 @@ pub fn render(web: &Web) -> askama::Result<String> {
         .alarms()
         .into_iter()
         .map(|a| AlarmRow {
-            since: crate::alarms::utc_text(a.since),
+            since: labwire_time::rfc3339(a.since),
             client: a.client,
             key: a.key,
             state: a.state,
@@ -165,7 +165,7 @@ pub async fn status(State(web): State<Arc<Web>>) -> Response {
 
 /// `HH:MM:SS` of a time, UTC.
 pub fn clock(time: std::time::SystemTime) -> String {
-    let text = crate::alarms::utc_text(time);
+    let text = labwire_time::rfc3339(time);
     text.get(11..19).unwrap_or(&text).to_string()
 }
 

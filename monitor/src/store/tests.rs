@@ -1,0 +1,577 @@
+use super::*;
+use rusqlite::Connection;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Instant, UNIX_EPOCH};
+
+/// A scratch directory removed on drop (the workspace has no tempfile crate).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("labwire-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.0.join("history.sqlite")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn at(ms: i64) -> SystemTime {
+    from_millis(1_700_000_000_000 + ms)
+}
+
+fn quick() -> StoreOptions {
+    StoreOptions {
+        flush_interval: Duration::from_millis(20),
+        ..StoreOptions::default()
+    }
+}
+
+#[test]
+fn values_round_trip_and_integers_are_compact() {
+    let scratch = Scratch::new("values");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let values = [
+        Value::Number(1.25),
+        Value::Number(0.0),
+        Value::Number(-0.0),
+        Value::Number(1.0),
+        Value::Number(-42.0),
+        Value::Number(1e300),
+        Value::Number(9_007_199_254_740_994.0),
+        Value::Text("CV".into()),
+        Value::Text("0123".into()),
+        Value::Missing,
+    ];
+    for (i, value) in values.iter().enumerate() {
+        assert!(store.record_value("psu1", "x", at(i as i64), value.clone()));
+    }
+    store.flush().unwrap();
+    assert_eq!(store.stats().samples_written, values.len() as u64);
+
+    let reader = store.reader().unwrap();
+    let got = reader.history("psu1", "x", at(0), at(100), 100).unwrap();
+    let got_values: Vec<Value> = got.iter().map(|(_, v)| v.clone()).collect();
+    assert_eq!(got_values, values);
+    assert!(got_values[2].as_number().unwrap().is_sign_negative());
+    assert_eq!(got[3].0, at(3));
+
+    let types: Vec<String> = reader
+        .conn
+        .borrow()
+        .prepare("SELECT typeof(value) FROM samples ORDER BY t")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        types,
+        ["real", "integer", "real", "integer", "integer", "real", "real", "text", "text", "null"]
+    );
+}
+
+#[test]
+fn history_is_one_variable_in_an_inclusive_range() {
+    let scratch = Scratch::new("range");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    for i in 0..100 {
+        store.record_value("psu1", "ch1_voltage", at(i * 1000), Value::Number(i as f64));
+        store.record_value("psu1", "ch2_voltage", at(i * 1000), Value::Number(-1.0));
+        store.record_value("psu2", "ch1_voltage", at(i * 1000), Value::Number(-2.0));
+    }
+    store.flush().unwrap();
+    let reader = store.reader().unwrap();
+    let got = reader
+        .history("psu1", "ch1_voltage", at(10_000), at(20_000), 1000)
+        .unwrap();
+    let numbers: Vec<f64> = got.iter().filter_map(|(_, v)| v.as_number()).collect();
+    assert_eq!(numbers, (10..=20).map(f64::from).collect::<Vec<_>>());
+    let limited = reader
+        .history("psu1", "ch1_voltage", at(10_000), at(20_000), 3)
+        .unwrap();
+    assert_eq!(limited.len(), 3);
+    assert_eq!(limited[0].0, at(10_000));
+    assert!(reader
+        .history("psu1", "nope", at(0), at(1_000_000), 10)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn logs_events_and_alarms_are_stored() {
+    let scratch = Scratch::new("records");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    for i in 0..5 {
+        store.record_log(at(i), "info", "psu1", &format!("line {i}"));
+    }
+    store.record_event(at(1), "psu1", "connected", "");
+    store.record_event(at(2), "psu1", "disconnected", "connection reset");
+    let raised = AlarmChange::Raised {
+        state: "high".into(),
+        value: Some(2.0),
+    };
+    store.record_alarm(at(10), "psu1", "ch1_current", raised.clone());
+    store.record_alarm(at(11), "gauge1", "pressure", raised);
+    store.record_alarm(at(12), "gauge1", "pressure", AlarmChange::Cleared);
+    store.record_alarm(at(13), "gauge1", "pressure", AlarmChange::Acked);
+    store.record_alarm(at(14), "psu1", "ch1_current", AlarmChange::Acked);
+    store.flush().unwrap();
+
+    let reader = store.reader().unwrap();
+    let logs = reader.recent_logs(3).unwrap();
+    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["line 2", "line 3", "line 4"]);
+    assert_eq!(logs[2].time, at(4));
+    assert_eq!(logs[0].level, "info");
+
+    let events = reader.recent_events(10).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].kind, "disconnected");
+    assert_eq!(events[1].detail, "connection reset");
+
+    // The pressure alarm is cleared and acknowledged, so only ch1_current remains:
+    // still active, acknowledged.
+    let alarms = reader.active_alarms().unwrap();
+    assert_eq!(
+        alarms,
+        [AlarmRecord {
+            client: "psu1".into(),
+            key: "ch1_current".into(),
+            state: "high".into(),
+            value: Some(2.0),
+            raised_at: at(10),
+            cleared_at: None,
+            acked_at: Some(at(14)),
+        }]
+    );
+}
+
+#[test]
+fn raising_again_closes_the_previous_alarm() {
+    let scratch = Scratch::new("reraise");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let raise = |state: &str| AlarmChange::Raised {
+        state: state.into(),
+        value: None,
+    };
+    store.record_alarm(at(1), "t", "temp", raise("high"));
+    store.record_alarm(at(2), "t", "temp", raise("low"));
+    store.flush().unwrap();
+    let alarms = store.reader().unwrap().active_alarms().unwrap();
+    let summary: Vec<(&str, Option<SystemTime>)> = alarms
+        .iter()
+        .map(|a| (a.state.as_str(), a.cleared_at))
+        .collect();
+    assert_eq!(summary, [("high", Some(at(2))), ("low", None)]);
+}
+
+#[test]
+fn data_survives_reopening() {
+    let scratch = Scratch::new("reopen");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    store.record_value("a", "x", at(1), Value::Number(1.0));
+    store.close().unwrap();
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    store.record_value("a", "x", at(2), Value::Number(2.0));
+    store.record_value("a", "y", at(2), Value::Number(3.0));
+    drop(store);
+    let reader = open_reader(scratch.db()).unwrap();
+    assert_eq!(
+        reader.history("a", "x", at(0), at(10), 10).unwrap(),
+        [(at(1), Value::Number(1.0)), (at(2), Value::Number(2.0))]
+    );
+    let ids: i64 = reader
+        .conn
+        .borrow()
+        .query_row("SELECT count(*) FROM variables", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ids, 2);
+}
+
+#[test]
+fn retention_deletes_old_history_only() {
+    let scratch = Scratch::new("retention");
+    let options = StoreOptions {
+        retention: Some(Duration::from_secs(3600)),
+        prune_interval: Duration::ZERO,
+        ..quick()
+    };
+    let store = Store::open(scratch.db(), options).unwrap();
+    let now = SystemTime::now();
+    let old = now - Duration::from_secs(7200);
+    store.record_value("a", "x", old, Value::Number(1.0));
+    store.record_value("a", "x", now, Value::Number(2.0));
+    store.record_value("b", "y", old, Value::Number(3.0));
+    store.record_log(old, "info", "script", "old");
+    store.record_log(now, "info", "script", "new");
+    store.flush().unwrap();
+    assert_eq!(store.stats().samples_pruned, 2);
+    let reader = store.reader().unwrap();
+    let far = now + Duration::from_secs(10);
+    let x = reader.history("a", "x", UNIX_EPOCH, far, 10).unwrap();
+    assert_eq!(x, [(from_millis(to_millis(now)), Value::Number(2.0))]);
+    assert!(reader
+        .history("b", "y", UNIX_EPOCH, far, 10)
+        .unwrap()
+        .is_empty());
+    let logs = reader.recent_logs(10).unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].message, "new");
+}
+
+#[test]
+fn a_full_queue_drops_samples_but_keeps_room_for_alarms() {
+    let scratch = Scratch::new("full");
+    let options = StoreOptions {
+        queue_capacity: 16,
+        batch_max: 1,
+        ..quick()
+    };
+    let store = Store::open(scratch.db(), options).unwrap();
+    // Hold the write lock so the writer stalls on its first batch while we fill the queue.
+    let blocker = Connection::open(scratch.db()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let attempts = 200;
+    let accepted = (0..attempts)
+        .filter(|&i| store.record_value("a", "x", at(i), Value::Number(i as f64)))
+        .count() as u64;
+    assert!(accepted <= 16, "accepted {accepted} with a queue of 16");
+    assert!(store.record_log(at(0), "error", "monitor", "still room for this"));
+    let stats = store.stats();
+    assert_eq!(stats.samples_dropped, attempts as u64 - accepted);
+    assert_eq!(stats.records_dropped, 0);
+    blocker.execute_batch("COMMIT").unwrap();
+    store.flush().unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.samples_written, accepted);
+    assert_eq!(stats.queued, 0);
+    let logs = store.reader().unwrap().recent_logs(1).unwrap();
+    assert_eq!(logs[0].message, "still room for this");
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let scratch = Scratch::new("schema");
+    Connection::open(scratch.db())
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let err = Store::open(scratch.db(), quick()).unwrap_err();
+    assert!(matches!(err, StoreError::Schema(_)), "{err}");
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+}
+
+const CRASH_CHILD_ENV: &str = "LABWIRE_STORE_CRASH_CHILD";
+
+/// The writer half of `a_killed_writer_keeps_its_committed_batches`: writes until killed
+/// and reports on stdout how many samples are committed.
+#[test]
+#[ignore = "run as a child process by a_killed_writer_keeps_its_committed_batches"]
+fn crash_child() {
+    let db = std::env::var_os(CRASH_CHILD_ENV)
+        .expect("set LABWIRE_STORE_CRASH_CHILD to a database path");
+    let options = StoreOptions {
+        batch_max: 500,
+        flush_interval: Duration::from_millis(5),
+        queue_capacity: 4096,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(db, options).unwrap();
+    let give_up = Instant::now() + Duration::from_secs(30);
+    let mut reported = 0;
+    for i in 0i64.. {
+        assert!(
+            Instant::now() < give_up,
+            "the parent never killed this process"
+        );
+        let key = format!("v{}", i % 64);
+        while !store.record_value("crash", &key, at(i), Value::Number(i as f64 * 0.5)) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let written = store.stats().samples_written;
+        if written != reported {
+            println!("committed={written}");
+            reported = written;
+        }
+    }
+}
+
+#[test]
+fn a_killed_writer_keeps_its_committed_batches() {
+    let scratch = Scratch::new("crash");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::tests::crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD_ENV, scratch.db())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(std::io::Result::ok) {
+            if let Some(n) = line.strip_prefix("committed=") {
+                let _ = tx.send(n.parse::<u64>().unwrap());
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let (mut committed, mut reports) = (0, 0);
+    while reports < 40 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(n) => {
+                committed = n;
+                reports += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no final commit
+    child.wait().unwrap();
+    // Reports printed before the kill are committed too; the reader ends at EOF.
+    while let Ok(n) = rx.recv_timeout(Duration::from_secs(2)) {
+        committed = committed.max(n);
+    }
+    assert!(reports >= 40, "the child reported only {reports} commits");
+
+    let conn = Connection::open(scratch.db()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+        .unwrap();
+    let rows = rows as u64;
+    assert!(
+        rows >= committed,
+        "{rows} rows after the crash, {committed} reported committed"
+    );
+}
+
+/// Wait (bounded) until `done` holds, writing a sample each round as a live monitor would.
+fn keep_writing_until(store: &Store, what: &str, done: impl Fn(&StoreStats) -> bool) -> i64 {
+    let give_up = Instant::now() + Duration::from_secs(20);
+    for i in 1_000.. {
+        store.record_value("a", "x", at(i), Value::Number(i as f64));
+        store.flush().unwrap();
+        if done(&store.stats()) {
+            return i;
+        }
+        assert!(Instant::now() < give_up, "{what}: {:?}", store.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unreachable!()
+}
+
+fn remove_database(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+}
+
+fn checking_often() -> StoreOptions {
+    StoreOptions {
+        file_check_interval: Duration::from_millis(50),
+        ..quick()
+    }
+}
+
+#[test]
+fn a_deleted_database_is_noticed_and_replaced() {
+    let scratch = Scratch::new("deleted");
+    let store = Store::open(scratch.db(), checking_often()).unwrap();
+    let reader = store.reader().unwrap();
+    store.record_value("a", "x", at(1), Value::Number(1.0));
+    store.flush().unwrap();
+    assert_eq!(
+        reader.history("a", "x", at(0), at(10), 10).unwrap().len(),
+        1
+    );
+
+    remove_database(&scratch.db());
+    keep_writing_until(&store, "no new database", |s| s.reopened > 0);
+    let last = keep_writing_until(&store, "nothing written after the reopen", |_| true);
+    let stats = store.stats();
+    assert_eq!(stats.reopened, 1);
+    let problem = stats.problem.expect("the reopen is reported");
+    assert!(problem.contains("was deleted"), "{problem}");
+
+    // The new file holds the new samples (not the deleted ones) ...
+    let fresh = open_reader(scratch.db()).unwrap();
+    let got = fresh.history("a", "x", at(0), at(last), 1_000_000).unwrap();
+    assert!(
+        got.contains(&(at(last), Value::Number(last as f64))),
+        "{got:?}"
+    );
+    assert!(got.iter().all(|(t, _)| *t != at(1)), "{got:?}");
+    // ... and a reader opened before the deletion follows the path to it.
+    assert_eq!(
+        reader
+            .history("a", "x", at(0), at(last), 1_000_000)
+            .unwrap(),
+        got
+    );
+    // After stopping, the database is still there.
+    drop(store);
+    assert!(scratch.db().exists());
+}
+
+#[test]
+fn a_replaced_database_is_followed_with_its_own_variables() {
+    let scratch = Scratch::new("replaced");
+    let store = Store::open(scratch.db(), checking_often()).unwrap();
+    store.record_value("a", "x", at(1), Value::Number(1.0));
+    store.flush().unwrap();
+    // A backup restored over the path while the monitor runs.
+    let backup = scratch.0.join("backup.sqlite");
+    let other = Store::open(&backup, quick()).unwrap();
+    other.record_value("b", "y", at(2), Value::Number(2.0));
+    other.close().unwrap();
+    std::fs::rename(&backup, scratch.db()).unwrap();
+
+    keep_writing_until(&store, "the replacement is not noticed", |s| s.reopened > 0);
+    let last = keep_writing_until(&store, "nothing written after the reopen", |_| true);
+    let problem = store.stats().problem.unwrap();
+    assert!(problem.contains("was replaced"), "{problem}");
+    let reader = open_reader(scratch.db()).unwrap();
+    assert_eq!(
+        reader.history("b", "y", at(0), at(10), 10).unwrap(),
+        [(at(2), Value::Number(2.0))]
+    );
+    let x = reader
+        .history("a", "x", at(0), at(last), 1_000_000)
+        .unwrap();
+    assert!(x.contains(&(at(last), Value::Number(last as f64))), "{x:?}");
+    // Both variables keep distinct ids: the writer took the replacement's, not its own.
+    let ids: i64 = reader
+        .conn
+        .borrow()
+        .query_row("SELECT count(DISTINCT id) FROM variables", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ids, 2);
+}
+
+#[test]
+fn a_reader_reports_a_deleted_database_until_there_is_a_new_one() {
+    let scratch = Scratch::new("reader-deleted");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let reader = store.reader().unwrap();
+    drop(store);
+    remove_database(&scratch.db());
+    let err = reader.recent_logs(10).unwrap_err();
+    assert!(err.to_string().contains("was deleted"), "{err}");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    store.record_log(at(1), "info", "test", "new");
+    store.flush().unwrap();
+    assert_eq!(reader.recent_logs(10).unwrap()[0].message, "new");
+}
+
+#[test]
+fn a_vanished_directory_is_retried_without_crashing() {
+    let scratch = Scratch::new("vanished");
+    let dir = scratch.0.join("sub");
+    std::fs::create_dir(&dir).unwrap();
+    let db = dir.join("history.sqlite");
+    let store = Store::open(&db, checking_often()).unwrap();
+    store.record_value("a", "x", at(1), Value::Number(1.0));
+    store.flush().unwrap();
+
+    // Nowhere to open a new database: batches are counted as lost, nothing panics.
+    std::fs::remove_dir_all(&dir).unwrap();
+    keep_writing_until(&store, "the failure is not reported", |s| {
+        s.problem
+            .as_deref()
+            .is_some_and(|p| p.contains("cannot open a new one"))
+    });
+    keep_writing_until(&store, "lost batches are not counted", |s| {
+        s.write_errors > 0
+    });
+    assert_eq!(store.stats().reopened, 0);
+
+    // Once the directory is back, the next check opens a new database there.
+    std::fs::create_dir(&dir).unwrap();
+    keep_writing_until(&store, "never reopened", |s| s.reopened == 1);
+    let last = keep_writing_until(&store, "nothing written after the reopen", |_| true);
+    let got = open_reader(&db)
+        .unwrap()
+        .history("a", "x", at(last), at(last), 1)
+        .unwrap();
+    assert_eq!(got, [(at(last), Value::Number(last as f64))]);
+}
+
+#[test]
+fn long_texts_are_cut_before_they_are_stored() {
+    let scratch = Scratch::new("long");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let huge = "x".repeat(4 * MAX_TEXT_BYTES);
+    assert!(store.record_value("a", "x", at(1), Value::Text(huge.clone())));
+    assert!(store.record_log(at(1), "info", "script", &huge));
+    assert!(store.record_event(at(1), "a", "connected", &huge));
+    store.flush().unwrap();
+    assert_eq!(store.stats().texts_truncated, 3);
+
+    let reader = store.reader().unwrap();
+    let cut = "x".repeat(MAX_TEXT_BYTES);
+    assert_eq!(
+        reader.history("a", "x", at(0), at(2), 10).unwrap(),
+        [(at(1), Value::Text(cut.clone()))]
+    );
+    assert_eq!(reader.recent_logs(1).unwrap()[0].message, cut);
+    assert_eq!(reader.recent_events(1).unwrap()[0].detail, cut);
+    let longest: i64 = reader
+        .conn
+        .borrow()
+        .query_row(
+            "SELECT max(length(CAST(message AS BLOB))) FROM logs",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(longest, MAX_TEXT_BYTES as i64);
+}
+
+#[test]
+fn queued_text_is_bounded_in_bytes() {
+    let scratch = Scratch::new("queue-bytes");
+    let options = StoreOptions {
+        queue_bytes: 0, // raised to the floor: eight of the longest texts
+        batch_max: 1,
+        ..quick()
+    };
+    let store = Store::open(scratch.db(), options).unwrap();
+    let blocker = Connection::open(scratch.db()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let long = Value::Text("x".repeat(MAX_TEXT_BYTES));
+    let attempts = 50;
+    let accepted = (0..attempts)
+        .filter(|&i| store.record_value("a", "x", at(i), long.clone()))
+        .count() as u64;
+    // Seven fit in the samples' share of the budget, and one the writer already holds.
+    assert!(accepted <= 8, "accepted {accepted} long texts");
+    assert_eq!(store.stats().samples_dropped, attempts as u64 - accepted);
+    assert!(store.record_log(at(0), "error", "monitor", "still room for this"));
+    blocker.execute_batch("COMMIT").unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stats().samples_written, accepted);
+}
