@@ -101,7 +101,7 @@ impl Relay {
         let client = match turn.as_ref().filter(|client| client.is_connected()) {
             Some(client) => client.clone(),
             None => {
-                let client = timeout_at(deadline, self.connect())
+                let client = timeout_at(deadline, self.connect(legacy))
                     .await
                     .unwrap_or_else(|_| {
                         Err(RelayFailure::NotSent {
@@ -137,8 +137,9 @@ impl Relay {
         }
     }
 
-    /// A fresh relay connection, authenticated when the client has a token.
-    async fn connect(&self) -> Result<Client, RelayFailure> {
+    /// A fresh relay connection, authenticated when the client has a token and speaks
+    /// labwire (a legacy daemon never answers `auth`, as the poller knows too).
+    async fn connect(&self, legacy: bool) -> Result<Client, RelayFailure> {
         let options = ClientOptions {
             request_timeout: self.timeout,
             connect_timeout: self.timeout,
@@ -151,7 +152,7 @@ impl Relay {
         let client = Client::connect(self.address.as_str(), options)
             .await
             .map_err(|err| not_connected(err.to_string()))?;
-        if let Some(token) = &self.token {
+        if let Some(token) = self.token.as_ref().filter(|_| !legacy) {
             let auth = Message::new("auth").kwarg("token", token.as_str());
             match client.request(auth).await {
                 Ok(reply) if reply.name == "ok" => {}
