@@ -4,6 +4,22 @@
 
 use crate::message::{Message, PAYLOAD_KEY};
 use bytes::BytesMut;
+use std::fmt;
+
+impl Message {
+    /// The encoded line, without terminator and without the payload bytes.
+    pub fn to_line(&self) -> String {
+        let mut out = String::new();
+        write_message(&mut out, self);
+        out
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_line())
+    }
+}
 
 /// Where encoded text goes: a `String`, a `Vec<u8>` or a `BytesMut` write buffer.
 pub trait TextSink {
@@ -183,6 +199,20 @@ mod tests {
         assert_eq!(
             line(&m),
             r#"set plain "k=v" "" a=x=y b="two words" c="" d="say \"hi\"\\\n\t\r\0""#
+        );
+    }
+
+    #[test]
+    fn error_reply_encodes_code_then_message() {
+        let m = Message::error_reply(
+            Some("t1".into()),
+            Some("set"),
+            crate::ErrorCode::OutOfRange,
+            "too high",
+        );
+        assert_eq!(
+            line(&m),
+            "@t1 error set code=out_of_range message=\"too high\""
         );
     }
 

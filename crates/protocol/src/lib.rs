@@ -3,9 +3,10 @@
 //!
 //! Layout:
 //! - [`message`]: [`Message`] (tag, name, positional args, ordered kwargs, optional binary
-//!   payload), reply constructors and the protocol's [`ErrorCode`]s.
-//! - [`parse`]: the nom parser for one line ([`parse_line`]).
-//! - [`encode`]: the one encoder ([`LineWriter`], [`EncodedKwargs`]); every line any part of
+//!   payload), reply constructors and the protocol's [`ErrorCode`]s; a leaf module.
+//! - [`parse`]: the nom parser for one line ([`parse_line`], `Message: FromStr`).
+//! - [`encode`]: the one encoder ([`LineWriter`], [`EncodedKwargs`], `Message::to_line`,
+//!   `Message: Display`); every line any part of
 //!   labwire writes goes through it, so `parse(encode(m)) == m` holds everywhere.
 //! - [`codec`]: a tokio-util codec ([`LineCodec`]) with the line limit, CR/LF/NUL framing
 //!   and `bytes=N` binary payloads in both directions.

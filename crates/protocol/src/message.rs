@@ -1,4 +1,7 @@
 //! The message every line carries, and the protocol's reply shapes.
+//!
+//! A leaf: it knows nothing of the grammar. Writing a message as text
+//! (`Message::to_line`, `Display`) lives in `encode`, reading one (`FromStr`) in `parse`.
 
 use bytes::Bytes;
 use std::fmt;
@@ -117,27 +120,6 @@ impl Message {
             None
         }
     }
-
-    /// The encoded line, without terminator and without the payload bytes.
-    pub fn to_line(&self) -> String {
-        let mut out = String::new();
-        crate::encode::write_message(&mut out, self);
-        out
-    }
-}
-
-impl fmt::Display for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_line())
-    }
-}
-
-impl FromStr for Message {
-    type Err = crate::ParseError;
-
-    fn from_str(line: &str) -> Result<Self, Self::Err> {
-        crate::parse_line(line)
-    }
 }
 
 /// The error codes of PROTOCOL.md section 3.
@@ -235,10 +217,9 @@ mod tests {
             ErrorCode::OutOfRange,
             "too high",
         );
-        assert_eq!(
-            m.to_line(),
-            "@t1 error set code=out_of_range message=\"too high\""
-        );
+        assert_eq!(m.tag.as_deref(), Some("t1"));
+        assert_eq!(m.name, "error");
+        assert_eq!(m.args, vec!["set".to_string()]);
         assert_eq!(m.error_code(), Some("out_of_range"));
         assert_eq!(m.error_message(), Some("too high"));
     }

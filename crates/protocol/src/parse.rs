@@ -16,6 +16,7 @@ use nom::sequence::{preceded, terminated};
 use nom::{IResult, Parser};
 use std::borrow::Cow;
 use std::fmt;
+use std::str::FromStr;
 
 /// Why a line could not be parsed; `tag` is set when the line began with a valid tag, so
 /// the error reply can still carry it.
@@ -240,6 +241,14 @@ fn line(input: &str) -> Res<'_, Message> {
         rest = after;
     }
     Ok((rest, message))
+}
+
+impl FromStr for Message {
+    type Err = ParseError;
+
+    fn from_str(line: &str) -> Result<Self, Self::Err> {
+        parse_line(line)
+    }
 }
 
 /// Parse one line (without its terminator). Leading and trailing blanks are ignored.
