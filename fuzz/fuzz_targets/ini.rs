@@ -3,18 +3,17 @@
 //!
 //! The reader's source file is compiled here on its own: it needs only std, nom and
 //! labwire-protocol, while depending on the monitor crate would build its whole web and
-//! database stack for one function. When the reader moves to `monitor/src/ini.rs`, point
-//! the path there and call `ini::parse`.
+//! database stack for one function.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../monitor/src/config.rs"]
+#[path = "../../monitor/src/ini.rs"]
 #[allow(dead_code)]
-mod config;
+mod ini;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = config::parse_ini(text);
+        let _ = ini::parse(text);
     }
 });
