@@ -5,7 +5,7 @@
 //! Layout:
 //! - [`server`]: the shared TCP accept loop, [`Fault`] injection and the [`SimHandle`]
 //!   every `spawn` returns.
-//! - [`gauge`]: Pfeiffer TPG 361 vacuum gauge controller (ASCII mnemonics, ACK/ENQ).
+//! - [`gauge`]: Pfeiffer TPG 361/362 vacuum gauge controllers (ASCII mnemonics, ACK/ENQ).
 //! - [`scpi`]: SCPI parsing helpers: headers, `;` chains and tree paths, numbers,
 //!   booleans, channel lists, standard error numbers.
 //! - [`cryocon`]: Cryo-con 24C/22C temperature controllers (SCPI-style, with a thermal
