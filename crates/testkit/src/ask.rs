@@ -71,4 +71,3 @@ pub fn number(message: &labwire_protocol::Message, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {key} in {message}"));
     labwire_protocol::parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number"))
 }
-

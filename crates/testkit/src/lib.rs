@@ -9,7 +9,8 @@
 //!   its device with its own state file), [`start_monitor`].
 //! - [`fake`]: [`FakeDaemon`], a scripted TCP server on port 0: answering through a
 //!   closure, silent, garbage, legacy, slow, or any handler of its own.
-//! - [`line`]: [`LineConn`], a raw-line connection for tests that speak bytes.
+//! - [`line`]: [`LineConn`], a raw-line connection for tests that speak bytes;
+//!   [`ClosedPort`], where nothing listens.
 //! - [`ask`]: [`eventually`], [`bounded`], and asking through the real client
 //!   ([`connect`], [`status_where`], [`number`]).
 //! - [`scratch`]: [`TempDir`].
@@ -24,6 +25,6 @@ pub mod scratch;
 pub use ask::{ask_until, bounded, connect, eventually, number, status_where, WAIT};
 pub use daemons::{start_monitor, Simulated, DAEMONS};
 pub use fake::{fake_id, listen, reply_to, FakeDaemon, FramedConn};
-pub use line::{any_port, LineConn, ANSWER_TIMEOUT, SILENCE};
+pub use line::{any_port, ClosedPort, LineConn, ANSWER_TIMEOUT, SILENCE};
 pub use process::{binary, run_to_end, Process};
 pub use scratch::TempDir;

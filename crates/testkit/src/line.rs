@@ -20,6 +20,30 @@ pub fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// A loopback port that is bound but never listens: connecting to it is refused, and no
+/// other socket can take the port while this lives (unlike a port found free and let go).
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.bind(any_port()).expect("bind an ephemeral port");
+        ClosedPort {
+            addr: socket.local_addr().expect("a bound socket"),
+            _socket: socket,
+        }
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> ClosedPort {
+        ClosedPort::new()
+    }
+}
+
 pub struct LineConn {
     stream: TcpStream,
     /// Bytes read past the last line handed out.

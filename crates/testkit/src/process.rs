@@ -40,15 +40,17 @@ impl Process {
     /// as every labwire server does) and wait up to 20 s for that line. Set
     /// `LABWIRE_TEST_LOG=1` to see its log output.
     pub fn start<S: AsRef<OsStr>>(program: impl AsRef<OsStr>, args: &[S]) -> Process {
-        Process::start_announced(program, args, |line| line.strip_prefix("listening "))
+        Process::start_announced(program, args, |line| {
+            line.strip_prefix("listening ")?.trim().parse().ok()
+        })
     }
 
     /// [`Process::start`] for a program that announces its address its own way:
-    /// `announced` finds the address in a stdout line.
+    /// `announced` finds the address in a stdout line (chromedriver's `... on port N.`).
     pub fn start_announced<S: AsRef<OsStr>>(
         program: impl AsRef<OsStr>,
         args: &[S],
-        announced: fn(&str) -> Option<&str>,
+        announced: fn(&str) -> Option<SocketAddr>,
     ) -> Process {
         let show_log = std::env::var_os("LABWIRE_TEST_LOG").is_some();
         let mut child = Command::new(program.as_ref())
@@ -72,7 +74,7 @@ impl Process {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if !sent {
                     if let Some(addr) = announced(&line) {
-                        let _ = found.send(addr.trim().to_string());
+                        let _ = found.send(addr);
                         sent = true;
                     }
                 }
@@ -90,7 +92,7 @@ impl Process {
             lines,
         };
         match address.recv_timeout(Duration::from_secs(20)) {
-            Ok(text) => process.addr = text.parse().expect("a socket address"),
+            Ok(addr) => process.addr = addr,
             Err(_) => panic!(
                 "{:?} did not announce its address within 20 s (exit: {:?})",
                 program.as_ref(),
@@ -190,4 +192,3 @@ pub fn run_to_end<S: AsRef<OsStr>>(
         }
     }
 }
-
