@@ -13,7 +13,7 @@
 //!   [`ClosedPort`], where nothing listens.
 //! - [`ask`]: [`eventually`], [`bounded`], and asking through the real client
 //!   ([`connect`], [`status_where`], [`number`]).
-//! - [`scratch`]: [`TempDir`].
+//! - [`scratch`]: [`TempDir`], a scratch directory removed on drop.
 
 pub mod ask;
 pub mod daemons;
