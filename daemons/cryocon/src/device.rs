@@ -11,7 +11,7 @@ use crate::driver::Cryocon;
 use crate::model::Model;
 use crate::poll::Poll;
 use crate::reply::Identity;
-use crate::status::write_status;
+use crate::status::{tidy, write_status};
 use crate::units::{convert, convert_difference, ReportUnit};
 use labwire_daemon::{CommandSpec, Device, Error, Kwargs, StatusBuilder};
 use labwire_protocol::{format_number, ErrorCode, Message};
@@ -112,7 +112,7 @@ impl Controller {
             .and_then(|p| p.loop_status(number))
             .map(|l| l.unit);
         from.and_then(|from| convert(value, from, self.config.unit.temp_unit()))
-            .map(format_number)
+            .map(|value| format_number(tidy(value)))
             .unwrap_or_default()
     }
 
@@ -168,7 +168,7 @@ impl Controller {
                     .map(|l| l.unit);
                 let rate = from
                     .and_then(|from| convert_difference(now, from, unit))
-                    .map(format_number)
+                    .map(|rate| format_number(tidy(rate)))
                     .unwrap_or_default();
                 Ok(vec![loop_kwarg(number), kwarg("rate", rate)])
             }

@@ -7,9 +7,15 @@ use crate::reply::Identity;
 use crate::units::ReportUnit;
 use labwire_daemon::StatusBuilder;
 
+/// A converted value rounded to a millionth: the controller prints fewer decimals, so
+/// nothing is lost, and -100 C read back as 173.15 K shows as -100, not -99.99999999999997.
+pub fn tidy(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
+}
+
 fn optional(status: &mut StatusBuilder, key: String, value: Option<f64>) {
     match value {
-        Some(value) => status.number(key, value),
+        Some(value) => status.number(key, tidy(value)),
         None => status.missing(key),
     };
 }
