@@ -31,11 +31,11 @@ pub struct Cli {
 
     /// Highest setpoint accepted (also for profile points), in --unit; tighter than the
     /// controller's own MAXSet.
-    #[arg(long, value_name = "TEMP", value_parser = parse_temperature)]
+    #[arg(long, value_name = "TEMP", allow_hyphen_values = true, value_parser = parse_temperature)]
     pub max_setpoint: Option<f64>,
 
     /// Lowest setpoint accepted (also for profile points), in --unit.
-    #[arg(long, value_name = "TEMP", value_parser = parse_temperature)]
+    #[arg(long, value_name = "TEMP", allow_hyphen_values = true, value_parser = parse_temperature)]
     pub min_setpoint: Option<f64>,
 
     /// How close (in kelvin) a loop's input must come to its setpoint to count as
@@ -49,11 +49,11 @@ pub struct Cli {
     pub settle_timeout: f64,
 
     /// Raise the high_limit alarm when an input reads above this, in --unit.
-    #[arg(long, value_name = "TEMP", value_parser = parse_temperature)]
+    #[arg(long, value_name = "TEMP", allow_hyphen_values = true, value_parser = parse_temperature)]
     pub high_limit: Option<f64>,
 
     /// Raise the low_limit alarm when an input reads below this, in --unit.
-    #[arg(long, value_name = "TEMP", value_parser = parse_temperature)]
+    #[arg(long, value_name = "TEMP", allow_hyphen_values = true, value_parser = parse_temperature)]
     pub low_limit: Option<f64>,
 }
 
