@@ -20,13 +20,19 @@
 //!   runtime starts, the in-process simulator, the device built from a [`Setup`], the
 //!   exit code (0 clean stop, 2 bad command line or configuration, 1 anything else).
 //! - [`state`]: [`StateFile`], state that survives a restart (`--state-file`).
+//! - [`profile`]: setpoint profiles a daemon runs itself ([`Profile`], [`ProfileRun`]),
+//!   kept in its state file across restarts.
+//! - [`device_alarms`]: alarms raised by a device ([`DeviceAlarms`]): `alarm_<code>`
+//!   status variables, latched until `ack_alarm` and the cause is gone.
 
 pub mod args;
 pub mod cli;
 pub mod device;
+pub mod device_alarms;
 pub mod hardware;
 pub mod launch;
 pub mod logbus;
+pub mod profile;
 pub mod server;
 pub mod state;
 pub mod status;
@@ -35,7 +41,9 @@ pub mod transport;
 pub use args::Args;
 pub use cli::{parse, CommonArgs, DaemonInfo};
 pub use device::{CommandSpec, Device, Error, Kwargs};
+pub use device_alarms::{AlarmSelector, DeviceAlarms};
 pub use launch::{run, Setup};
+pub use profile::{Profile, ProfileRun, ProfileStatus, RunState};
 pub use server::{Daemon, ServerConfig, Service};
 pub use state::StateFile;
 pub use status::StatusBuilder;
