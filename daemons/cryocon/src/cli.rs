@@ -1,6 +1,7 @@
 //! The cryocon daemon's own flags (beyond the framework's [`CommonArgs`]) and the
 //! [`Config`] they become with the framework's [`Setup`].
 
+use crate::alarms::AlarmSettings;
 use crate::commands::SetpointLimits;
 use crate::device::Config;
 use crate::model::Model;
@@ -120,6 +121,12 @@ impl Cli {
                 self.model
             },
             limits: self.limits(),
+            alarms: AlarmSettings {
+                settle_band: self.settle_band,
+                settle_timeout: self.settle_timeout(),
+                high_limit: self.high_limit,
+                low_limit: self.low_limit,
+            },
         }
     }
 }

@@ -5,18 +5,54 @@
 //! The controller reads each input in its own display unit; the daemon never changes
 //! it. It reads the units with every poll and converts, both ways: status values into
 //! `--unit`, command temperatures into the unit of the loop's source input.
+//!
+//! Each poll also drives the running profiles ([`Profiles`]: the setpoint is sent from
+//! here only, so it keeps the controller's pacing) and sets the causes of the device
+//! alarms ([`Alarms`]). Profile commands and `ack_alarm` need no link to the controller.
 
+use crate::alarms::{AlarmSettings, Alarms};
 use crate::commands::{Command, Context, SetpointLimits, COMMANDS};
 use crate::driver::Cryocon;
 use crate::model::Model;
 use crate::poll::Poll;
+use crate::profiles::{ProfileCommand, Profiles, MAX_LOOPS, PROFILE_COMMANDS};
 use crate::reply::Identity;
 use crate::status::{tidy, write_status};
 use crate::units::{convert, convert_difference, ReportUnit};
-use labwire_daemon::{CommandSpec, Device, Error, Kwargs, StatusBuilder};
+use labwire_daemon::args::check_range;
+use labwire_daemon::device_alarms::ACK_ALARM;
+use labwire_daemon::{AlarmSelector, CommandSpec, Device, Error, Kwargs, StateFile, StatusBuilder};
 use labwire_protocol::{format_number, ErrorCode, Message};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
+
+/// The wall clock profiles and alarms run on; tests pass an accelerated one.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(SystemTime::now)
+}
+
+/// A validated request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    Controller(Command),
+    Profile(ProfileCommand),
+    AckAlarm(AlarmSelector),
+}
+
+fn all_commands() -> &'static [CommandSpec] {
+    static ALL: OnceLock<Vec<CommandSpec>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .chain(PROFILE_COMMANDS)
+            .copied()
+            .chain([ACK_ALARM])
+            .collect()
+    })
+}
 
 /// How to reach the controller and how the daemon reports.
 #[derive(Clone, Debug)]
@@ -30,6 +66,7 @@ pub struct Config {
     /// controller that identifies as another model is refused.
     pub expected_model: Option<Model>,
     pub limits: SetpointLimits,
+    pub alarms: AlarmSettings,
 }
 
 pub struct Controller {
@@ -38,6 +75,11 @@ pub struct Controller {
     identity: Option<Identity>,
     /// The last poll: validation converts temperatures with its units and limits.
     last_poll: Option<Poll>,
+    profiles: Profiles,
+    alarms: Alarms,
+    /// The profile step each loop was last driven in, to notice a new point.
+    profile_steps: [Option<usize>; MAX_LOOPS],
+    clock: Clock,
 }
 
 fn kwarg(key: &str, value: impl Into<String>) -> (String, String) {
@@ -49,12 +91,34 @@ fn loop_kwarg(number: u8) -> (String, String) {
 }
 
 impl Controller {
+    /// A controller whose profiles are not saved, on the system clock.
     pub fn new(config: Config) -> Self {
+        Self::with_profiles(config, Profiles::new(), system_clock())
+    }
+
+    /// A controller whose profiles are kept in `state` and resumed from it. A saved
+    /// profile outside the command line's setpoint limits is an error naming the file.
+    pub fn with_state(config: Config, state: StateFile, clock: Clock) -> Result<Self, String> {
+        let limits = config.limits;
+        let unit = config.unit.name();
+        let profiles = Profiles::restore(state, clock(), |value| {
+            let range =
+                limits.min.unwrap_or(f64::NEG_INFINITY)..=limits.max.unwrap_or(f64::INFINITY);
+            check_range("setpoint", value, &range, unit)
+        })?;
+        Ok(Self::with_profiles(config, profiles, clock))
+    }
+
+    fn with_profiles(config: Config, profiles: Profiles, clock: Clock) -> Self {
         Controller {
+            alarms: Alarms::new(config.alarms),
             config,
             driver: None,
             identity: None,
             last_poll: None,
+            profiles,
+            profile_steps: [None; MAX_LOOPS],
+            clock,
         }
     }
 
@@ -127,6 +191,7 @@ impl Controller {
         match command {
             Command::SetSetpoint { number, setpoint } => {
                 let value = self.set_setpoint(number, setpoint.device).await?;
+                self.alarms.setpoint_changed(number, (self.clock)());
                 Ok(vec![loop_kwarg(number), kwarg("value", value)])
             }
             Command::SetSource { number, input } => {
@@ -184,19 +249,78 @@ impl Controller {
     }
 }
 
+impl Controller {
+    /// Drives every running profile to where it should be now, from the fresh `poll`
+    /// (whose setpoints are updated with the read-backs).
+    async fn drive_profiles(&mut self, poll: &mut Poll, now: SystemTime) -> Result<(), Error> {
+        let unit = self.config.unit.temp_unit();
+        for index in 0..poll.loops.len() {
+            let number = poll.loops[index].number;
+            let step = self.profiles.step(number, now);
+            if step.is_some() && step != self.profile_steps[index] {
+                self.alarms.setpoint_changed(number, now);
+            }
+            self.profile_steps[index] = step;
+            let current = poll.loops[index].setpoint_in(unit);
+            let Some(target) = self.profiles.target(number, now, current) else {
+                continue;
+            };
+            // Checked again: the loop's source, unit or MAXSet may have changed since
+            // the profile was loaded.
+            let setpoint = match self.context().setpoint("profile", number, target) {
+                Ok(setpoint) => setpoint,
+                Err(err) => {
+                    tracing::warn!("loop {number} profile setpoint not sent: {}", err.message);
+                    continue;
+                }
+            };
+            match self.driver()?.set_setpoint(number, setpoint.device).await {
+                Ok(now_set) => {
+                    poll.loops[index].setpoint = now_set;
+                    self.profiles.sent(number, now);
+                }
+                Err(err) if err.breaks_link() => return Err(err),
+                Err(err) => tracing::warn!("loop {number} profile setpoint: {}", err.message),
+            }
+        }
+        self.last_poll = Some(poll.clone());
+        Ok(())
+    }
+}
+
 impl Device for Controller {
-    type Command = Command;
+    type Command = Request;
 
     fn kind(&self) -> &'static str {
         "cryocon"
     }
 
     fn commands(&self) -> &'static [CommandSpec] {
-        COMMANDS
+        all_commands()
     }
 
-    fn parse_command(&self, request: &Message) -> Result<Command, Error> {
-        self.context().parse(request)
+    fn parse_command(&self, request: &Message) -> Result<Request, Error> {
+        let ctx = self.context();
+        if request.name == ACK_ALARM.name {
+            return self.alarms.latch.parse_ack(request).map(Request::AckAlarm);
+        }
+        if ProfileCommand::is_profile_command(&request.name) {
+            return ProfileCommand::parse(&ctx, request).map(Request::Profile);
+        }
+        let command = ctx.parse(request)?;
+        if let Command::SetSetpoint { number, .. } = command {
+            if self.profiles.is_active(number, (self.clock)()) {
+                return Err(Error::bad_argument(format!(
+                    "loop {number} follows a profile ({}): profile_stop loop={number} first",
+                    self.profiles.state(number, (self.clock)()).as_str()
+                )));
+            }
+        }
+        Ok(Request::Controller(command))
+    }
+
+    fn needs_hardware(&self, request: &Request) -> bool {
+        matches!(request, Request::Controller(_))
     }
 
     async fn connect(&mut self) -> Result<(), Error> {
@@ -228,16 +352,26 @@ impl Device for Controller {
     }
 
     async fn poll(&mut self, status: &mut StatusBuilder) -> Result<(), Error> {
-        let poll = self.read().await?;
+        let mut poll = self.read().await?;
         let identity = self
             .identity
             .clone()
             .ok_or_else(|| Error::not_connected("controller not identified"))?;
+        let now = (self.clock)();
+        self.drive_profiles(&mut poll, now).await?;
+        self.alarms.evaluate(&poll, self.config.unit, now);
         write_status(status, &poll, &identity, self.config.unit);
+        self.profiles
+            .write_status(identity.model.loop_count(), now, status);
+        self.alarms.latch.write_status(status);
         Ok(())
     }
 
-    async fn execute(&mut self, command: Command) -> Result<Kwargs, Error> {
-        self.execute_command(command).await
+    async fn execute(&mut self, request: Request) -> Result<Kwargs, Error> {
+        match request {
+            Request::Controller(command) => self.execute_command(command).await,
+            Request::Profile(command) => self.profiles.execute(command, (self.clock)()).await,
+            Request::AckAlarm(which) => Ok(self.alarms.latch.execute_ack(which)),
+        }
     }
 }

@@ -13,14 +13,19 @@
 //! - [`cli`]: the daemon's own flags and the device configuration they make.
 //! - [`commands`]: the commands and their validation before anything is sent.
 //! - [`status`]: a poll as status variables in the daemon's unit.
-//! - [`device`]: the labwire `Device`: connect without changing anything, poll, execute.
+//! - [`profiles`]: a setpoint profile per loop on the shared engine, saved and resumed.
+//! - [`alarms`]: the device alarms (`setpoint_timeout`, `sensor_fault`, ...).
+//! - [`device`]: the labwire `Device`: connect without changing anything, poll (which
+//!   drives the profiles and sets the alarms' causes), execute.
 
+pub mod alarms;
 pub mod cli;
 pub mod commands;
 pub mod device;
 pub mod driver;
 pub mod model;
 pub mod poll;
+pub mod profiles;
 pub mod reply;
 pub mod status;
 pub mod units;

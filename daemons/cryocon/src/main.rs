@@ -4,7 +4,7 @@
 //! `--simulate` starts `labwire_sim::cryocon` in-process, still driven over TCP.
 
 use labwire_cryocon::cli::Cli;
-use labwire_cryocon::device::Controller;
+use labwire_cryocon::device::{system_clock, Controller};
 use labwire_cryocon::Model;
 use labwire_daemon::launch::EXIT_CONFIG;
 use labwire_daemon::DaemonInfo;
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     };
     let common = cli.common.clone();
     labwire_daemon::run(common, INFO, simulator, move |setup| {
-        Ok(Controller::new(cli.config(&setup, simulated)))
+        let config = cli.config(&setup, simulated);
+        Controller::with_state(config, setup.state, system_clock())
     })
 }

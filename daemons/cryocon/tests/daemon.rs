@@ -3,8 +3,9 @@
 //! before the first connection, and the controller going away and coming back.
 
 use labwire_client::{Client, ClientOptions};
+use labwire_cryocon::alarms::AlarmSettings;
 use labwire_cryocon::commands::SetpointLimits;
-use labwire_cryocon::device::{Config, Controller};
+use labwire_cryocon::device::{Clock, Config, Controller};
 use labwire_cryocon::{Model, ReportUnit};
 use labwire_daemon::hardware::HardwareConfig;
 use labwire_daemon::{Daemon, ServerConfig};
@@ -13,7 +14,8 @@ use labwire_sim::cryocon::{self, CryoconControl, CryoconOptions, HeaterError, Lo
 use labwire_sim::{Fault, SimHandle};
 use labwire_testkit::{eventually, number};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -31,6 +33,25 @@ impl Drop for Bench {
     }
 }
 
+/// A state file of its own for each bench, in the system's temporary directory.
+fn scratch_state() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!(
+        "labwire-cryocon-test-{}-{n}.state",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// A wall clock running `scale` times faster than real time from now on.
+fn accelerated(scale: f64) -> Clock {
+    let (wall, start) = (SystemTime::now(), Instant::now());
+    Arc::new(move || wall + start.elapsed().mul_f64(scale))
+}
+
 struct Options {
     model: cryocon::Model,
     expected_model: Option<Model>,
@@ -39,6 +60,9 @@ struct Options {
     poll_interval: Duration,
     /// The controller is switched off when the daemon starts.
     offline: bool,
+    alarms: AlarmSettings,
+    /// Simulated seconds per real second, for the controller and the daemon's clock.
+    time_scale: f64,
 }
 
 impl Default for Options {
@@ -50,6 +74,8 @@ impl Default for Options {
             limits: SetpointLimits::default(),
             poll_interval: Duration::from_millis(50),
             offline: false,
+            alarms: AlarmSettings::default(),
+            time_scale: 1.0,
         }
     }
 }
@@ -58,6 +84,7 @@ async fn bench_with(options: Options) -> Bench {
     let sim_options = CryoconOptions {
         model: options.model,
         noise_kelvin: 0.0,
+        time_scale: options.time_scale,
         ..CryoconOptions::default()
     };
     let sim = cryocon::spawn(SocketAddr::from(([127, 0, 0, 1], 0)), sim_options)
@@ -77,13 +104,17 @@ async fn bench_with(options: Options) -> Bench {
         },
         ..ServerConfig::default()
     };
-    let device = Controller::new(Config {
+    let device_config = Config {
         address: sim.local_addr().to_string(),
         timeout: Duration::from_millis(400),
         unit: options.unit,
         expected_model: options.expected_model,
         limits: options.limits,
-    });
+        alarms: options.alarms,
+    };
+    let state = labwire_daemon::StateFile::open(scratch_state()).unwrap();
+    let device =
+        Controller::with_state(device_config, state, accelerated(options.time_scale)).unwrap();
     let daemon = Daemon::start(listener, config, device);
     let client = Client::connect(daemon.local_addr(), ClientOptions::default())
         .await
@@ -463,4 +494,253 @@ async fn sensor_and_heater_faults_show_as_empty_readings_and_texts() {
     assert_eq!(status.get("temp_b"), Some(""), "no reading is no number");
     let status = b.status_with("loop1_heater_status", "Htr Open").await;
     assert_eq!(status.get("loop1_heater"), Some("0"));
+}
+
+#[tokio::test]
+async fn a_profile_runs_through_its_points_on_an_accelerated_clock() {
+    // 600 simulated seconds per second: the 20-minute profile takes 2 s.
+    let b = bench(Options {
+        model: cryocon::Model::Cryocon22C,
+        time_scale: 600.0,
+        ..Options::default()
+    })
+    .await;
+    let status = b.call("get_status").await;
+    assert_eq!(status.get("loop1_profile"), Some("idle"));
+    assert_eq!(status.get("loop1_profile_setpoint"), Some(""));
+    b.ok(
+        "profile_load loop=1 points=\"0s:290, 10m:190, 20m:190\"",
+        "ok profile_load loop=1 points=3",
+    )
+    .await;
+    let reply = b.call("profile_status loop=1").await;
+    assert_eq!(reply.get("profile"), Some("idle"));
+    assert_eq!(reply.get("profile_points"), Some("0s:290,10m:190,20m:190"));
+    let lines = b.control().lines_received();
+    b.ok("profile_stop loop=1", "ok profile_stop loop=1 profile=idle")
+        .await;
+    let reply = b.call("profile_start loop=1").await;
+    assert_eq!(reply.get("profile"), Some("running"), "{reply}");
+    assert!(
+        b.control().lines_received() >= lines,
+        "profile commands are the daemon's"
+    );
+
+    // The controller's setpoint follows the profile between its points.
+    let seen_between = std::cell::Cell::new(false);
+    let status = b
+        .status_where("the profile done", |s| {
+            let sim = b.control().setpoint_kelvin(1);
+            seen_between.set(seen_between.get() || (sim > 195.0 && sim < 285.0));
+            s.get("loop1_profile") == Some("done")
+        })
+        .await;
+    assert!(
+        seen_between.get(),
+        "no setpoint between the points was sent"
+    );
+    assert_eq!(status.get("loop1_profile_step"), Some("2"));
+    assert_eq!(number(&status, "loop1_profile_setpoint"), 190.0);
+    assert_eq!(number(&status, "loop1_profile_elapsed"), 1200.0);
+    assert!(status.get("loop1_profile_end").unwrap().ends_with('Z'));
+    b.status_with("loop1_setpoint", "190").await;
+    assert!((b.control().setpoint_kelvin(1) - 190.0).abs() < 1e-9);
+    // A done run does not fight a setpoint set by hand afterwards.
+    b.ok(
+        "set_setpoint loop=1 value=250",
+        "ok set_setpoint loop=1 value=250",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(b.control().setpoint_kelvin(1), 250.0);
+}
+
+#[tokio::test]
+async fn profile_commands_are_validated_and_guard_the_running_loop() {
+    let b = bench(Options {
+        model: cryocon::Model::Cryocon22C,
+        limits: SetpointLimits {
+            min: Some(50.0),
+            max: Some(300.0),
+        },
+        ..Options::default()
+    })
+    .await;
+    for (line, code) in [
+        ("profile_load loop=3 points=\"0s:100\"", "out_of_range"),
+        ("profile_load loop=1", "missing_argument"),
+        ("profile_load loop=1 points=\"\"", "bad_argument"),
+        ("profile_load loop=1 points=\"5s:100\"", "bad_argument"),
+        (
+            "profile_load loop=1 points=\"0s:100,10m:20\"",
+            "out_of_range",
+        ),
+        (
+            "profile_load loop=1 points=\"0s:100,10m:301\"",
+            "out_of_range",
+        ),
+        (
+            "profile_load loop=1 points=\"0s:100,10:120\"",
+            "bad_argument",
+        ),
+        (
+            "profile_load loop=1 points=\"0s:100,10m:nan\"",
+            "bad_argument",
+        ),
+        (
+            "profile_load loop=1 points=\"0s:100,1m:110,30s:120\"",
+            "bad_argument",
+        ),
+        ("profile_start loop=1", "bad_argument"),
+        ("profile_start loop=1 at=tomorrow", "bad_argument"),
+        ("profile_stop loop=9", "out_of_range"),
+        ("profile_status", "missing_argument"),
+    ] {
+        b.refused(line, code).await;
+    }
+    let too_many: Vec<String> = (0..1001).map(|i| format!("{i}s:100")).collect();
+    b.refused(
+        &format!("profile_load loop=1 points=\"{}\"", too_many.join(",")),
+        "out_of_range",
+    )
+    .await;
+    b.ok(
+        "profile_load loop=2 points=\"0s:100,1h:100\"",
+        "ok profile_load loop=2 points=2",
+    )
+    .await;
+    let reply = b.call("profile_start loop=2 at=2099-01-01T00:00:00Z").await;
+    assert_eq!(reply.get("profile"), Some("waiting"), "{reply}");
+    b.status_with("loop2_profile", "waiting").await;
+    let message = b
+        .refused("set_setpoint loop=2 value=120", "bad_argument")
+        .await;
+    assert!(message.contains("profile_stop"), "{message}");
+    b.refused("profile_load loop=2 points=\"0s:120\"", "bad_argument")
+        .await;
+    assert_eq!(
+        b.control().setpoint_kelvin(2),
+        295.0,
+        "a waiting run sends nothing"
+    );
+    b.ok("profile_stop loop=2", "ok profile_stop loop=2 profile=idle")
+        .await;
+    b.ok(
+        "set_setpoint loop=2 value=120",
+        "ok set_setpoint loop=2 value=120",
+    )
+    .await;
+}
+
+fn alarm(status: &Message, code: &str) -> (String, String) {
+    (
+        status
+            .get(&format!("alarm_{code}"))
+            .unwrap_or("?")
+            .to_string(),
+        status
+            .get(&format!("alarm_{code}_message"))
+            .unwrap_or("?")
+            .to_string(),
+    )
+}
+
+async fn raised(b: &Bench, code: &str) -> String {
+    let key = format!("alarm_{code}");
+    b.status_with(&key, "1").await;
+    alarm(&b.call("get_status").await, code).1
+}
+
+/// Acknowledged while the cause persists, the alarm stays; once it is gone, it clears.
+async fn acknowledge_and_clear(b: &Bench, code: &str, remove_cause: impl FnOnce()) {
+    b.ok(&format!("ack_alarm code={code}"), "ok ack_alarm n=1")
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = b.call("get_status").await;
+    assert_eq!(
+        alarm(&status, code).0,
+        "1",
+        "{code} cleared with its cause present"
+    );
+    remove_cause();
+    let status = b.status_with(&format!("alarm_{code}"), "0").await;
+    assert_eq!(
+        alarm(&status, code).1,
+        "",
+        "{code}'s message stays after it cleared"
+    );
+}
+
+#[tokio::test]
+async fn each_device_alarm_is_raised_acknowledged_and_cleared() {
+    let b = bench(Options {
+        alarms: AlarmSettings {
+            settle_band: 0.5,
+            settle_timeout: Duration::from_millis(300),
+            high_limit: Some(300.0),
+            low_limit: Some(100.0),
+        },
+        ..Options::default()
+    })
+    .await;
+    let sim = b.control();
+    sim.hold(true);
+    sim.set_temperature('A', 295.0);
+    let status = b.call("get_status").await;
+    for code in labwire_cryocon::alarms::CODES {
+        assert_eq!(alarm(&status, code), ("0".into(), "".into()), "{code}");
+    }
+    b.refused("ack_alarm code=nonsense", "bad_argument").await;
+    b.refused("ack_alarm", "missing_argument").await;
+
+    sim.set_sensor('A', cryocon::SensorState::Unplugged);
+    let message = raised(&b, "sensor_fault").await;
+    assert!(message.contains("input A"), "{message}");
+    acknowledge_and_clear(&b, "sensor_fault", || {
+        sim.set_sensor('A', cryocon::SensorState::Ok)
+    })
+    .await;
+
+    sim.set_heater_error(2, HeaterError::Overtemp);
+    let message = raised(&b, "heater_fault").await;
+    assert!(
+        message.contains("loop 2") && message.contains("Overtemp"),
+        "{message}"
+    );
+    acknowledge_and_clear(&b, "heater_fault", || {
+        sim.set_heater_error(2, HeaterError::Ok)
+    })
+    .await;
+
+    sim.set_temperature('C', 310.0);
+    let message = raised(&b, "high_limit").await;
+    assert!(message.contains("input C at 310 K"), "{message}");
+    acknowledge_and_clear(&b, "high_limit", || sim.set_temperature('C', 295.0)).await;
+
+    sim.set_temperature('D', 90.0);
+    let message = raised(&b, "low_limit").await;
+    assert!(message.contains("input D at 90 K"), "{message}");
+    acknowledge_and_clear(&b, "low_limit", || sim.set_temperature('D', 295.0)).await;
+
+    // The stage is held at 295 K: a setpoint of 200 K is never reached.
+    b.ok(
+        "set_setpoint loop=1 value=200",
+        "ok set_setpoint loop=1 value=200",
+    )
+    .await;
+    let message = raised(&b, "setpoint_timeout").await;
+    assert!(message.contains("loop 1: input A at 29"), "{message}");
+    acknowledge_and_clear(&b, "setpoint_timeout", || sim.set_temperature('A', 200.2)).await;
+
+    // A cause that came and went while nobody looked keeps the alarm until acknowledged.
+    sim.set_temperature('B', 305.0);
+    b.status_with("alarm_high_limit", "1").await;
+    sim.set_temperature('B', 295.0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        b.call("get_status").await.get("alarm_high_limit"),
+        Some("1")
+    );
+    b.ok("ack_alarm code=all", "ok ack_alarm n=1").await;
+    b.status_with("alarm_high_limit", "0").await;
 }
