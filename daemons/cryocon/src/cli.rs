@@ -7,7 +7,22 @@ use crate::device::Config;
 use crate::model::Model;
 use crate::units::ReportUnit;
 use labwire_daemon::{CommonArgs, Setup};
+use labwire_sim::cryocon::{self, CryoconOptions};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+/// `--simulate`: the controller simulator of `model` on `listen`; the address it bound.
+pub async fn spawn_simulator(listen: SocketAddr, model: Model) -> std::io::Result<SocketAddr> {
+    let model = match model {
+        Model::Cryocon24C => cryocon::Model::Cryocon24C,
+        Model::Cryocon22C => cryocon::Model::Cryocon22C,
+    };
+    let options = CryoconOptions {
+        model,
+        ..CryoconOptions::default()
+    };
+    Ok(cryocon::spawn(listen, options).await?.local_addr())
+}
 
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -79,6 +94,11 @@ fn parse_positive(text: &str) -> Result<f64, String> {
 }
 
 impl Cli {
+    /// The model simulated under `--simulate`.
+    pub fn simulated_model(&self) -> Model {
+        self.model.unwrap_or(Model::Cryocon24C)
+    }
+
     /// The command line's contradictions, found before anything starts.
     pub fn check(&self) -> Result<(), String> {
         if let (Some(min), Some(max)) = (self.min_setpoint, self.max_setpoint) {
@@ -110,13 +130,13 @@ impl Cli {
     }
 
     /// The device's configuration once the framework has resolved the hardware.
-    pub fn config(&self, setup: &Setup, simulated_model: Model) -> Config {
+    pub fn config(&self, setup: &Setup) -> Config {
         Config {
             address: setup.device_address.clone(),
             timeout: setup.device_timeout,
             unit: self.unit,
             expected_model: if setup.simulated {
-                Some(simulated_model)
+                Some(self.simulated_model())
             } else {
                 self.model
             },

@@ -79,6 +79,8 @@ pub struct Controller {
     alarms: Alarms,
     /// The profile step each loop was last driven in, to notice a new point.
     profile_steps: [Option<usize>; MAX_LOOPS],
+    /// Why a loop's profile setpoint was last not sent: logged once, not every poll.
+    profile_problems: [Option<String>; MAX_LOOPS],
     clock: Clock,
 }
 
@@ -118,6 +120,7 @@ impl Controller {
             last_poll: None,
             profiles,
             profile_steps: [None; MAX_LOOPS],
+            profile_problems: Default::default(),
             clock,
         }
     }
@@ -267,20 +270,24 @@ impl Controller {
             };
             // Checked again: the loop's source, unit or MAXSet may have changed since
             // the profile was loaded.
-            let setpoint = match self.context().setpoint("profile", number, target) {
-                Ok(setpoint) => setpoint,
-                Err(err) => {
-                    tracing::warn!("loop {number} profile setpoint not sent: {}", err.message);
-                    continue;
-                }
+            let sent = match self.context().setpoint("profile", number, target) {
+                Ok(setpoint) => self.driver()?.set_setpoint(number, setpoint.device).await,
+                // A point the loop no longer takes is the profile's problem, not the link's.
+                Err(err) => Err(Error::bad_argument(err.message)),
             };
-            match self.driver()?.set_setpoint(number, setpoint.device).await {
+            match sent {
                 Ok(now_set) => {
                     poll.loops[index].setpoint = now_set;
                     self.profiles.sent(number, now);
+                    self.profile_problems[index] = None;
                 }
                 Err(err) if err.breaks_link() => return Err(err),
-                Err(err) => tracing::warn!("loop {number} profile setpoint: {}", err.message),
+                Err(err) => {
+                    if self.profile_problems[index].as_deref() != Some(err.message.as_str()) {
+                        tracing::warn!("loop {number} profile setpoint not sent: {}", err.message);
+                        self.profile_problems[index] = Some(err.message);
+                    }
+                }
             }
         }
         self.last_poll = Some(poll.clone());
