@@ -153,3 +153,72 @@ impl Alarms {
             .set_condition(code, !causes.is_empty(), causes.join("; "));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+    use crate::poll::parse_poll_reply;
+    use std::time::UNIX_EPOCH;
+
+    /// A 22C reply with input A at `a` K and loop 1 (source A, PID) at setpoint `setpoint` K.
+    fn poll(a: &str, setpoint: f64, heater: &str) -> Poll {
+        let loop1 = format!(
+            "CHA;{setpoint}K;PID;HI;5.00;OFF;10.0;1.0;0.0;0.0;0.0;0.0%;{heater};100.0;400.000K;50"
+        );
+        let loop2 =
+            "B;77.5;OFF;LOW;10.00;OFF;10.0;1.0;0.0;12.5;12.5;0.0%;--Htr OK--;100.0;400.000K";
+        let reply = format!("{a};-------;K;K;--;SF;ON;{loop1};{loop2}");
+        parse_poll_reply(&reply, Model::Cryocon22C).unwrap()
+    }
+
+    fn at(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
+    }
+
+    #[test]
+    fn causes_follow_the_poll() {
+        let mut alarms = Alarms::new(AlarmSettings {
+            settle_band: 0.5,
+            settle_timeout: Duration::from_secs(60),
+            high_limit: Some(300.0),
+            low_limit: None,
+        });
+        let unit = ReportUnit::Kelvin;
+        // Input B has no sensor but no loop of a type other than off uses it.
+        alarms.evaluate(&poll("295.0", 295.0, "--Htr OK--"), unit, at(0));
+        assert_eq!(alarms.latch.latched().count(), 0);
+
+        alarms.setpoint_changed(1, at(0));
+        alarms.evaluate(&poll("295.0", 200.0, "--Htr OK--"), unit, at(30));
+        assert!(
+            !alarms.latch.is_latched("setpoint_timeout"),
+            "still in time"
+        );
+        alarms.evaluate(&poll("295.0", 200.0, "--Htr OK--"), unit, at(61));
+        assert!(alarms.latch.is_latched("setpoint_timeout"));
+        // Settled: the wait ends, and a later excursion is no setpoint timeout.
+        alarms.latch.ack(labwire_daemon::AlarmSelector::All);
+        alarms.evaluate(&poll("200.3", 200.0, "--Htr OK--"), unit, at(62));
+        assert!(!alarms.latch.is_latched("setpoint_timeout"));
+        alarms.evaluate(&poll("250.0", 200.0, "--Htr OK--"), unit, at(500));
+        assert!(!alarms.latch.is_latched("setpoint_timeout"));
+
+        alarms.evaluate(&poll("-------", 200.0, "-Overtemp-"), unit, at(600));
+        assert!(alarms.latch.is_latched("sensor_fault"));
+        assert_eq!(
+            alarms.latch.message("sensor_fault"),
+            Some("input A: sensor fault")
+        );
+        assert_eq!(
+            alarms.latch.message("heater_fault"),
+            Some("loop 1 heater: -Overtemp-")
+        );
+        alarms.evaluate(&poll("301.5", 200.0, "--Htr OK--"), unit, at(700));
+        assert_eq!(
+            alarms.latch.message("high_limit"),
+            Some("input A at 301.5 K is above 300 K")
+        );
+        assert!(!alarms.latch.is_latched("low_limit"));
+    }
+}

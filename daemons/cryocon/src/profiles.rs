@@ -275,3 +275,54 @@ fn command_loop(command: &ProfileCommand) -> u8 {
         | ProfileCommand::Status { number } => *number,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn at(seconds: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000 + seconds)
+    }
+
+    async fn running(points: &str) -> Profiles {
+        let mut profiles = Profiles::new();
+        let profile = Profile::parse(points, |_| Ok(())).unwrap();
+        let load = ProfileCommand::Load { number: 1, profile };
+        profiles.execute(load, at(0)).await.unwrap();
+        let start = ProfileCommand::Start {
+            number: 1,
+            at: Some(at(0)),
+        };
+        profiles.execute(start, at(0)).await.unwrap();
+        profiles
+    }
+
+    #[tokio::test]
+    async fn a_run_is_driven_while_it_differs_and_its_last_point_once() {
+        let mut p = running("0s:300,100s:200").await;
+        assert_eq!(p.target(1, at(50), Some(300.0)), Some(250.0));
+        assert_eq!(p.target(1, at(50), Some(250.0005)), None, "within epsilon");
+        assert_eq!(p.target(1, at(50), None), Some(250.0), "unknown: send");
+        assert!(p.is_active(1, at(50)));
+        assert_eq!(p.step(1, at(50)), Some(0));
+        // Done: the last point is sent once; a setpoint set by hand later is left alone.
+        assert_eq!(p.target(1, at(150), Some(250.0)), Some(200.0));
+        p.sent(1, at(150));
+        assert_eq!(p.target(1, at(160), Some(180.0)), None);
+        assert!(!p.is_active(1, at(160)));
+        // Already at the last point when the run ends: nothing to send, then or later.
+        let mut q = running("0s:300,100s:200").await;
+        assert_eq!(q.target(1, at(150), Some(200.0)), None);
+        assert_eq!(q.target(1, at(160), Some(180.0)), None);
+        // Waiting and idle loops are never driven.
+        assert_eq!(p.target(2, at(50), Some(1.0)), None);
+        let later = ProfileCommand::Start {
+            number: 1,
+            at: Some(at(1000)),
+        };
+        p.execute(later, at(200)).await.unwrap();
+        assert_eq!(p.target(1, at(500), Some(1.0)), None);
+        assert!(p.is_active(1, at(500)), "waiting");
+    }
+}

@@ -744,3 +744,38 @@ async fn each_device_alarm_is_raised_acknowledged_and_cleared() {
     b.ok("ack_alarm code=all", "ok ack_alarm n=1").await;
     b.status_with("alarm_high_limit", "0").await;
 }
+
+#[tokio::test]
+async fn a_profile_catches_up_after_the_controller_was_away() {
+    // 60 simulated seconds per second: the 10-minute ramp takes 10 s.
+    let b = bench(Options {
+        model: cryocon::Model::Cryocon22C,
+        time_scale: 60.0,
+        ..Options::default()
+    })
+    .await;
+    b.ok(
+        "profile_load loop=1 points=\"0s:290,10m:190\"",
+        "ok profile_load loop=1 points=2",
+    )
+    .await;
+    b.call("profile_start loop=1").await;
+    b.status_with("loop1_profile", "running").await;
+    b.sim.set_fault(Fault::Offline);
+    b.status_where("offline", |s| s.get("hw_connected") == Some("0"))
+        .await;
+    let before = b.control().setpoint_kelvin(1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(b.control().setpoint_kelvin(1), before, "nothing reached it");
+    b.sim.set_fault(Fault::None);
+    // Back: the setpoint is where the profile is now, not where it was left.
+    let status = b
+        .status_where("caught up", |s| {
+            connected(s)
+                && s.get("loop1_profile") == Some("running")
+                && number(s, "loop1_setpoint") < before - 10.0
+        })
+        .await;
+    let lag = (number(&status, "loop1_setpoint") - number(&status, "loop1_profile_setpoint")).abs();
+    assert!(lag < 0.01, "{status}");
+}
