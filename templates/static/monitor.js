@@ -136,6 +136,7 @@
           span("alarm-var", `${a.client}.${a.key}`),
           span("alarm-state", a.active ? a.state : `${a.state}, back in range`),
           span("alarm-value", a.value),
+          ...(a.message ? [span("alarm-message", a.message)] : []),
           span("alarm-since", `since ${a.since}`),
         );
         if (!a.acknowledged) li.append(commandButton("Acknowledge", `ack ${a.client}.${a.key}`));

@@ -200,6 +200,7 @@ pub fn alarms_json(alarms: &[AlarmView]) -> Json {
                     "key": a.key,
                     "state": a.state,
                     "value": a.value,
+                    "message": a.message,
                     "since": labwire_time::rfc3339(a.since),
                     "since_unix": unix_seconds(a.since),
                     "active": a.active,
