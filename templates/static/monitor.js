@@ -126,6 +126,12 @@
     return button;
   }
 
+  function renderStoreProblem(problem) {
+    const line = $("#store-problem");
+    line.textContent = problem ? `History: ${problem}` : "";
+    line.hidden = !problem;
+  }
+
   function renderAlarms(alarms) {
     const list = $("#alarms");
     list.replaceChildren(
@@ -187,6 +193,7 @@
         for (const [key, value] of state.vars) setVar(client, key, value, false);
       }
       renderAlarms(snapshot.alarms);
+      renderStoreProblem(snapshot.store_problem);
     });
     events.addEventListener("status", (e) => {
       const update = JSON.parse(e.data);
@@ -195,6 +202,7 @@
     });
     events.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
     events.addEventListener("alarms", (e) => renderAlarms(JSON.parse(e.data)));
+    events.addEventListener("store", (e) => renderStoreProblem(JSON.parse(e.data).problem));
   }
 
   // ---- commands -----------------------------------------------------------------------

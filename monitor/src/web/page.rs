@@ -169,7 +169,7 @@ pub fn status_document(web: &Web) -> serde_json::Value {
 
 /// The store's last problem (`the history database ... was deleted; a new one was
 /// opened there`), for the page's warning line.
-fn store_problem(web: &Web) -> Option<String> {
+pub fn store_problem(web: &Web) -> Option<String> {
     web.hub.store().and_then(|store| store.stats().problem)
 }
 

@@ -1077,7 +1077,10 @@ async fn a_new_database_is_counted_shown_and_clears_the_plot_cache() {
     let f = fixture_with(config, None, dir, store);
 
     let html = get(&f.app, "/").await.text();
-    assert!(!html.contains("store-problem"), "no problem, no warning");
+    assert!(
+        html.contains("id=\"store-problem\" role=\"alert\" hidden></p>"),
+        "no problem, no warning"
+    );
     let status = get(&f.app, "/monitor/status").await.json();
     assert_eq!(status["store_problem"], serde_json::Value::Null);
     let metrics = get(&f.app, "/metrics").await.text();
@@ -1087,6 +1090,18 @@ async fn a_new_database_is_counted_shown_and_clears_the_plot_cache() {
         "{metrics}"
     );
     assert!(metrics.contains("labwire_store_texts_truncated_total 0\n"));
+
+    let events = f
+        .app
+        .clone()
+        .oneshot(Request::get("/monitor/events").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let mut events = events.into_body();
+    let mut buffer = String::new();
+    let (event, snapshot) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(event, "snapshot");
+    assert_eq!(snapshot["store_problem"], serde_json::Value::Null);
 
     // Ten minutes plotted: more than the overlap a redraw reads again.
     let samples: Vec<(u64, Value)> = (0..600)
@@ -1127,7 +1142,10 @@ async fn a_new_database_is_counted_shown_and_clears_the_plot_cache() {
         "the new database has no ch1_voltage; nothing of the old one is kept"
     );
     let html = get(&f.app, "/").await.text();
-    assert!(html.contains("id=\"store-problem\""), "a warning line");
+    assert!(
+        html.contains("id=\"store-problem\" role=\"alert\">History: "),
+        "a warning line"
+    );
     assert!(
         html.contains("history&#60;i&#62;&#38;.sqlite was deleted; a new one was opened there"),
         "the problem, escaped"
@@ -1138,6 +1156,25 @@ async fn a_new_database_is_counted_shown_and_clears_the_plot_cache() {
     assert!(problem.contains("was deleted"), "{problem}");
     let metrics = get(&f.app, "/metrics").await.text();
     assert!(metrics.contains("labwire_store_reopened_total 1\n"));
+
+    // An open page hears of it at the next change.
+    f.hub.record_status(
+        f.hub.slot("psu1").unwrap(),
+        vec![("ch1_voltage".into(), "1".into())],
+    );
+    let mut told = None;
+    for _ in 0..5 {
+        let (event, data) = next_event(&mut events, &mut buffer).await;
+        if event == "store" {
+            told = Some(data);
+            break;
+        }
+    }
+    let told = told.expect("a store event");
+    assert!(
+        told["problem"].as_str().unwrap().contains("was deleted"),
+        "{told}"
+    );
 }
 
 /// A device alarm is listed with the daemon's message, on the page (escaped) and in the
