@@ -1,7 +1,8 @@
 //! The monitor's command port (PROTOCOL.md section 7) as a `labwire_daemon` service: the
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
 //! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
-//! `send` goes through the client's [`Relay`](crate::relay::Relay); `log` is bounded in
+//! `send` goes through the client's [`Relay`](crate::relay::Relay), and so does the
+//! `ack_alarm` that `ack` forwards for a device alarm; `log` is bounded in
 //! size and, per connection, in rate (see [`crate::limits`]).
 
 use crate::hub::Hub;
