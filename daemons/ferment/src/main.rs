@@ -21,7 +21,7 @@ use std::time::Duration;
 const INFO: DaemonInfo = DaemonInfo {
     default_name: "ferment",
     version: env!("CARGO_PKG_VERSION"),
-    default_port: 7021,
+    default_port: 7031,
     // Unused: the hardware is local.
     default_device_port: 0,
     default_device_timeout: Duration::from_secs(2),
