@@ -64,7 +64,10 @@ fn check_history(timing: Timing, found: Drive, writes: &[(Duration, Drive)]) {
     for pair in changes.windows(2) {
         let ((since, from), (at, to)) = (pair[0], pair[1]);
         assert!(
-            !matches!((from, to), (Drive::Heat, Drive::Cool) | (Drive::Cool, Drive::Heat)),
+            !matches!(
+                (from, to),
+                (Drive::Heat, Drive::Cool) | (Drive::Cool, Drive::Heat)
+            ),
             "{from:?} -> {to:?} at {at:?} without passing through off"
         );
         match from {
@@ -73,11 +76,20 @@ fn check_history(timing: Timing, found: Drive, writes: &[(Duration, Drive)]) {
             Drive::Off => {}
         }
         if to == Drive::Cool {
-            assert!(at - cooler_off >= timing.min_cooler_off, "compressor short-cycled at {at:?}");
-            assert!(at - heater_off >= timing.dead_time, "cooling {at:?} too soon after heating");
+            assert!(
+                at - cooler_off >= timing.min_cooler_off,
+                "compressor short-cycled at {at:?}"
+            );
+            assert!(
+                at - heater_off >= timing.dead_time,
+                "cooling {at:?} too soon after heating"
+            );
         }
         if to == Drive::Heat {
-            assert!(at - cooler_off >= timing.dead_time, "heating {at:?} too soon after cooling");
+            assert!(
+                at - cooler_off >= timing.dead_time,
+                "heating {at:?} too soon after cooling"
+            );
         }
         let _ = since;
     }
@@ -94,7 +106,11 @@ fn check_min_on(timing: Timing, found: Drive, log: &[(Duration, Drive, bool)]) {
                 Drive::Cool => timing.min_cooler_on,
                 Drive::Off => Duration::ZERO,
             };
-            assert!(forced || at - current.0 >= min_on, "{:?} cut short at {at:?}", current.1);
+            assert!(
+                forced || at - current.0 >= min_on,
+                "{:?} cut short at {at:?}",
+                current.1
+            );
             current = (at, drive);
         }
     }
@@ -150,16 +166,28 @@ fn the_checker_itself_catches_a_short_cycle() {
     ];
     let caught = std::panic::catch_unwind(|| check_history(timing, Drive::Off, &bad));
     assert!(caught.is_err());
-    let direct = [(Duration::from_secs(700), Drive::Heat), (Duration::from_secs(800), Drive::Cool)];
+    let direct = [
+        (Duration::from_secs(700), Drive::Heat),
+        (Duration::from_secs(800), Drive::Cool),
+    ];
     assert!(std::panic::catch_unwind(|| check_history(timing, Drive::Off, &direct)).is_err());
 }
 
 #[test]
 fn found_both_on_the_first_drive_switches_both_off() {
     let mut lines = Recorder::default();
-    let both = Lines { heater: true, cooler: true };
+    let both = Lines {
+        heater: true,
+        cooler: true,
+    };
     let mut controller = Controller::adopt(Timing::default(), both, Duration::ZERO);
-    assert_eq!(controller.drive(), Drive::Off, "both on is no drive of ours");
-    controller.apply(Duration::ZERO, Drive::Heat, &mut lines).unwrap();
+    assert_eq!(
+        controller.drive(),
+        Drive::Off,
+        "both on is no drive of ours"
+    );
+    controller
+        .apply(Duration::ZERO, Drive::Heat, &mut lines)
+        .unwrap();
     assert_eq!(lines.writes, vec![(Duration::ZERO, Drive::Off)]);
 }
