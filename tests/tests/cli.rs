@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 /// Every daemon binary. A new daemon is one line here.
-const DAEMONS: &[&str] = &["labwire-gauge", "labwire-psu"];
+const DAEMONS: &[&str] = &["labwire-gauge", "labwire-psu", "labwire-ferment"];
 
 /// `daemon` with `args`, after `--state-file <state>` so no test touches the user's.
 fn run(daemon: &str, state: &Path, args: &[&str]) -> Output {
