@@ -65,7 +65,7 @@ async fn simulated_chamber_settings_survive_a_restart() {
     assert_eq!(exit.code(), Some(0));
     assert!(!tree.exists(), "the simulated w1 tree is removed at exit");
 
-    let daemon = start(state);
+    let mut daemon = start(state);
     let c = client(daemon.addr).await;
     let status = status_where(&c, "restored", |s| s.get("mode").is_some()).await;
     assert_eq!(
@@ -77,6 +77,8 @@ async fn simulated_chamber_settings_survive_a_restart() {
         (Some("constant"), Some("12.5"), Some("0.2")),
         "{status}"
     );
+    // A clean stop, so the simulated tree goes too (a killed daemon leaves it in /tmp).
+    assert_eq!(daemon.terminate(WAIT).and_then(|exit| exit.code()), Some(0));
 }
 
 #[test]
