@@ -406,7 +406,11 @@ impl Fleet {
     /// drop. Returns its poll count once it has stopped (nothing answered after that), or
     /// `None` when it was not running.
     pub async fn stop_member(&self, member: usize) -> Option<u64> {
-        let running = self.members[member].running.lock().expect("member lock").take()?;
+        let running = self.members[member]
+            .running
+            .lock()
+            .expect("member lock")
+            .take()?;
         running.stop().await;
         Some(self.members[member].polls.count.load(Ordering::Relaxed))
     }
@@ -415,7 +419,12 @@ impl Fleet {
     /// while if the port is taken. A member already running is left alone.
     pub async fn restart_member(&self, member: usize) -> Result<Restarted, Error> {
         let idle = Restarted { failed_binds: 0 };
-        if self.members[member].running.lock().expect("member lock").is_some() {
+        if self.members[member]
+            .running
+            .lock()
+            .expect("member lock")
+            .is_some()
+        {
             return Ok(idle);
         }
         let addr = self.members[member].addr;

@@ -195,8 +195,7 @@ pub async fn run(args: &SoakArgs) -> Result<(), Error> {
 /// [`SETTLE_LIMIT`]; returns how long that took.
 async fn settle(fleet: &Fleet) -> Duration {
     let started = Instant::now();
-    while started.elapsed() < SETTLE_LIMIT
-        && fleet.counts().iter().any(|c| c.waiting_since_restart)
+    while started.elapsed() < SETTLE_LIMIT && fleet.counts().iter().any(|c| c.waiting_since_restart)
     {
         tokio::time::sleep(SETTLE_CHECK).await;
     }
@@ -348,7 +347,10 @@ mod tests {
             kb,
         };
         let memory = Memory::of(&[rss(0, 10), rss(4, 30), rss(6, 20), rss(10, 15)]).unwrap();
-        assert_eq!((memory.start.kb, memory.middle.kb, memory.end.kb), (10, 30, 15));
+        assert_eq!(
+            (memory.start.kb, memory.middle.kb, memory.end.kb),
+            (10, 30, 15)
+        );
         assert_eq!(memory.max_kb, 30);
         assert!(Memory::of(&[]).is_none());
     }
