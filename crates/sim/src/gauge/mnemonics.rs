@@ -8,6 +8,8 @@ use super::unit::Unit;
 /// Bits of the `ERR` word, printed as four binary digits (`0000` = no error).
 pub const ERR_SYNTAX: u8 = 0b0001;
 pub const ERR_PARAMETER: u8 = 0b0010;
+/// Asked for a channel the controller does not have.
+pub const ERR_NO_HARDWARE: u8 = 0b0100;
 
 /// What a later `ENQ` answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +52,7 @@ pub fn parse_message(message: &[u8], channels: usize) -> Result<Command, u8> {
     match mnemonic {
         "PR1" => read(Request::Pressure(0)),
         "PR2" if channels >= 2 => read(Request::Pressure(1)),
+        "PR2" => Err(ERR_NO_HARDWARE),
         "PRX" => read(Request::Pressures),
         "TID" => read(Request::GaugeTypes),
         "ERR" => read(Request::ErrorWord),
@@ -131,7 +134,11 @@ mod tests {
         let parse = |m: &[u8]| parse_message(m, 1);
         assert_eq!(parse(b"XYZ"), Err(ERR_SYNTAX));
         assert_eq!(parse(b"pr1"), Err(ERR_SYNTAX));
-        assert_eq!(parse(b"PR2"), Err(ERR_SYNTAX), "a TPG 361 has no channel 2");
+        assert_eq!(
+            parse(b"PR2"),
+            Err(ERR_NO_HARDWARE),
+            "a TPG 361 has no channel 2"
+        );
         assert_eq!(parse(b"\xff\xfe"), Err(ERR_SYNTAX));
         assert_eq!(parse(b"UNI,6"), Err(ERR_PARAMETER));
         assert_eq!(parse(b"UNI,x"), Err(ERR_PARAMETER));

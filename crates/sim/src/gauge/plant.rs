@@ -14,6 +14,11 @@ pub const DEFAULT_TIME_CONSTANT: Duration = Duration::from_secs(300);
 /// Relative standard deviation of the reading noise.
 pub const DEFAULT_NOISE: f64 = 0.02;
 
+/// The status code of a channel with no gauge connected.
+const NO_SENSOR: u8 = 5;
+/// What such a channel reports as its value (`5,2.0000E-2`), whatever the unit.
+const NO_SENSOR_VALUE: f64 = 2.0e-2;
+
 /// Which controller: the TPG 361 reads one gauge, the TPG 362 two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Model {
@@ -209,6 +214,8 @@ impl GaugeState {
                 let mbar = channel.model_mbar(now) * (1.0 + self.noise * self.rng.noise());
                 self.unit.from_mbar(mbar)
             }
+            // The manual's own example for a channel with no sensor.
+            NO_SENSOR => NO_SENSOR_VALUE,
             _ => 0.0,
         };
         let text = if gauge_type.logarithmic() && self.unit != Unit::Volt {
@@ -306,7 +313,7 @@ mod tests {
         assert_eq!(s.switches(), "2,0");
         s.channels[0].switched_on = false;
         s.channels[1].status = 5;
-        assert_eq!(s.readings(now), "4,+0.0000E+00,5,+0.0000E+00");
+        assert_eq!(s.readings(now), "4,+0.0000E+00,5,+2.0000E-02");
         assert_eq!(s.switches(), "1,0");
     }
 
