@@ -18,6 +18,8 @@ use labwire_sim::{Fault, SimHandle};
 enum Kind {
     /// Pfeiffer TPG 361 vacuum gauge (default listen 127.0.0.1:8000)
     Gauge,
+    /// Pfeiffer TPG 362 two-channel vacuum gauge (default listen 127.0.0.1:8000)
+    Gauge362,
     /// Keysight E36311A power supply (default listen 127.0.0.1:5025)
     E36311a,
     /// Keysight E36312A power supply (default listen 127.0.0.1:5025)
@@ -33,7 +35,7 @@ enum Kind {
 impl Kind {
     fn default_port(self) -> u16 {
         match self {
-            Kind::Gauge => gauge::DEFAULT_PORT,
+            Kind::Gauge | Kind::Gauge362 => gauge::DEFAULT_PORT,
             Kind::Cryocon | Kind::Cryocon22 => cryocon::DEFAULT_PORT,
             _ => e36300::DEFAULT_PORT,
         }
@@ -49,7 +51,7 @@ impl Kind {
 
     fn model(self) -> Option<Model> {
         match self {
-            Kind::Gauge | Kind::Cryocon | Kind::Cryocon22 => None,
+            Kind::Gauge | Kind::Gauge362 | Kind::Cryocon | Kind::Cryocon22 => None,
             Kind::E36311a => Some(Model::E36311A),
             Kind::E36312a => Some(Model::E36312A),
             Kind::E36313a => Some(Model::E36313A),
@@ -117,9 +119,18 @@ async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
         None => {
             let options = GaugeOptions {
                 seed: cli.seed,
+                model: match cli.kind {
+                    Kind::Gauge362 => gauge::Model::Tpg362,
+                    _ => gauge::Model::Tpg361,
+                },
                 ..GaugeOptions::default()
             };
-            serve("gauge", gauge::spawn(listen, options).await?, cli.fault).await
+            let name = if cli.kind == Kind::Gauge362 {
+                "gauge362"
+            } else {
+                "gauge"
+            };
+            serve(name, gauge::spawn(listen, options).await?, cli.fault).await
         }
         Some(model) => {
             let options = PsuOptions {
