@@ -105,13 +105,13 @@ impl Gauge {
 
     /// Notes the controller's unit, saying so when it changed behind the daemon's back
     /// (front panel, another client) or when it leaves no pressure to report.
-    fn note_unit(&mut self, unit: Unit) {
+    fn note_unit(&mut self, unit: Unit, by_set_unit: bool) {
         if self.unit == Some(unit) {
             return;
         }
-        if let Some(before) = self.unit {
+        if let Some(before) = self.unit.filter(|_| !by_set_unit) {
             info!(
-                "the controller's unit changed from {} to {}",
+                "the controller's unit changed from {} to {} (not by set_unit)",
                 before.name(),
                 unit.name()
             );
@@ -119,7 +119,7 @@ impl Gauge {
         if unit == Unit::Volt {
             warn!(
                 "the controller is in Volt mode: it reports the gauge's signal (status \
-                 voltage), no pressure; set_unit mbar to read pressures again"
+                 variable voltage) and no pressure; set_unit mbar to read pressures again"
             );
         }
         self.unit = Some(unit);
@@ -132,7 +132,7 @@ impl Gauge {
         let driver = self.driver()?;
         let unit = driver.unit().await?;
         let reading = driver.read_pressure().await?;
-        self.note_unit(unit);
+        self.note_unit(unit, false);
         Ok(Measurement::new(unit, reading))
     }
 }
@@ -169,7 +169,7 @@ impl Device for Gauge {
         self.gauge_type = driver.gauge_type().await?;
         let unit = driver.unit().await?;
         self.driver = Some(driver);
-        self.note_unit(unit);
+        self.note_unit(unit, false);
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl Device for Gauge {
         match command {
             Command::SetUnit(unit) => {
                 let now = self.driver()?.set_unit(unit).await?;
-                self.note_unit(now);
+                self.note_unit(now, true);
                 if now != unit {
                     return Err(Error::device_error(format!(
                         "the gauge kept unit {} instead of {}",
