@@ -46,11 +46,12 @@ pub fn status_text(code: u8) -> &'static str {
     }
 }
 
-/// One `PR1` answer: the status code and, when the status is 0, the pressure.
+/// One `PR1` answer: the status code and, when the status is 0, the value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reading {
     pub status: u8,
-    /// In the controller's current unit; `None` unless `status == 0`.
+    /// In the controller's current unit (a voltage in Volt mode); `None` unless
+    /// `status == 0`.
     pub value: Option<f64>,
 }
 
