@@ -64,7 +64,9 @@ pub struct GaugeOptions {
     pub unit: Unit,
     /// Seed of the reading noise (and of junk bytes), for reproducible runs.
     pub seed: u64,
+    /// One channel (TPG 361) or two (TPG 362).
     pub model: Model,
+    /// Which line end the host must use.
     pub interface: Interface,
 }
 
