@@ -4,7 +4,7 @@
 //! Pollers write it; the command port, the web page and the metrics read it. What it keeps
 //! per client is bounded (see [`crate::limits`]).
 
-use crate::alarms::{AlarmBook, AlarmView, Transition};
+use crate::alarms::{Acknowledgement, AlarmBook, AlarmView, Transition};
 use crate::config::AlarmLimit;
 use crate::limits::{truncate, MAX_LOG_MESSAGE, MAX_VALUE, MAX_VARIABLES};
 use crate::relay::{Relay, RELAY_TIMEOUT};
@@ -398,13 +398,27 @@ impl Hub {
         self.book().views()
     }
 
-    /// Acknowledge `<client>.<key>` or `all`; answers how many were acknowledged.
-    pub fn acknowledge(&self, target: &str) -> Result<usize, String> {
-        let transitions = self.book().acknowledge(target)?;
+    /// Acknowledge `<client>.<key>` or `all`. The monitor's own alarms are acknowledged
+    /// now (answered: how many); the device alarms come back as `(client, key)`, for
+    /// `ack_alarm` to their daemons and [`Hub::device_alarm_acknowledged`] on each `ok`.
+    pub fn acknowledge(&self, target: &str) -> Result<(usize, Vec<(String, String)>), String> {
+        let Acknowledgement {
+            transitions,
+            forward,
+        } = self.book().acknowledge(target)?;
         let count = transitions.len();
         self.apply(transitions, SystemTime::now());
         self.bump();
-        Ok(count)
+        Ok((count, forward))
+    }
+
+    /// The daemon answered `ok` to `ack_alarm` for the device alarm `<client>.<key>`;
+    /// answers whether it was still unacknowledged here.
+    pub fn device_alarm_acknowledged(&self, client: &str, key: &str) -> bool {
+        let transition = self.book().acknowledge_device(client, key);
+        let acknowledged = transition.is_some();
+        self.apply(transition.into_iter().collect(), SystemTime::now());
+        acknowledged
     }
 
     fn book(&self) -> std::sync::MutexGuard<'_, AlarmBook> {
@@ -413,26 +427,18 @@ impl Hub {
 
     /// Store and log alarm transitions; watchers see them through `changes()`.
     fn apply(&self, transitions: Vec<Transition>, now: SystemTime) {
-        for Transition {
-            client,
-            key,
-            change,
-        } in transitions
-        {
-            let (level, text) = match &change {
-                AlarmChange::Raised { state, .. } => {
-                    (LogLevel::Error, format!("alarm {client}.{key}: {state}"))
-                }
-                AlarmChange::Cleared => (
-                    LogLevel::Info,
-                    format!("alarm {client}.{key}: back in range"),
-                ),
-                AlarmChange::Acked => (
-                    LogLevel::Info,
-                    format!("alarm {client}.{key}: acknowledged"),
-                ),
+        for transition in transitions {
+            let level = match transition.change {
+                AlarmChange::Raised { .. } => LogLevel::Error,
+                AlarmChange::Cleared | AlarmChange::Acked => LogLevel::Info,
             };
-            self.log(level, "monitor", &text);
+            self.log(level, "monitor", &transition.log_text());
+            let Transition {
+                client,
+                key,
+                change,
+                ..
+            } = transition;
             if let Some(store) = &self.store {
                 store.record_alarm(now, &client, &key, change);
             }

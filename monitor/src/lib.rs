@@ -11,8 +11,9 @@
 //! - [`change_filter`]: [`change_filter::ChangeFilter`] decides which polled values are
 //!   worth storing.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
-//! - [`alarms`]: limits per variable and per connection; raised, latched, acknowledged;
-//!   [`alarms::AlarmChange`] is what the store records of them.
+//! - [`alarms`]: limits per variable and per connection, and the alarms daemons raise
+//!   themselves (`alarm_<code>`); raised, latched, acknowledged; [`alarms::AlarmChange`]
+//!   is what the store records of them.
 //! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
 //!   queue (non-blocking calls from async code) and opens a new database should the file
 //!   be deleted; [`store::Reader`] is a read-only connection for history queries.

@@ -1,7 +1,8 @@
 //! The monitor's command port (PROTOCOL.md section 7) as a `labwire_daemon` service: the
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
 //! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
-//! `send` goes through the client's [`Relay`](crate::relay::Relay); `log` is bounded in
+//! `send` goes through the client's [`Relay`](crate::relay::Relay), and so does the
+//! `ack_alarm` that `ack` forwards for a device alarm; `log` is bounded in
 //! size and, per connection, in rate (see [`crate::limits`]).
 
 use crate::hub::Hub;
@@ -44,11 +45,11 @@ const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "alarms",
-        synopsis: "(active and unacknowledged alarms: <client>.<key>=\"<state> <since>\")",
+        synopsis: "(active and unacknowledged alarms: <client>.<key>=\"<state> <since>\"; a device alarm adds <client>.<key>_message)",
     },
     CommandSpec {
         name: "ack",
-        synopsis: "<client>.<key> | all",
+        synopsis: "<client>.<key> | all (device alarms are forwarded: ack_alarm code=<code>)",
     },
 ];
 
@@ -148,7 +149,7 @@ impl Service for MonitorService {
             "wait" => self.wait(&request).await,
             "log" => self.log(&request, peer),
             "alarms" => Ok(self.alarms(&request)),
-            "ack" => self.ack(&request),
+            "ack" => self.ack(&request).await,
             other => Err(Error::new(
                 ErrorCode::UnknownCommand,
                 format!("unknown command {other:?}"),
@@ -308,17 +309,79 @@ impl MonitorService {
                 state.push_str(" acknowledged");
             }
             reply.set(format!("{}.{}", alarm.client, alarm.key), state);
+            if alarm.is_device() {
+                // As the daemon names it: `<client>.alarm_<code>_message`.
+                reply.set(
+                    format!("{}.{}_message", alarm.client, alarm.key),
+                    alarm.message,
+                );
+            }
         }
         reply
     }
 
-    fn ack(&self, request: &Message) -> Result<Message, Error> {
+    /// The monitor's own alarms are acknowledged here; each device alarm is forwarded to
+    /// its daemon as `ack_alarm code=<code>` and counts once the daemon answers `ok`. A
+    /// refusal (or an unreachable daemon) is the answer, naming the alarms it concerns.
+    async fn ack(&self, request: &Message) -> Result<Message, Error> {
         let target = request
             .args
             .first()
             .ok_or_else(|| Error::missing_argument("usage: ack <client>.<key> | all"))?;
-        let count = self.hub.acknowledge(target).map_err(Error::bad_argument)?;
-        Ok(Message::ok_reply(request).kwarg("n", count.to_string()))
+        let (mut count, forward) = self.hub.acknowledge(target).map_err(Error::bad_argument)?;
+        let mut refused: Vec<Error> = Vec::new();
+        for (client, key) in forward {
+            match self.forward_ack(request, &client, &key).await {
+                Ok(()) => count += usize::from(self.hub.device_alarm_acknowledged(&client, &key)),
+                Err(err) => refused.push(Error::new(
+                    err.code,
+                    format!("{client}.{key} not acknowledged: {}", err.message),
+                )),
+            }
+        }
+        match refused.first() {
+            None => Ok(Message::ok_reply(request).kwarg("n", count.to_string())),
+            Some(first) => {
+                let reasons: Vec<&str> = refused.iter().map(|e| e.message.as_str()).collect();
+                let mut message = reasons.join("; ");
+                if count > 0 {
+                    message = format!("{count} acknowledged; {message}");
+                }
+                Err(Error::new(first.code, message))
+            }
+        }
+    }
+
+    /// `ack_alarm code=<code>` to the daemon of `client`, through its relay like `send`.
+    async fn forward_ack(&self, request: &Message, client: &str, key: &str) -> Result<(), Error> {
+        let slot = self
+            .hub
+            .slot(client)
+            .ok_or_else(|| Error::bad_argument(format!("no client named {client:?}")))?;
+        let link = slot
+            .link()
+            .ok_or_else(|| Error::not_connected(format!("{client} is not connected")))?;
+        let code = crate::alarms::device_code(key).unwrap_or(key);
+        let command = Message::new("ack_alarm").kwarg("code", code);
+        let outcome = slot.relay.send(command, link.legacy).await;
+        self.hub.counters.relayed.fetch_add(1, Ordering::Relaxed);
+        let (reply, said) = match outcome {
+            Ok(reply) if reply.name == "ok" => return Ok(()),
+            Ok(reply) => (reply, format!("{client} answered: ")),
+            Err(failure) => (
+                failure.to_reply(request, client, slot.relay.timeout()),
+                String::new(),
+            ),
+        };
+        let code = reply
+            .error_code()
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(ErrorCode::DeviceError);
+        let why = match reply.error_message() {
+            Some(why) => why.to_string(),
+            None => reply.to_line(),
+        };
+        Err(Error::new(code, format!("{said}{why}")))
     }
 
     /// `log <level> <message...>`: the words, then any `key=value` parts as written.

@@ -126,6 +126,12 @@
     return button;
   }
 
+  function renderStoreProblem(problem) {
+    const line = $("#store-problem");
+    line.textContent = problem ? `History: ${problem}` : "";
+    line.hidden = !problem;
+  }
+
   function renderAlarms(alarms) {
     const list = $("#alarms");
     list.replaceChildren(
@@ -136,6 +142,7 @@
           span("alarm-var", `${a.client}.${a.key}`),
           span("alarm-state", a.active ? a.state : `${a.state}, back in range`),
           span("alarm-value", a.value),
+          ...(a.message ? [span("alarm-message", a.message)] : []),
           span("alarm-since", `since ${a.since}`),
         );
         if (!a.acknowledged) li.append(commandButton("Acknowledge", `ack ${a.client}.${a.key}`));
@@ -186,6 +193,7 @@
         for (const [key, value] of state.vars) setVar(client, key, value, false);
       }
       renderAlarms(snapshot.alarms);
+      renderStoreProblem(snapshot.store_problem);
     });
     events.addEventListener("status", (e) => {
       const update = JSON.parse(e.data);
@@ -194,6 +202,7 @@
     });
     events.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
     events.addEventListener("alarms", (e) => renderAlarms(JSON.parse(e.data)));
+    events.addEventListener("store", (e) => renderStoreProblem(JSON.parse(e.data).problem));
   }
 
   // ---- commands -----------------------------------------------------------------------

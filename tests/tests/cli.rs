@@ -2,12 +2,14 @@
 //! with a message naming it on stderr, before anything is served; `--help` and
 //! `--version` exit 0; a clean stop exits 0.
 
-use labwire_testkit::{binary, run_to_end, Process, TempDir, WAIT};
+use labwire_testkit::{binary, run_to_end, Process, TempDir, DAEMONS, WAIT};
 use std::path::Path;
 use std::process::Output;
 
-/// Every daemon binary. A new daemon is one line here.
-const DAEMONS: &[&str] = &["labwire-gauge", "labwire-psu"];
+/// Every daemon binary (testkit's [`DAEMONS`]: a new daemon is one line there).
+fn daemons() -> impl Iterator<Item = String> {
+    DAEMONS.iter().map(|name| format!("labwire-{name}"))
+}
 
 /// `daemon` with `args`, after `--state-file <state>` so no test touches the user's.
 fn run(daemon: &str, state: &Path, args: &[&str]) -> Output {
@@ -66,7 +68,8 @@ fn bad_shared_flags_exit_2_naming_the_problem() {
             "/nonexistent/token",
         ),
     ];
-    for daemon in DAEMONS {
+    for daemon in daemons() {
+        let daemon = daemon.as_str();
         for (args, named) in cases {
             assert_refused(daemon, &run(daemon, &state, args), args, named);
         }
@@ -81,7 +84,8 @@ fn a_corrupt_or_unreadable_state_file_exits_2_naming_it_and_is_kept() {
     std::fs::write(&corrupt, "names = ch1\n").unwrap();
     let unreadable = dir.path().join("a-directory.state");
     std::fs::create_dir(&unreadable).unwrap();
-    for daemon in DAEMONS {
+    for daemon in daemons() {
+        let daemon = daemon.as_str();
         for state in [&corrupt, &unreadable] {
             let output = run(daemon, state, &["--simulate", "--listen", "127.0.0.1:0"]);
             let name = state.file_name().unwrap().to_str().unwrap();
@@ -95,7 +99,8 @@ fn a_corrupt_or_unreadable_state_file_exits_2_naming_it_and_is_kept() {
 fn help_and_version_exit_0() {
     let dir = TempDir::new("cli-help");
     let state = dir.path().join("unused.state");
-    for daemon in DAEMONS {
+    for daemon in daemons() {
+        let daemon = daemon.as_str();
         let help = run(daemon, &state, &["--help"]);
         let text = String::from_utf8_lossy(&help.stdout);
         assert_eq!(help.status.code(), Some(0), "{daemon} --help: {text}");
@@ -114,7 +119,8 @@ fn a_simulated_daemon_starts_and_sigterm_stops_it_with_0() {
     let dir = TempDir::new("cli-clean-stop");
     let state = dir.path().join("daemon.state");
     let state = state.to_str().unwrap();
-    for daemon in DAEMONS {
+    for daemon in daemons() {
+        let daemon = daemon.as_str();
         let mut process = Process::start(
             binary(daemon),
             &[

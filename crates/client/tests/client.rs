@@ -1,12 +1,10 @@
 //! `Client` against small servers on loopback TCP.
 
-mod common;
-
-use common::{bounded, serve, Conn};
 use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
 use labwire_client::{Client, ClientError, ClientOptions};
 use labwire_protocol::Message;
+use labwire_testkit::{bounded, ClosedPort, FakeDaemon, FramedConn};
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -15,7 +13,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::Instant;
 
 /// The next request from the client, or None when it hung up.
-async fn next_request(conn: &mut Conn) -> Option<Message> {
+async fn next_request(conn: &mut FramedConn) -> Option<Message> {
     match conn.next().await? {
         Ok(Ok(message)) => Some(message),
         Ok(Err(bad)) => panic!("server could not read a client line: {bad:?}"),
@@ -43,7 +41,7 @@ async fn pipelined_requests_from_many_tasks_are_matched_by_tag_out_of_order() {
     const BATCH: usize = 10;
     bounded(async {
         let (tags_tx, mut tags_rx) = mpsc::unbounded_channel();
-        let (addr, _server) = serve(move |mut conn| {
+        let server = FakeDaemon::framed(move |mut conn| {
             let tags = tags_tx.clone();
             async move {
                 // Answer each batch backwards, so no reply comes in request order.
@@ -62,6 +60,7 @@ async fn pipelined_requests_from_many_tasks_are_matched_by_tag_out_of_order() {
                 }
             }
         });
+        let addr = server.addr;
         let client = Client::connect(addr, options()).await.unwrap();
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
@@ -111,7 +110,7 @@ async fn pipelined_requests_from_many_tasks_are_matched_by_tag_out_of_order() {
 #[tokio::test]
 async fn timeout_and_cancellation_leave_nothing_pending_and_late_replies_are_dropped() {
     bounded(async {
-        let (addr, _server) = serve(|mut conn| async move {
+        let server = FakeDaemon::framed(|mut conn| async move {
             while let Some(request) = next_request(&mut conn).await {
                 if request.name == "slow" {
                     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -119,6 +118,7 @@ async fn timeout_and_cancellation_leave_nothing_pending_and_late_replies_are_dro
                 conn.send(Message::ok_reply(&request)).await.unwrap();
             }
         });
+        let addr = server.addr;
         let client = Client::connect(
             addr,
             ClientOptions {
@@ -156,12 +156,13 @@ async fn timeout_and_cancellation_leave_nothing_pending_and_late_replies_are_dro
 #[tokio::test]
 async fn dropped_connection_fails_pending_requests_and_later_ones_fast() {
     bounded(async {
-        let (addr, _server) = serve(|mut conn| async move {
+        let server = FakeDaemon::framed(|mut conn| async move {
             for _ in 0..3 {
                 next_request(&mut conn).await;
             }
             // Returning drops the connection with three requests unanswered.
         });
+        let addr = server.addr;
         let client = Client::connect(
             addr,
             ClientOptions {
@@ -203,13 +204,14 @@ async fn dropped_connection_fails_pending_requests_and_later_ones_fast() {
 async fn close_fails_waiting_requests_and_releases_the_socket() {
     bounded(async {
         let (ended_tx, mut ended) = mpsc::unbounded_channel();
-        let (addr, _server) = serve(move |mut conn| {
+        let server = FakeDaemon::framed(move |mut conn| {
             let ended = ended_tx.clone();
             async move {
                 while next_request(&mut conn).await.is_some() {}
                 ended.send(()).unwrap();
             }
         });
+        let addr = server.addr;
         let client = Client::connect(addr, options()).await.unwrap();
         let waiting = tokio::spawn({
             let client = client.clone();
@@ -230,7 +232,7 @@ async fn close_fails_waiting_requests_and_releases_the_socket() {
 async fn events_are_delivered_and_bounded() {
     const CAPACITY: usize = 8;
     bounded(async {
-        let (addr, _server) = serve(|mut conn| async move {
+        let server = FakeDaemon::framed(|mut conn| async move {
             while let Some(request) = next_request(&mut conn).await {
                 let count: usize = request.get("count").unwrap_or("0").parse().unwrap();
                 for n in 0..count {
@@ -252,6 +254,7 @@ async fn events_are_delivered_and_bounded() {
                 conn.send(Message::ok_reply(&request)).await.unwrap();
             }
         });
+        let addr = server.addr;
         let client = Client::connect(
             addr,
             ClientOptions {
@@ -295,7 +298,7 @@ async fn legacy_untagged_mode_skips_events_and_stray_lines() {
     bounded(async {
         // A CCDLab-era daemon: answers only commands it knows, never echoes tags, and
         // chatters between replies.
-        let (addr, _server) = serve(|mut conn| async move {
+        let server = FakeDaemon::framed(|mut conn| async move {
             while let Some(request) = next_request(&mut conn).await {
                 let tag_seen = if request.tag.is_some() { "1" } else { "0" };
                 let reply = match request.name.as_str() {
@@ -316,6 +319,7 @@ async fn legacy_untagged_mode_skips_events_and_stray_lines() {
                 conn.send(reply.kwarg("tag_seen", tag_seen)).await.unwrap();
             }
         });
+        let addr = server.addr;
         let client = Client::connect(
             addr,
             ClientOptions {
@@ -376,7 +380,7 @@ async fn legacy_untagged_mode_skips_events_and_stray_lines() {
 #[tokio::test]
 async fn binary_payloads_round_trip_both_ways() {
     bounded(async {
-        let (addr, _server) = serve(|mut conn| async move {
+        let server = FakeDaemon::framed(|mut conn| async move {
             while let Some(request) = next_request(&mut conn).await {
                 let mut reply = Message::ok_reply(&request);
                 match request.name.as_str() {
@@ -395,6 +399,7 @@ async fn binary_payloads_round_trip_both_ways() {
                 conn.send(reply).await.unwrap();
             }
         });
+        let addr = server.addr;
         let client = Client::connect(
             addr,
             ClientOptions {
@@ -436,7 +441,7 @@ async fn binary_payloads_round_trip_both_ways() {
 async fn unparsable_or_invalid_requests_are_refused_and_nothing_is_sent() {
     bounded(async {
         let (seen_tx, mut seen) = mpsc::unbounded_channel();
-        let (addr, _server) = serve(move |mut conn| {
+        let server = FakeDaemon::framed(move |mut conn| {
             let seen = seen_tx.clone();
             async move {
                 while let Some(request) = next_request(&mut conn).await {
@@ -445,6 +450,7 @@ async fn unparsable_or_invalid_requests_are_refused_and_nothing_is_sent() {
                 }
             }
         });
+        let addr = server.addr;
         let client = Client::connect(addr, options()).await.unwrap();
         let outcome = client.call("set name=\"unclosed").await;
         assert!(
@@ -477,9 +483,8 @@ async fn unparsable_or_invalid_requests_are_refused_and_nothing_is_sent() {
 #[tokio::test]
 async fn connect_to_a_closed_port_is_an_io_error() {
     bounded(async {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
+        let closed = ClosedPort::new();
+        let addr = closed.addr;
         let outcome = Client::connect(addr, options()).await;
         assert!(matches!(outcome, Err(ClientError::Io(_))));
     })
@@ -491,7 +496,7 @@ async fn connect_to_a_closed_port_is_an_io_error() {
 #[tokio::test]
 async fn a_legacy_daemons_bytes_variable_is_kept() {
     bounded(async {
-        let (addr, _server) = serve(|mut conn| async move {
+        let server = FakeDaemon::framed(|mut conn| async move {
             while let Some(request) = next_request(&mut conn).await {
                 if request.name == "get_status" {
                     conn.get_mut()
@@ -501,6 +506,7 @@ async fn a_legacy_daemons_bytes_variable_is_kept() {
                 }
             }
         });
+        let addr = server.addr;
         let client = Client::connect(addr, options()).await.unwrap();
         for _ in 0..2 {
             let status = client

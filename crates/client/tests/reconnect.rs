@@ -1,25 +1,22 @@
 //! `ReconnectingClient` against a server that goes away and comes back on the same port.
 
-mod common;
-
-use common::{bounded, listen, serve_on, Conn};
 use futures_util::{SinkExt, StreamExt};
 use labwire_client::{Backoff, ClientError, ClientOptions, ReconnectingClient};
 use labwire_protocol::Message;
-use std::net::SocketAddr;
+use labwire_testkit::{any_port, bounded, listen, ClosedPort, FakeDaemon, FramedConn};
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Answers `get_id` with the server's `generation`, so a test can tell restarts apart;
 /// reports on `ended` each connection that closes.
 fn start_server(
-    addr: SocketAddr,
+    listener: TcpListener,
     generation: u32,
     ended: mpsc::UnboundedSender<u32>,
-) -> JoinHandle<()> {
-    serve_on(listen(addr), move |mut conn: Conn| {
+) -> FakeDaemon {
+    FakeDaemon::framed_on(listener, move |mut conn: FramedConn| {
         let ended = ended.clone();
         async move {
             while let Some(Ok(Ok(request))) = conn.next().await {
@@ -47,9 +44,10 @@ fn quick_backoff() -> Backoff {
 #[tokio::test]
 async fn reconnects_after_the_server_restarts_on_the_same_port() {
     bounded(async {
-        let addr = listen("127.0.0.1:0".parse().unwrap()).local_addr().unwrap();
+        let listener = listen(any_port());
+        let addr = listener.local_addr().unwrap();
         let (ended_tx, mut ended) = mpsc::unbounded_channel();
-        let server = start_server(addr, 1, ended_tx.clone());
+        let server = start_server(listener, 1, ended_tx.clone());
 
         let client =
             ReconnectingClient::new(addr.to_string(), ClientOptions::default(), quick_backoff());
@@ -59,8 +57,7 @@ async fn reconnects_after_the_server_restarts_on_the_same_port() {
         let reply = client.call("get_id").await.unwrap();
         assert_eq!(reply.get("generation"), Some("1"));
 
-        server.abort();
-        let _ = server.await;
+        server.stop().await;
         wait_state(&mut state, false).await;
         assert!(!client.is_connected());
         let started = Instant::now();
@@ -73,7 +70,8 @@ async fn reconnects_after_the_server_restarts_on_the_same_port() {
 
         // Let a few attempts fail against the closed port before the server returns.
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let _server = start_server(addr, 2, ended_tx);
+        // The port this server had, taken again (SO_REUSEADDR).
+        let _server = start_server(listen(addr), 2, ended_tx);
         wait_state(&mut state, true).await;
         let reply = client.call("get_id").await.unwrap();
         assert_eq!(reply.get("generation"), Some("2"));
@@ -96,7 +94,8 @@ async fn reconnects_after_the_server_restarts_on_the_same_port() {
 #[tokio::test]
 async fn requests_fail_fast_while_the_server_never_came_up() {
     bounded(async {
-        let addr = listen("127.0.0.1:0".parse().unwrap()).local_addr().unwrap();
+        let never = ClosedPort::new();
+        let addr = never.addr;
         let client =
             ReconnectingClient::new(addr.to_string(), ClientOptions::default(), quick_backoff());
         for _ in 0..3 {

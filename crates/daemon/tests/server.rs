@@ -8,12 +8,12 @@ use labwire_daemon::{
     Args, CommandSpec, Daemon, Device, Error, Kwargs, ServerConfig, Service, StatusBuilder,
 };
 use labwire_protocol::{parse_line, Message};
+use labwire_testkit::LineConn;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio::time::timeout;
@@ -140,38 +140,7 @@ async fn start(config: ServerConfig) -> Harness {
     }
 }
 
-struct Conn {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
-}
-
-impl Conn {
-    async fn open(addr: std::net::SocketAddr) -> Conn {
-        let (r, w) = TcpStream::connect(addr).await.unwrap().into_split();
-        Conn {
-            reader: BufReader::new(r),
-            writer: w,
-        }
-    }
-    async fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).await.unwrap();
-    }
-    async fn line(&mut self) -> String {
-        let mut line = String::new();
-        let n = timeout(Duration::from_secs(5), self.reader.read_line(&mut line))
-            .await
-            .expect("a reply within 5 s")
-            .unwrap();
-        assert!(n > 0, "connection closed");
-        line.trim_end_matches('\n').to_string()
-    }
-    async fn ask(&mut self, request: &str) -> Message {
-        self.send(format!("{request}\n").as_bytes()).await;
-        parse_line(&self.line().await).unwrap()
-    }
-}
-
-async fn wait_for(conn: &mut Conn, key: &str, want: &str) -> Message {
+async fn wait_for(conn: &mut LineConn, key: &str, want: &str) -> Message {
     for _ in 0..200 {
         let status = conn.ask("get_status").await;
         if status.get(key) == Some(want) {
@@ -185,7 +154,7 @@ async fn wait_for(conn: &mut Conn, key: &str, want: &str) -> Message {
 #[tokio::test]
 async fn builtins_answer_one_reply_each_with_tags() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     let id = c.ask("@a1 get_id").await;
     assert_eq!(id.tag.as_deref(), Some("a1"));
     assert_eq!(id.name, "id");
@@ -222,7 +191,7 @@ async fn builtins_answer_one_reply_each_with_tags() {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     let mut batch = String::new();
     for i in 0..200 {
         match i % 4 {
@@ -244,7 +213,7 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn bad_lines_get_clear_errors_and_the_connection_lives_on() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
 
     c.send(b"@u1 get_\xff\xfestatus\n").await;
     let reply = parse_line(&c.line().await).unwrap();
@@ -274,7 +243,7 @@ async fn bad_lines_get_clear_errors_and_the_connection_lives_on() {
 #[tokio::test]
 async fn invalid_arguments_never_reach_the_hardware() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     wait_for(&mut c, "hw_connected", "1").await;
     assert_eq!(c.ask("set value=4").await.name, "ok");
     let writes = h.bench.writes.load(Ordering::SeqCst);
@@ -307,7 +276,7 @@ async fn invalid_arguments_never_reach_the_hardware() {
 #[tokio::test]
 async fn one_mebibyte_line_is_refused_with_bounded_memory() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     let chunk = vec![b'x'; 64 * 1024];
     c.send(b"@big set value=").await;
     for _ in 0..16 {
@@ -327,7 +296,7 @@ async fn one_mebibyte_line_is_refused_with_bounded_memory() {
 #[tokio::test]
 async fn status_stays_reported_while_the_hardware_is_away() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     assert_eq!(c.ask("set value=7").await.name, "ok");
     wait_for(&mut c, "power", "7").await;
 
@@ -365,7 +334,7 @@ async fn status_stays_reported_while_the_hardware_is_away() {
 #[tokio::test]
 async fn reconnect_command_reports_the_outcome() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     wait_for(&mut c, "hw_connected", "1").await;
     let reply = c.ask("@r reconnect").await;
     assert_eq!(reply.to_line(), "@r ok reconnect hw_connected=1");
@@ -378,7 +347,7 @@ async fn reconnect_command_reports_the_outcome() {
 #[tokio::test]
 async fn subscribers_get_updates_between_replies() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     wait_for(&mut c, "hw_connected", "1").await;
     assert_eq!(c.ask("subscribe status").await.to_line(), "ok subscribe");
     assert_eq!(
@@ -411,14 +380,14 @@ async fn subscribers_get_updates_between_replies() {
 async fn client_disconnecting_mid_request_harms_nobody() {
     let h = start(ServerConfig::default()).await;
     {
-        let mut c = Conn::open(h.addr).await;
+        let mut c = LineConn::connect(h.addr).await;
         c.send(b"set value=5\nget_status\n@half set val").await;
     }
     {
-        let mut c = Conn::open(h.addr).await;
+        let mut c = LineConn::connect(h.addr).await;
         c.send(b"@x set value=\"unterminated").await;
     }
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     let status = wait_for(&mut c, "power", "5").await;
     assert_eq!(status.get("hw_connected"), Some("1"));
 }
@@ -465,8 +434,8 @@ async fn connections_over_the_limit_are_told_so() {
         ..ServerConfig::default()
     })
     .await;
-    let mut a = Conn::open(h.addr).await;
-    let mut b = Conn::open(h.addr).await;
+    let mut a = LineConn::connect(h.addr).await;
+    let mut b = LineConn::connect(h.addr).await;
     assert_eq!(a.ask("get_id").await.name, "id");
     assert_eq!(b.ask("get_id").await.name, "id");
     let mut third = TcpStream::connect(h.addr).await.unwrap();
@@ -479,7 +448,10 @@ async fn connections_over_the_limit_are_told_so() {
     assert_eq!(reply.error_code(), Some("busy"));
     drop(a);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(Conn::open(h.addr).await.ask("get_id").await.name, "id");
+    assert_eq!(
+        LineConn::connect(h.addr).await.ask("get_id").await.name,
+        "id"
+    );
 }
 
 #[tokio::test]
@@ -489,7 +461,7 @@ async fn token_guards_commands_and_exit() {
         ..ServerConfig::default()
     })
     .await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     assert_eq!(c.ask("get_id").await.name, "id", "get_id is open");
     assert_eq!(c.ask("help").await.name, "help", "help is open");
     assert_eq!(c.ask("get_status").await.error_code(), Some("forbidden"));
@@ -523,17 +495,19 @@ async fn oversized_payload_closes_the_connection() {
         ..ServerConfig::default()
     })
     .await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     c.send(b"@f upload bytes=1000\n").await;
     let reply = parse_line(&c.line().await).unwrap();
     assert_eq!(reply.error_code(), Some("out_of_range"));
-    let mut rest = String::new();
-    let n = timeout(Duration::from_secs(5), c.reader.read_line(&mut rest))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(n, 0, "connection closed after an unrecoverable payload");
-    assert_eq!(Conn::open(h.addr).await.ask("get_id").await.name, "id");
+    assert_eq!(
+        c.read_to_close().await,
+        b"",
+        "connection closed after an unrecoverable payload"
+    );
+    assert_eq!(
+        LineConn::connect(h.addr).await.ask("get_id").await.name,
+        "id"
+    );
 }
 
 /// Regression: replies were written once per batch, so a slow command held back the
@@ -541,14 +515,13 @@ async fn oversized_payload_closes_the_connection() {
 #[tokio::test]
 async fn a_slow_command_does_not_hold_back_earlier_replies() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     wait_for(&mut c, "hw_connected", "1").await;
     c.send(b"@first get_id\n@slow read delay=3000\n").await;
-    let mut first = String::new();
-    timeout(Duration::from_secs(1), c.reader.read_line(&mut first))
+    let first = c
+        .line_within(Duration::from_secs(1))
         .await
-        .expect("the first reply does not wait for the slow one")
-        .unwrap();
+        .expect("the first reply does not wait for the slow one");
     assert!(first.starts_with("@first id "), "{first}");
     let slow = c.line().await;
     assert!(slow.starts_with("@slow ok read"), "{slow}");
@@ -618,11 +591,10 @@ async fn serve_probe(config: ServerConfig) -> (SocketAddr, tokio_util::sync::Dro
 async fn served_within(addr: SocketAddr, give_up: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + give_up;
     while tokio::time::Instant::now() < deadline {
-        let mut c = Conn::open(addr).await;
+        let mut c = LineConn::connect(addr).await;
         c.send(b"get_id\n").await;
-        let mut line = String::new();
-        let _ = timeout(Duration::from_secs(2), c.reader.read_line(&mut line)).await;
-        if line.starts_with("id ") {
+        let line = c.line_within(Duration::from_secs(2)).await;
+        if line.is_some_and(|line| line.starts_with("id ")) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -641,7 +613,7 @@ async fn a_closed_peer_cancels_its_pending_request_and_frees_its_slot() {
     })
     .await;
     for _ in 0..3 {
-        let mut c = Conn::open(addr).await;
+        let mut c = LineConn::connect(addr).await;
         assert_eq!(c.ask("get_id").await.name, "id");
         c.send(b"hang\n").await;
     }
@@ -658,20 +630,19 @@ async fn a_full_server_closes_the_longest_idle_connection_for_a_newcomer() {
         ..ServerConfig::default()
     })
     .await;
-    let mut oldest = Conn::open(addr).await;
+    let mut oldest = LineConn::connect(addr).await;
     assert_eq!(oldest.ask("get_id").await.name, "id");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let mut younger = Conn::open(addr).await;
+    let mut younger = LineConn::connect(addr).await;
     assert_eq!(younger.ask("get_id").await.name, "id");
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let mut newcomer = Conn::open(addr).await;
+    let mut newcomer = LineConn::connect(addr).await;
     assert_eq!(newcomer.ask("get_id").await.name, "id", "served, not busy");
     let why = parse_line(&oldest.line().await).unwrap();
     assert_eq!(why.error_code(), Some("busy"));
     assert!(why.get("message").unwrap().contains("make room"), "{why:?}");
-    let mut rest = String::new();
-    assert_eq!(oldest.reader.read_line(&mut rest).await.unwrap(), 0);
+    assert_eq!(oldest.read_to_close().await, b"");
     assert_eq!(younger.ask("get_id").await.name, "id", "only one made room");
 }
 
@@ -684,7 +655,7 @@ async fn connections_holding_the_token_are_never_closed_for_room() {
         ..ServerConfig::default()
     })
     .await;
-    let mut holder = Conn::open(addr).await;
+    let mut holder = LineConn::connect(addr).await;
     assert_eq!(holder.ask("auth token=s3cret").await.to_line(), "ok auth");
     let mut text = String::new();
     let mut refused = TcpStream::connect(addr).await.unwrap();
@@ -704,7 +675,7 @@ async fn connections_holding_the_token_are_never_closed_for_room() {
 #[tokio::test]
 async fn a_payload_for_a_command_without_one_is_refused_and_skipped() {
     let (addr, _server) = serve_probe(ServerConfig::default()).await;
-    let mut c = Conn::open(addr).await;
+    let mut c = LineConn::connect(addr).await;
     let mut wire = b"@p get_status bytes=1048576\n".to_vec();
     wire.extend(std::iter::repeat_n(b'\n', 1 << 20));
     wire.extend_from_slice(b"@q get_id\n@r upload bytes=3\nabc");
@@ -725,7 +696,7 @@ async fn payloads_beyond_the_shared_budget_are_refused() {
         ..ServerConfig::default()
     })
     .await;
-    let mut c = Conn::open(addr).await;
+    let mut c = LineConn::connect(addr).await;
     c.send(b"@big upload bytes=11\n01234567890@ok upload bytes=10\n0123456789")
         .await;
     assert_eq!(
@@ -749,7 +720,7 @@ async fn wrong_tokens_are_answered_ever_later() {
         ..ServerConfig::default()
     })
     .await;
-    let mut c = Conn::open(addr).await;
+    let mut c = LineConn::connect(addr).await;
     let started = std::time::Instant::now();
     c.send("auth token=guess\n".repeat(6).as_bytes()).await;
     for _ in 0..6 {
@@ -760,7 +731,7 @@ async fn wrong_tokens_are_answered_ever_later() {
     }
     // The first three are free; the next three wait at least 100 ms each.
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let mut other = Conn::open(addr).await;
+    let mut other = LineConn::connect(addr).await;
     assert_eq!(
         other.ask("get_id").await.name,
         "id",
@@ -774,7 +745,7 @@ async fn wrong_tokens_are_answered_ever_later() {
 #[tokio::test]
 async fn help_lists_exactly_the_commands_that_are_answered() {
     let h = start(ServerConfig::default()).await;
-    let mut c = Conn::open(h.addr).await;
+    let mut c = LineConn::connect(h.addr).await;
     let help = c.ask("help").await;
     let names: Vec<_> = help.kwargs.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(names.iter().filter(|n| *n == "reconnect").count(), 1);
@@ -784,7 +755,7 @@ async fn help_lists_exactly_the_commands_that_are_answered() {
     }
 
     let (addr, _server) = serve_probe(ServerConfig::default()).await;
-    let mut p = Conn::open(addr).await;
+    let mut p = LineConn::connect(addr).await;
     let help = p.ask("help").await;
     assert!(help.get("reconnect").is_none());
     assert_eq!(

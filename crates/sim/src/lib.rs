@@ -13,6 +13,8 @@
 //! - [`e36300`]: Keysight E36311A/E36312A/E36313A power supplies over SCPI.
 //! - [`clusterctrl`]: ClusterCTRL boards and the ClusterHAT's expander at the I2C
 //!   register level (no TCP: the daemon's bus trait reaches them in-process).
+//! - [`ferment`]: a fermentation chamber: wort and fridge plant, DS18B20 probes as a real
+//!   Linux w1 directory tree, heater and compressor relay lines.
 //! - `number`, `rng`: the instruments' exponential number format and a tiny seeded PRNG
 //!   for noise and junk bytes.
 //!
@@ -21,6 +23,7 @@
 pub mod clusterctrl;
 pub mod cryocon;
 pub mod e36300;
+pub mod ferment;
 pub mod gauge;
 mod number;
 mod rng;

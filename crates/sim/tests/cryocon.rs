@@ -1,14 +1,12 @@
 //! The Cryo-con 24C/22C simulator over real loopback TCP, as a driver sees it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{any_port, Client};
 use labwire_sim::cryocon::{
     self, CryoconControl, CryoconOptions, DisplayUnit, HeaterError, LoopType, Model, SensorState,
 };
 use labwire_sim::{Fault, SimHandle};
+use labwire_testkit::{any_port, LineConn};
 
 /// A controller whose stages are held still and read without noise.
 async fn steady(model: Model) -> SimHandle<CryoconControl> {
@@ -32,7 +30,7 @@ async fn steady(model: Model) -> SimHandle<CryoconControl> {
 }
 
 /// One request line and its reply without CR LF.
-async fn ask(client: &mut Client, line: &str) -> String {
+async fn ask(client: &mut LineConn, line: &str) -> String {
     let reply = client.query(line).await;
     reply.strip_suffix('\r').unwrap_or(&reply).to_string()
 }
@@ -40,17 +38,17 @@ async fn ask(client: &mut Client, line: &str) -> String {
 #[tokio::test]
 async fn identity_of_both_models() {
     let c24 = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(c24.local_addr()).await;
+    let mut client = LineConn::connect(c24.local_addr()).await;
     assert_eq!(ask(&mut client, "*IDN?").await, "Cryo-con,24C,204683,1.01A");
     let c22 = steady(Model::Cryocon22C).await;
-    let mut client = Client::connect(c22.local_addr()).await;
+    let mut client = LineConn::connect(c22.local_addr()).await;
     assert_eq!(ask(&mut client, "*idn?").await, "Cryo-con,22C,204683,1.01A");
 }
 
 #[tokio::test]
 async fn replies_end_with_cr_lf() {
     let sim = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     client.send(b"CONT?\n").await;
     assert_eq!(client.read_until(b"\n").await, b"OFF\r\n");
 }
@@ -58,7 +56,7 @@ async fn replies_end_with_cr_lf() {
 #[tokio::test]
 async fn inputs_single_list_units_and_forms() {
     let sim = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     assert_eq!(ask(&mut client, "INPut? A").await, "100.0000");
     assert_eq!(ask(&mut client, "input a:temperature?").await, "100.0000");
     assert_eq!(
@@ -69,13 +67,13 @@ async fn inputs_single_list_units_and_forms() {
         ask(&mut client, "INP? a,b,c,d").await,
         "100.0000;100.0000;100.0000;100.0000"
     );
-    client.command("INPut A:UNITs C").await;
+    client.send_line("INPut A:UNITs C").await;
     assert_eq!(ask(&mut client, "INP? A").await, "-173.1500");
     assert_eq!(ask(&mut client, "INP A:UNIT?").await, "C");
-    client.command("input a,b,c,d:units f").await;
+    client.send_line("input a,b,c,d:units f").await;
     assert_eq!(ask(&mut client, "INP A,B:UNITS?").await, "F;F");
     assert_eq!(sim.control().unit('D'), DisplayUnit::F);
-    client.command("INP B:UNIT K").await;
+    client.send_line("INP B:UNIT K").await;
     assert_eq!(ask(&mut client, "INP? B").await, "100.0000");
     // Neither short nor long form, or not a unit: refused.
     assert_eq!(ask(&mut client, "INPU? A").await, "NAK");
@@ -86,7 +84,7 @@ async fn inputs_single_list_units_and_forms() {
 async fn sensor_faults_and_alarms() {
     let sim = steady(Model::Cryocon24C).await;
     let control = sim.control();
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     assert_eq!(ask(&mut client, "INP A:ALAR?").await, "--");
     control.set_sensor('A', SensorState::Unplugged);
     control.set_sensor('B', SensorState::OutOfCurve);
@@ -107,9 +105,9 @@ async fn sensor_faults_and_alarms() {
 #[tokio::test]
 async fn loop_settings_and_the_path_rule() {
     let sim = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     client
-        .command("LOOP 1:SOURce B;SETPt 150;TYPe pid;RANGe mid;RATe 5;PGAin 20;IGAin 2.5;DGAin 1")
+        .send_line("LOOP 1:SOURce B;SETPt 150;TYPe pid;RANGe mid;RATe 5;PGAin 20;IGAin 2.5;DGAin 1")
         .await;
     let reply = ask(
         &mut client,
@@ -128,7 +126,7 @@ async fn loop_settings_and_the_path_rule() {
     assert_eq!(ask(&mut client, "LOOP 1:SETP?;CONT?").await, "150.000K;NAK");
     assert_eq!(sim.control().loop_type(1), LoopType::Pid);
     // The setpoint is in the units of the loop's source.
-    client.command("INP B:UNITS C").await;
+    client.send_line("INP B:UNITS C").await;
     assert_eq!(ask(&mut client, "LOOP 1:SETPT?").await, "-123.150C");
     assert_eq!(
         ask(&mut client, "LOOP 1:SETPT -100;SETPT?").await,
@@ -157,7 +155,7 @@ async fn loop_settings_and_the_path_rule() {
 #[tokio::test]
 async fn setpoint_refused_above_maxset() {
     let sim = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     assert_eq!(
         ask(&mut client, "LOOP 1:MAXSET 200;MAXS?;SETP 150;SETP?").await,
         "200.000K;150.000K"
@@ -175,7 +173,7 @@ async fn setpoint_refused_above_maxset() {
 #[tokio::test]
 async fn twenty_two_c_has_two_inputs_and_loops() {
     let sim = steady(Model::Cryocon22C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     assert_eq!(ask(&mut client, "INP? A,B").await, "100.0000;100.0000");
     assert_eq!(ask(&mut client, "INP? C").await, "NAK");
     assert_eq!(ask(&mut client, "INP? 2").await, "NAK");
@@ -187,8 +185,8 @@ async fn twenty_two_c_has_two_inputs_and_loops() {
 async fn control_stop_and_manual_heating() {
     let sim = steady(Model::Cryocon24C).await;
     let control = sim.control();
-    let mut client = Client::connect(sim.local_addr()).await;
-    client.command("LOOP 1:TYPE MAN;RANGE HI;PMAN 40").await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
+    client.send_line("LOOP 1:TYPE MAN;RANGE HI;PMAN 40").await;
     assert_eq!(ask(&mut client, "LOOP 1:OUTP?;HTRR?").await, "  0.0;  0.0%");
     assert_eq!(ask(&mut client, "CONTROL;CONTROL?").await, "ON ");
     assert_eq!(
@@ -219,11 +217,11 @@ async fn pid_and_ramp_run_inside_the_controller() {
     .await
     .unwrap();
     let control = sim.control();
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     client
-        .command("LOOP 1:SOUR A;TYPE RAMPP;RANGE HI;RATE 10;SETPT 77;:CONTROL")
+        .send_line("LOOP 1:SOUR A;TYPE RAMPP;RANGE HI;RATE 10;SETPT 77;:CONTROL")
         .await;
-    client.command("LOOP 1:SETPT 173.15").await;
+    client.send_line("LOOP 1:SETPT 173.15").await;
     assert_eq!(ask(&mut client, "LOOP 1:RAMP?").await, "ON ");
     // About 10 simulated minutes of ramp plus settling; a bounded wait.
     let mut settled = false;
@@ -242,12 +240,12 @@ async fn pid_and_ramp_run_inside_the_controller() {
 async fn reset_restores_defaults_and_blocks_remote_access() {
     let sim = steady(Model::Cryocon24C).await;
     let control = sim.control();
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     client
-        .command("INP A:UNITS C;:LOOP 1:TYPE PID;:CONTROL")
+        .send_line("INP A:UNITS C;:LOOP 1:TYPE PID;:CONTROL")
         .await;
     assert_eq!(ask(&mut client, "CONT?").await, "ON ");
-    client.command("*RST").await;
+    client.send_line("*RST").await;
     for _ in 0..50 {
         if control.resetting() {
             break;
@@ -255,7 +253,7 @@ async fn reset_restores_defaults_and_blocks_remote_access() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(control.resetting());
-    client.command("*IDN?").await;
+    client.send_line("*IDN?").await;
     client.expect_silence().await;
     for _ in 0..50 {
         if !control.resetting() {
@@ -272,7 +270,7 @@ async fn reset_restores_defaults_and_blocks_remote_access() {
 #[tokio::test]
 async fn bad_lines_answer_nak_and_change_nothing() {
     let sim = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     assert_eq!(ask(&mut client, "FOO?").await, "NAK");
     assert_eq!(ask(&mut client, "LOOP 1:SETP? 5").await, "NAK");
     assert_eq!(ask(&mut client, "LOOP:SETP?").await, "NAK");
@@ -292,7 +290,7 @@ async fn bad_lines_answer_nak_and_change_nothing() {
 #[tokio::test]
 async fn pacing_is_counted() {
     let sim = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     // Two lines in one write arrive together, however slow the machine is.
     client.send(b"CONT?\nCONT?\n").await;
     assert_eq!(client.read_until(b"\r\n").await, b"OFF\r\n");
@@ -307,9 +305,9 @@ async fn pacing_is_counted() {
 #[tokio::test]
 async fn harness_faults_apply() {
     let sim = steady(Model::Cryocon24C).await;
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     sim.set_fault(Fault::Silent);
-    client.command("CONT?").await;
+    client.send_line("CONT?").await;
     client.expect_silence().await;
     sim.set_fault(Fault::Garbage);
     client.send(b"CONT?\n").await;
@@ -320,7 +318,7 @@ async fn harness_faults_apply() {
     sim.set_fault(Fault::Offline);
     client.read_to_close().await;
     sim.set_fault(Fault::None);
-    let mut client = Client::connect(sim.local_addr()).await;
+    let mut client = LineConn::connect(sim.local_addr()).await;
     assert_eq!(ask(&mut client, "CONT?").await, "OFF");
 }
 
@@ -339,7 +337,7 @@ async fn noise_follows_the_seed() {
         .unwrap();
         sim.control().hold(true);
         sim.control().set_temperature('A', 100.0);
-        let mut client = Client::connect(sim.local_addr()).await;
+        let mut client = LineConn::connect(sim.local_addr()).await;
         let mut readings = Vec::new();
         for _ in 0..5 {
             readings.push(ask(&mut client, "INP? A").await);

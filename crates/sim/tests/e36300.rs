@@ -1,12 +1,10 @@
 //! The E363xx SCPI simulators over real loopback TCP, as a driver sees them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{any_port, Client};
 use labwire_sim::e36300::{self, Mode, Model, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
+use labwire_testkit::{any_port, LineConn};
 
 async fn psu(model: Model) -> SimHandle<PsuControl> {
     e36300::spawn(
@@ -26,7 +24,7 @@ fn number(reply: &str) -> f64 {
         .unwrap_or_else(|_| panic!("not a number: {reply:?}"))
 }
 
-async fn expect_no_error(client: &mut Client) {
+async fn expect_no_error(client: &mut LineConn) {
     assert_eq!(client.query("SYST:ERR?").await, "+0,\"No error\"");
 }
 
@@ -43,13 +41,13 @@ async fn idn_names_model_serial_and_firmware() {
     )
     .await
     .unwrap();
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     assert_eq!(
         client.query("*IDN?").await,
         "Keysight Technologies,E36312A,MY12345678,2.1.0"
     );
     let default = psu(Model::E36313A).await;
-    let mut client = Client::connect(default.local_addr()).await;
+    let mut client = LineConn::connect(default.local_addr()).await;
     assert!(client
         .query("*idn?")
         .await
@@ -59,9 +57,9 @@ async fn idn_names_model_serial_and_firmware() {
 #[tokio::test]
 async fn short_long_and_mixed_case_headers_are_the_same_command() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     client
-        .command("SOURce:VOLTage:LEVel:IMMediate:AMPLitude 1.5,(@1)")
+        .send_line("SOURce:VOLTage:LEVel:IMMediate:AMPLitude 1.5,(@1)")
         .await;
     assert_eq!(client.query("VOLT? (@1)").await, "+1.50000000E+00");
     assert_eq!(client.query("voltage? (@1)").await, "+1.50000000E+00");
@@ -69,15 +67,15 @@ async fn short_long_and_mixed_case_headers_are_the_same_command() {
         client.query(":sour:Volt:lev? (@1)").await,
         "+1.50000000E+00"
     );
-    client.command("curr 250 mA,(@1)").await;
+    client.send_line("curr 250 mA,(@1)").await;
     assert_eq!(client.query("SOUR:CURR? (@1)").await, "+2.50000000E-01");
-    client.command("OUTPut:STATe ON,(@1)").await;
+    client.send_line("OUTPut:STATe ON,(@1)").await;
     assert_eq!(client.query("outp? (@1)").await, "1");
     let short = number(&client.query("MEAS:VOLT? (@1)").await);
     let long = number(&client.query("MEASure:SCALar:VOLTage:DC? (@1)").await);
     assert!((short - 1.5).abs() < 0.01 && (long - 1.5).abs() < 0.01);
     // Neither a prefix longer than the short form nor a made-up word is a header.
-    client.command("VOLTA 1,(@1)").await;
+    client.send_line("VOLTA 1,(@1)").await;
     assert_eq!(client.query("SYST:ERR?").await, "-113,\"Undefined header\"");
     expect_no_error(&mut client).await;
 }
@@ -85,21 +83,21 @@ async fn short_long_and_mixed_case_headers_are_the_same_command() {
 #[tokio::test]
 async fn chained_queries_answer_on_one_line() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
-    client.command("VOLT 5,(@1);CURR 1,(@1)").await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
+    client.send_line("VOLT 5,(@1);CURR 1,(@1)").await;
     assert_eq!(
         client.query("*OPC?;VOLT? (@1);CURR? (@1);*OPC?").await,
         "1;+5.00000000E+00;+1.00000000E+00;1"
     );
     // A leading colon returns to the root; a relative header stays in the subsystem.
     handle.control().set_noise(false);
-    client.command("OUTP ON,(@1)").await;
+    client.send_line("OUTP ON,(@1)").await;
     assert_eq!(
         client.query("MEAS:VOLT? (@1);CURR? (@1);:OUTP? (@1)").await,
         "+5.00000000E+00;+5.00000000E-01;1"
     );
     // Commands alone produce no reply: the next reply is the next query's.
-    client.command("VOLT 2,(@1);VOLT 3,(@2)").await;
+    client.send_line("VOLT 2,(@1);VOLT 3,(@2)").await;
     assert_eq!(
         client.query("VOLT? (@1:2)").await,
         "+2.00000000E+00,+3.00000000E+00"
@@ -110,9 +108,9 @@ async fn chained_queries_answer_on_one_line() {
 #[tokio::test]
 async fn channel_lists_address_several_channels() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
-    client.command("VOLT 3,(@1:3)").await;
-    client.command("VOLT 4,(@2)").await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
+    client.send_line("VOLT 3,(@1:3)").await;
+    client.send_line("VOLT 4,(@2)").await;
     assert_eq!(
         client.query("VOLT? (@1:3)").await,
         "+3.00000000E+00,+4.00000000E+00,+3.00000000E+00"
@@ -121,14 +119,14 @@ async fn channel_lists_address_several_channels() {
         client.query("VOLT? (@3,1)").await,
         "+3.00000000E+00,+3.00000000E+00"
     );
-    client.command("OUTP ON,(@1,3)").await;
+    client.send_line("OUTP ON,(@1,3)").await;
     assert_eq!(client.query("OUTP? (@1:3)").await, "1,0,1");
     assert_eq!(client.query("OUTP? (@3:1)").await, "1,0,1");
     let currents = client.query("MEAS:CURR? (@1,2,3)").await;
     assert_eq!(currents.split(',').count(), 3, "{currents}");
     assert_eq!(handle.control().voltage_set(2), 4.0);
     // A channel the model does not have is out of range and changes nothing.
-    client.command("VOLT 1,(@2,4)").await;
+    client.send_line("VOLT 1,(@2,4)").await;
     assert_eq!(
         client.query("SYST:ERR?").await,
         "-222,\"Data out of range\""
@@ -139,9 +137,9 @@ async fn channel_lists_address_several_channels() {
 #[tokio::test]
 async fn out_of_range_setting_is_rejected_and_old_value_kept() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
-    client.command("VOLT 5,(@1)").await;
-    client.command("VOLT 6.2,(@1)").await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
+    client.send_line("VOLT 5,(@1)").await;
+    client.send_line("VOLT 6.2,(@1)").await;
     assert_eq!(client.query("VOLT? (@1)").await, "+5.00000000E+00");
     assert_eq!(
         client.query("SYST:ERR?").await,
@@ -149,38 +147,38 @@ async fn out_of_range_setting_is_rejected_and_old_value_kept() {
     );
     expect_no_error(&mut client).await;
     // About 103 % of the rating is still programmable.
-    client.command("VOLT 6.18,(@1);CURR 10.3,(@1)").await;
+    client.send_line("VOLT 6.18,(@1);CURR 10.3,(@1)").await;
     expect_no_error(&mut client).await;
     assert_eq!(client.query("VOLT? MAX,(@1)").await, "+6.18000000E+00");
     assert_eq!(client.query("CURR? MAX,(@1)").await, "+1.03000000E+01");
-    client.command("CURR 11,(@1)").await;
+    client.send_line("CURR 11,(@1)").await;
     assert_eq!(
         client.query("SYST:ERR?").await,
         "-222,\"Data out of range\""
     );
     assert_eq!(client.query("CURR? (@1)").await, "+1.03000000E+01");
-    client.command("CURR -1,(@1)").await;
+    client.send_line("CURR -1,(@1)").await;
     assert_eq!(
         client.query("SYST:ERR?").await,
         "-222,\"Data out of range\""
     );
-    client.command("VOLT MIN,(@1)").await;
+    client.send_line("VOLT MIN,(@1)").await;
     assert_eq!(client.query("VOLT? (@1)").await, "+0.00000000E+00");
-    client.command("VOLT five,(@1)").await;
+    client.send_line("VOLT five,(@1)").await;
     assert_eq!(client.query("SYST:ERR?").await, "-104,\"Data type error\"");
 }
 
 #[tokio::test]
 async fn unknown_query_gets_no_reply_and_queues_undefined_header() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     client.send(b"FOO:BAR?\n").await;
     client.expect_silence().await;
     assert_eq!(client.query("SYST:ERR?").await, "-113,\"Undefined header\"");
     // A command header without `?` used as a query is just as unknown.
     client.send(b"OUTP:PROT:CLE? (@1)\n").await;
     client.expect_silence().await;
-    client.command("FOO 1").await;
+    client.send_line("FOO 1").await;
     assert_eq!(client.query("SYST:ERR?").await, "-113,\"Undefined header\"");
     assert_eq!(client.query("SYST:ERR?").await, "-113,\"Undefined header\"");
     expect_no_error(&mut client).await;
@@ -189,9 +187,9 @@ async fn unknown_query_gets_no_reply_and_queues_undefined_header() {
 #[tokio::test]
 async fn error_queue_is_fifo_and_cleared_by_cls() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     handle.control().push_error(-310, "System error");
-    client.command("VOLT 100,(@1)").await;
+    client.send_line("VOLT 100,(@1)").await;
     // A query's answer proves the commands before it were executed.
     assert_eq!(client.query("*OPC?").await, "1");
     assert_eq!(handle.control().errors().len(), 2);
@@ -202,13 +200,13 @@ async fn error_queue_is_fifo_and_cleared_by_cls() {
     );
     expect_no_error(&mut client).await;
     for _ in 0..30 {
-        client.command("NOPE").await;
+        client.send_line("NOPE").await;
     }
     assert_eq!(client.query("*OPC?").await, "1");
     let errors = handle.control().errors();
     assert_eq!(errors.len(), 20);
     assert_eq!(errors.last().unwrap().0, -350);
-    client.command("*CLS").await;
+    client.send_line("*CLS").await;
     expect_no_error(&mut client).await;
     assert_eq!(client.query("SYST:VERS?").await, "1999.0");
 }
@@ -217,8 +215,10 @@ async fn error_queue_is_fifo_and_cleared_by_cls() {
 async fn constant_voltage_then_constant_current_with_a_load() {
     let handle = psu(Model::E36313A).await;
     let control = handle.control();
-    let mut client = Client::connect(handle.local_addr()).await;
-    client.command("VOLT 5,(@2);CURR 1,(@2);OUTP ON,(@2)").await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
+    client
+        .send_line("VOLT 5,(@2);CURR 1,(@2);OUTP ON,(@2)")
+        .await;
     // 5 V into the default 10 ohms: 0.5 A, below the 1 A limit.
     let volts = number(&client.query("MEAS:VOLT? (@2)").await);
     let amps = number(&client.query("MEAS:CURR? (@2)").await);
@@ -235,7 +235,7 @@ async fn constant_voltage_then_constant_current_with_a_load() {
     // An open circuit draws nothing.
     control.set_load_ohms(2, f64::INFINITY);
     assert!(number(&client.query("MEAS:CURR? (@2)").await).abs() < 0.001);
-    client.command("OUTP OFF,(@2)").await;
+    client.send_line("OUTP OFF,(@2)").await;
     assert_eq!(
         client.query("MEAS:VOLT? (@2);:MEAS:CURR? (@2)").await,
         "+0.00000000E+00;+0.00000000E+00"
@@ -246,8 +246,10 @@ async fn constant_voltage_then_constant_current_with_a_load() {
 #[tokio::test]
 async fn measurements_carry_small_noise() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
-    client.command("VOLT 5,(@1);CURR 1,(@1);OUTP ON,(@1)").await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
+    client
+        .send_line("VOLT 5,(@1);CURR 1,(@1);OUTP ON,(@1)")
+        .await;
     let mut readings = Vec::new();
     for _ in 0..10 {
         readings.push(client.query("MEAS:VOLT? (@1)").await);
@@ -261,35 +263,35 @@ async fn measurements_carry_small_noise() {
 #[tokio::test]
 async fn over_voltage_protection_trips_and_clears() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     client
-        .command("VOLT 5,(@1);CURR 1,(@1);VOLT:PROT 4,(@1)")
+        .send_line("VOLT 5,(@1);CURR 1,(@1);VOLT:PROT 4,(@1)")
         .await;
     assert_eq!(client.query("VOLT:PROT? (@1)").await, "+4.00000000E+00");
-    client.command("OUTP ON,(@1)").await;
+    client.send_line("OUTP ON,(@1)").await;
     assert_eq!(
         client.query("VOLT:PROT:TRIP? (@1);:OUTP? (@1)").await,
         "1;0"
     );
     assert!(handle.control().ovp_tripped(1));
     // A tripped output cannot be switched on until the protection is cleared.
-    client.command("OUTP ON,(@1)").await;
+    client.send_line("OUTP ON,(@1)").await;
     assert_eq!(client.query("OUTP? (@1)").await, "0");
     assert_eq!(
         client.query("SYST:ERR?").await,
         "-221,\"Settings conflict\""
     );
-    client.command("OUTP:PROT:CLE (@1)").await;
+    client.send_line("OUTP:PROT:CLE (@1)").await;
     assert_eq!(client.query("VOLT:PROT:TRIP? (@1)").await, "0");
     assert_eq!(client.query("OUTP? (@1)").await, "0");
-    client.command("VOLT:PROT 6,(@1)").await;
-    client.command("OUTP ON,(@1)").await;
+    client.send_line("VOLT:PROT 6,(@1)").await;
+    client.send_line("OUTP ON,(@1)").await;
     assert_eq!(
         client.query("OUTP? (@1);:VOLT:PROT:TRIP? (@1)").await,
         "1;0"
     );
     // Raising the voltage above the level while on trips at once.
-    client.command("VOLT:PROT 5.5,(@1);:VOLT 5.8,(@1)").await;
+    client.send_line("VOLT:PROT 5.5,(@1);:VOLT 5.8,(@1)").await;
     assert_eq!(
         client.query("OUTP? (@1);:VOLT:PROT:TRIP? (@1)").await,
         "0;1"
@@ -300,11 +302,11 @@ async fn over_voltage_protection_trips_and_clears() {
 #[tokio::test]
 async fn over_current_protection_trips_after_its_delay_in_cc() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     // 5 V into 10 ohms wants 0.5 A; the 0.1 A limit puts both channels in CC.
-    client.command("VOLT 5,(@1,2);CURR 0.1,(@1,2)").await;
+    client.send_line("VOLT 5,(@1,2);CURR 0.1,(@1,2)").await;
     client
-        .command("CURR:PROT:DEL 0.05,(@1);STAT ON,(@1);:OUTP ON,(@1,2)")
+        .send_line("CURR:PROT:DEL 0.05,(@1);STAT ON,(@1);:OUTP ON,(@1,2)")
         .await;
     assert_eq!(client.query("CURR:PROT:STAT? (@1:2)").await, "1,0");
     assert_eq!(client.query("CURR:PROT:DEL? (@1)").await, "+5.00000000E-02");
@@ -313,7 +315,7 @@ async fn over_current_protection_trips_after_its_delay_in_cc() {
     // Without OCP the other channel keeps regulating current.
     assert_eq!(client.query("OUTP? (@1:2)").await, "0,1");
     assert!(handle.control().ocp_tripped(1));
-    client.command("OUTP:PROT:CLE (@1)").await;
+    client.send_line("OUTP:PROT:CLE (@1)").await;
     assert_eq!(client.query("CURR:PROT:TRIP? (@1)").await, "0");
     expect_no_error(&mut client).await;
 }
@@ -321,12 +323,12 @@ async fn over_current_protection_trips_after_its_delay_in_cc() {
 #[tokio::test]
 async fn rst_turns_outputs_off_and_settings_to_zero() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     client
-        .command("INST:NSEL 2;:VOLT 5;CURR 1;:VOLT:PROT 4;:OUTP ON;:CURR:PROT:STAT ON")
+        .send_line("INST:NSEL 2;:VOLT 5;CURR 1;:VOLT:PROT 4;:OUTP ON;:CURR:PROT:STAT ON")
         .await;
     assert_eq!(client.query("VOLT:PROT:TRIP?").await, "1");
-    client.command("*RST").await;
+    client.send_line("*RST").await;
     assert_eq!(client.query("INST:NSEL?").await, "1");
     assert_eq!(
         client
@@ -345,15 +347,15 @@ async fn rst_turns_outputs_off_and_settings_to_zero() {
 #[tokio::test]
 async fn instrument_selection_and_apply() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
-    client.command("INST:SEL CH3").await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
+    client.send_line("INST:SEL CH3").await;
     assert_eq!(client.query("INST:SEL?").await, "CH3");
-    client.command("APPL CH2,12,0.5").await;
+    client.send_line("APPL CH2,12,0.5").await;
     assert_eq!(
         client.query("APPL? CH2").await,
         "\"+1.20000000E+01,+5.00000000E-01\""
     );
-    client.command("VOLT 7").await;
+    client.send_line("VOLT 7").await;
     assert_eq!(client.query("*OPC?").await, "1");
     assert_eq!(handle.control().voltage_set(3), 7.0);
     assert_eq!(handle.control().selected_channel(), 3);
@@ -368,10 +370,10 @@ async fn instrument_selection_and_apply() {
 async fn e36311a_third_output_is_negative() {
     let handle = psu(Model::E36311A).await;
     handle.control().set_noise(false);
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     assert!(client.query("*IDN?").await.contains(",E36311A,"));
     client
-        .command("VOLT -12,(@3);CURR 1,(@3);OUTP ON,(@3)")
+        .send_line("VOLT -12,(@3);CURR 1,(@3);OUTP ON,(@3)")
         .await;
     expect_no_error(&mut client).await;
     assert_eq!(
@@ -379,14 +381,14 @@ async fn e36311a_third_output_is_negative() {
         "-1.00000000E+01;-1.00000000E+00"
     );
     assert_eq!(handle.control().mode(3), Mode::ConstantCurrent);
-    client.command("VOLT 12,(@3)").await;
+    client.send_line("VOLT 12,(@3)").await;
     assert_eq!(
         client.query("SYST:ERR?").await,
         "-222,\"Data out of range\""
     );
-    client.command("VOLT -25.75,(@3)").await;
+    client.send_line("VOLT -25.75,(@3)").await;
     expect_no_error(&mut client).await;
-    client.command("VOLT -26,(@3)").await;
+    client.send_line("VOLT -26,(@3)").await;
     assert_eq!(
         client.query("SYST:ERR?").await,
         "-222,\"Data out of range\""
@@ -397,7 +399,7 @@ async fn e36311a_third_output_is_negative() {
         "+6.18000000E+00,+2.57500000E+01,-2.57500000E+01"
     );
     // The positive outputs are ordinary: CH1 only goes to 6 V.
-    client.command("VOLT 7,(@1)").await;
+    client.send_line("VOLT 7,(@1)").await;
     assert_eq!(
         client.query("SYST:ERR?").await,
         "-222,\"Data out of range\""
@@ -407,9 +409,9 @@ async fn e36311a_third_output_is_negative() {
 #[tokio::test]
 async fn state_is_shared_between_connections() {
     let handle = psu(Model::E36313A).await;
-    let mut first = Client::connect(handle.local_addr()).await;
-    let mut second = Client::connect(handle.local_addr()).await;
-    first.command("VOLT 2.5,(@3)").await;
+    let mut first = LineConn::connect(handle.local_addr()).await;
+    let mut second = LineConn::connect(handle.local_addr()).await;
+    first.send_line("VOLT 2.5,(@3)").await;
     assert_eq!(first.query("*OPC?").await, "1");
     assert_eq!(second.query("VOLT? (@3)").await, "+2.50000000E+00");
 }
@@ -417,7 +419,7 @@ async fn state_is_shared_between_connections() {
 #[tokio::test]
 async fn over_long_line_is_dropped_with_an_error() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     let long = format!("VOLT 1,(@1);{}\n", "*OPC;".repeat(2000));
     client.send(long.as_bytes()).await;
     assert_eq!(
@@ -433,7 +435,7 @@ async fn over_long_line_is_dropped_with_an_error() {
 #[tokio::test]
 async fn silent_fault_answers_nothing() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     handle.set_fault(Fault::Silent);
     client.send(b"*IDN?\n").await;
     client.expect_silence().await;
@@ -444,7 +446,7 @@ async fn silent_fault_answers_nothing() {
 #[tokio::test]
 async fn slow_fault_delays_replies() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     let delay = Duration::from_millis(250);
     handle.set_fault(Fault::Slow(delay));
     let started = tokio::time::Instant::now();
@@ -456,14 +458,14 @@ async fn slow_fault_delays_replies() {
 async fn garbage_and_nak_faults_send_a_junk_line() {
     for fault in [Fault::Garbage, Fault::Nak] {
         let handle = psu(Model::E36313A).await;
-        let mut client = Client::connect(handle.local_addr()).await;
+        let mut client = LineConn::connect(handle.local_addr()).await;
         handle.set_fault(fault);
         client.send(b"*IDN?\n").await;
         let junk = client.read_until(b"\n").await;
         assert!(junk.len() >= 9, "{fault}: {junk:?}");
         assert!(!junk.starts_with(b"Keysight"), "{fault}: {junk:?}");
         // Commands still execute; only answers are mangled.
-        client.command("VOLT 1,(@1)").await;
+        client.send_line("VOLT 1,(@1)").await;
         handle.set_fault(Fault::None);
         assert_eq!(client.query("VOLT? (@1)").await, "+1.00000000E+00");
     }
@@ -472,10 +474,10 @@ async fn garbage_and_nak_faults_send_a_junk_line() {
 #[tokio::test]
 async fn disconnect_fault_closes_mid_reply() {
     let handle = psu(Model::E36313A).await;
-    let mut client = Client::connect(handle.local_addr()).await;
+    let mut client = LineConn::connect(handle.local_addr()).await;
     handle.set_fault(Fault::Disconnect);
     // Commands have no answer, so the connection survives them.
-    client.command("VOLT 1,(@1)").await;
+    client.send_line("VOLT 1,(@1)").await;
     client.send(b"*IDN?\n").await;
     let partial = client.read_to_close().await;
     let full = b"Keysight Technologies,E36313A,MY59000001,1.0.4-1.0.4-1.00\n";
@@ -485,20 +487,20 @@ async fn disconnect_fault_closes_mid_reply() {
     );
     assert_eq!(partial[..], full[..partial.len()]);
     handle.set_fault(Fault::None);
-    let mut again = Client::connect(handle.local_addr()).await;
+    let mut again = LineConn::connect(handle.local_addr()).await;
     assert_eq!(again.query("VOLT? (@1)").await, "+1.00000000E+00");
 }
 
 #[tokio::test]
 async fn offline_fault_closes_and_refuses_then_recovers() {
     let handle = psu(Model::E36313A).await;
-    let mut existing = Client::connect(handle.local_addr()).await;
+    let mut existing = LineConn::connect(handle.local_addr()).await;
     assert_eq!(existing.query("*OPC?").await, "1");
     handle.set_fault(Fault::Offline);
     assert!(existing.read_to_close().await.is_empty());
-    let mut refused = Client::connect(handle.local_addr()).await;
+    let mut refused = LineConn::connect(handle.local_addr()).await;
     assert!(refused.read_to_close().await.is_empty());
     handle.set_fault(Fault::None);
-    let mut back = Client::connect(handle.local_addr()).await;
+    let mut back = LineConn::connect(handle.local_addr()).await;
     assert_eq!(back.query("*OPC?").await, "1");
 }

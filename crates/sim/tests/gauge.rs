@@ -1,12 +1,10 @@
 //! The TPG 361 simulator over real loopback TCP, byte for byte as a driver sees it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{any_port, Client};
 use labwire_sim::gauge::{self, GaugeControl, GaugeOptions, Unit, FIRMWARE, GAUGE_TYPE};
 use labwire_sim::{Fault, SimHandle};
+use labwire_testkit::{any_port, LineConn};
 
 const ACK: &[u8] = b"\x06\r\n";
 const NAK: &[u8] = b"\x15\r\n";
@@ -29,13 +27,13 @@ async fn steady_gauge(mbar: f64) -> SimHandle<GaugeControl> {
 }
 
 /// One mnemonic exchange: message, ACK, ENQ, data line (returned without CR LF).
-async fn ask(client: &mut Client, mnemonic: &str) -> String {
+async fn ask(client: &mut LineConn, mnemonic: &str) -> String {
     client.send(format!("{mnemonic}\r\n").as_bytes()).await;
     assert_eq!(client.read_until(b"\r\n").await, ACK, "ACK for {mnemonic}");
     enq(client).await
 }
 
-async fn enq(client: &mut Client) -> String {
+async fn enq(client: &mut LineConn) -> String {
     client.send(b"\x05").await;
     let line = client.read_until(b"\r\n").await;
     String::from_utf8(line[..line.len() - 2].to_vec()).unwrap()
@@ -56,7 +54,7 @@ fn parse_measurement(line: &str) -> (u8, f64) {
 #[tokio::test]
 async fn ack_enq_exchange_and_repeated_enq() {
     let gauge = steady_gauge(1.23e-3).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     assert_eq!(ask(&mut client, "PR1").await, "0,+1.2300E-03");
     // A further ENQ sends the same request's data again.
     assert_eq!(enq(&mut client).await, "0,+1.2300E-03");
@@ -73,7 +71,7 @@ async fn ack_enq_exchange_and_repeated_enq() {
 #[tokio::test]
 async fn nak_on_unknown_mnemonic_and_bad_arguments_sets_the_error_word() {
     let gauge = steady_gauge(1.0).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     client.send(b"XYZ\r\n").await;
     assert_eq!(client.read_until(b"\r\n").await, NAK);
     // ENQ without a valid request answers the error word: syntax error.
@@ -89,7 +87,7 @@ async fn nak_on_unknown_mnemonic_and_bad_arguments_sets_the_error_word() {
 #[tokio::test]
 async fn unit_change_is_reflected_in_pr1() {
     let gauge = steady_gauge(1.0).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     assert_eq!(ask(&mut client, "UNI").await, "0");
     assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E+00");
     assert_eq!(ask(&mut client, "UNI,1").await, "1");
@@ -98,7 +96,7 @@ async fn unit_change_is_reflected_in_pr1() {
     assert_eq!(ask(&mut client, "UNI,2").await, "2");
     assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E+02");
     // The unit belongs to the gauge, not to the connection.
-    let mut other = Client::connect(gauge.local_addr()).await;
+    let mut other = LineConn::connect(gauge.local_addr()).await;
     assert_eq!(ask(&mut other, "UNI").await, "2");
 }
 
@@ -114,7 +112,7 @@ async fn initial_unit_option_applies() {
     )
     .await
     .unwrap();
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     assert_eq!(ask(&mut client, "UNI").await, "2");
     let (status, pa) = parse_measurement(&ask(&mut client, "PR1").await);
     assert_eq!(status, 0);
@@ -125,7 +123,7 @@ async fn initial_unit_option_applies() {
 #[tokio::test]
 async fn status_codes_other_than_ok_carry_no_pressure() {
     let gauge = steady_gauge(5.0e-4).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     for status in 3..=6 {
         gauge.control().set_sensor_status(status);
         assert_eq!(
@@ -144,7 +142,7 @@ async fn pressure_pumps_down_and_stays_positive() {
     gauge
         .control()
         .set_pump_down(1.0e-6, Duration::from_millis(200));
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     let (_, first) = parse_measurement(&ask(&mut client, "PR1").await);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (_, later) = parse_measurement(&ask(&mut client, "PR1").await);
@@ -157,7 +155,7 @@ async fn pressure_pumps_down_and_stays_positive() {
 #[tokio::test]
 async fn continuous_mode_streams_until_any_byte_arrives() {
     let gauge = steady_gauge(3.0e-5).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     client.send(b"COM,0\r\n").await;
     assert_eq!(client.read_until(b"\r\n").await, ACK);
     for _ in 0..3 {
@@ -177,7 +175,7 @@ async fn continuous_mode_streams_until_any_byte_arrives() {
 #[tokio::test]
 async fn silent_fault_reads_but_never_answers() {
     let gauge = steady_gauge(1.0).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     gauge.set_fault(Fault::Silent);
     client.send(b"PR1\r\n").await;
     client.expect_silence().await;
@@ -190,7 +188,7 @@ async fn silent_fault_reads_but_never_answers() {
 #[tokio::test]
 async fn nak_fault_refuses_every_mnemonic() {
     let gauge = steady_gauge(1.0).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     gauge.set_fault(Fault::Nak);
     for mnemonic in ["PR1", "UNI,1", "TID"] {
         client.send(format!("{mnemonic}\r\n").as_bytes()).await;
@@ -204,7 +202,7 @@ async fn nak_fault_refuses_every_mnemonic() {
 #[tokio::test]
 async fn garbage_fault_answers_junk_lines() {
     let gauge = steady_gauge(1.0).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     gauge.set_fault(Fault::Garbage);
     client.send(b"PR1\r\n").await;
     let ack = client.read_until(b"\r\n").await;
@@ -221,7 +219,7 @@ async fn garbage_fault_answers_junk_lines() {
 #[tokio::test]
 async fn disconnect_fault_cuts_the_data_line_in_half() {
     let gauge = steady_gauge(1.0).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     gauge.set_fault(Fault::Disconnect);
     client.send(b"PR1\r\n").await;
     assert_eq!(client.read_until(b"\r\n").await, ACK);
@@ -234,29 +232,29 @@ async fn disconnect_fault_cuts_the_data_line_in_half() {
     );
     assert_eq!(partial[..], full[..partial.len()]);
     gauge.set_fault(Fault::None);
-    let mut again = Client::connect(gauge.local_addr()).await;
+    let mut again = LineConn::connect(gauge.local_addr()).await;
     assert_eq!(ask(&mut again, "PR1").await, "0,+1.0000E+00");
 }
 
 #[tokio::test]
 async fn offline_fault_closes_and_refuses_connections() {
     let gauge = steady_gauge(1.0).await;
-    let mut existing = Client::connect(gauge.local_addr()).await;
+    let mut existing = LineConn::connect(gauge.local_addr()).await;
     assert_eq!(ask(&mut existing, "PR1").await, "0,+1.0000E+00");
     gauge.set_fault(Fault::Offline);
     assert!(existing.read_to_close().await.is_empty());
-    let mut fresh = Client::connect(gauge.local_addr()).await;
+    let mut fresh = LineConn::connect(gauge.local_addr()).await;
     assert!(fresh.read_to_close().await.is_empty());
     gauge.set_fault(Fault::None);
     assert_eq!(gauge.fault(), Fault::None);
-    let mut back = Client::connect(gauge.local_addr()).await;
+    let mut back = LineConn::connect(gauge.local_addr()).await;
     assert_eq!(ask(&mut back, "PR1").await, "0,+1.0000E+00");
 }
 
 #[tokio::test]
 async fn slow_fault_delays_every_answer() {
     let gauge = steady_gauge(1.0).await;
-    let mut client = Client::connect(gauge.local_addr()).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
     let delay = Duration::from_millis(250);
     gauge.set_fault(Fault::Slow(delay));
     let started = tokio::time::Instant::now();
@@ -272,10 +270,10 @@ async fn slow_fault_delays_every_answer() {
 async fn shutdown_closes_connections_and_the_port() {
     let gauge = steady_gauge(1.0).await;
     let addr = gauge.local_addr();
-    let mut client = Client::connect(addr).await;
+    let mut client = LineConn::connect(addr).await;
     assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E+00");
     gauge.shutdown();
-    tokio::time::timeout(common::ANSWER_TIMEOUT, gauge.stopped())
+    tokio::time::timeout(labwire_testkit::ANSWER_TIMEOUT, gauge.stopped())
         .await
         .expect("simulator did not stop");
     assert!(client.read_to_close().await.is_empty());

@@ -7,7 +7,7 @@ use labwire_gauge::device::Gauge;
 use labwire_protocol::{parse_number, Message};
 use labwire_sim::gauge::{GaugeOptions, Unit};
 use labwire_sim::Fault;
-use labwire_testkit::{binary, connect as client, number, status_where, Process, TempDir, WAIT};
+use labwire_testkit::{connect as client, number, status_where, Simulated, TempDir, WAIT};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,18 +19,7 @@ fn pressure_near(s: &Message, mbar: f64) -> bool {
 
 #[tokio::test]
 async fn simulated_gauge_binary_end_to_end() {
-    let mut daemon = Process::start(
-        binary("labwire-gauge"),
-        &[
-            "--simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "0.1",
-            "--name",
-            "gauge7",
-        ],
-    );
+    let mut daemon = Simulated::start("gauge", &["--poll-interval", "0.1", "--name", "gauge7"]);
     let c = client(daemon.addr).await;
     let id = c.call("get_id").await.unwrap();
     assert_eq!(
@@ -80,16 +69,7 @@ async fn token_protects_the_binary_and_sigterm_stops_it_cleanly() {
     let dir = TempDir::new("gauge-token");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "hunter2\n").unwrap();
-    let mut daemon = Process::start(
-        binary("labwire-gauge"),
-        &[
-            "--simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ],
-    );
+    let mut daemon = Simulated::start("gauge", &["--token-file", token_file.to_str().unwrap()]);
     let c = client(daemon.addr).await;
     assert_eq!(
         c.call("get_status").await.unwrap().error_code(),

@@ -6,9 +6,11 @@
 use labwire_protocol::Message;
 use labwire_sim::e36300::{self, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
-use labwire_testkit::{connect as client, number, status_where, Process, TempDir, WAIT};
+use labwire_testkit::{
+    connect as client, number, run_to_end, status_where, ClosedPort, Process, Simulated, TempDir,
+    WAIT,
+};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PSU: &str = env!("CARGO_BIN_EXE_labwire-psu");
@@ -24,17 +26,11 @@ fn online(s: &Message) -> bool {
 
 #[tokio::test]
 async fn simulated_e36311a_with_limits_and_names() {
-    let dir = TempDir::new("psu-binary-names");
-    let mut daemon = Process::start(
-        PSU,
+    let mut daemon = Simulated::start(
+        "psu",
         &[
-            "--state-file",
-            &state_file(&dir),
-            "--simulate",
             "--model",
             "e36311a",
-            "--listen",
-            "127.0.0.1:0",
             "--poll-interval",
             "0.1",
             "--name",
@@ -159,10 +155,8 @@ async fn the_binary_survives_the_supply_going_away() {
 
 #[tokio::test]
 async fn a_supply_that_never_answered_has_unknown_ratings() {
-    // Bind and drop: a loopback port where nothing listens.
-    let nothing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let device = nothing.local_addr().unwrap().to_string();
-    drop(nothing);
+    let nothing = ClosedPort::new();
+    let device = nothing.addr.to_string();
     let dir = TempDir::new("psu-binary-unknown");
     let state = state_file(&dir);
     let start = |extra: &[&str]| {
@@ -209,23 +203,7 @@ async fn a_supply_that_never_answered_has_unknown_ratings() {
 
 /// The exit code of `labwire-psu args`, which must end on its own.
 fn exit_code(args: &[&str]) -> Option<i32> {
-    let mut child = Command::new(PSU)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start labwire-psu");
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("labwire-psu {args:?} did not exit");
+    run_to_end(PSU, args, WAIT).status.code()
 }
 
 #[test]

@@ -5,10 +5,11 @@ use labwire_protocol::ErrorCode;
 use labwire_psu::driver::{ChannelState, Mode, Model, E36300};
 use labwire_sim::e36300::{self, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
+use labwire_testkit::FakeDaemon;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -244,12 +245,9 @@ async fn queued_instrument_errors_fail_the_next_setting() {
     assert_eq!(supply.set_current(2, 0.5).await.unwrap(), 0.5);
 }
 
-/// A one-connection TCP server that answers `*IDN?` with `idn`.
-async fn fake_instrument(idn: &'static str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
+/// An instrument that answers `*IDN?` with `idn` and nothing else.
+fn fake_instrument(idn: &'static str) -> FakeDaemon {
+    FakeDaemon::serve(move |stream| async move {
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -260,13 +258,13 @@ async fn fake_instrument(idn: &'static str) -> SocketAddr {
                     .unwrap();
             }
         }
-    });
-    addr
+    })
 }
 
 #[tokio::test]
 async fn unknown_models_are_refused_by_name() {
-    let addr = fake_instrument("Keysight Technologies,E36103B,MY1,1.0").await;
+    let fake = fake_instrument("Keysight Technologies,E36103B,MY1,1.0");
+    let addr = fake.addr;
     let err = E36300::connect(&addr.to_string(), TIMEOUT)
         .await
         .err()
@@ -275,7 +273,8 @@ async fn unknown_models_are_refused_by_name() {
     assert!(err.message.contains("\"E36103B\""), "{}", err.message);
     assert!(err.message.contains("E36313A"), "{}", err.message);
 
-    let addr = fake_instrument("hello").await;
+    let fake = fake_instrument("hello");
+    let addr = fake.addr;
     let err = E36300::connect(&addr.to_string(), TIMEOUT)
         .await
         .err()

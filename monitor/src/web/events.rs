@@ -6,6 +6,9 @@
 //! | `status` | `{"vars": [[client, key, value], ...], "connected": {client: bool}}`: what changed |
 //! | `log` | `{"time", "level", "source", "message"}` |
 //! | `alarms` | the whole alarm list, whenever it changes |
+//! | `store` | `{"problem": text or null}`: the history database's problem, when it changes |
+//!
+//! The snapshot carries `"store_problem"` too.
 //!
 //! A subscriber reads the hub's bounded broadcast channels. One that falls behind loses
 //! the updates it missed and gets a fresh `snapshot` instead, so a slow browser never makes
@@ -43,6 +46,7 @@ pub async fn stream(State(web): State<Arc<Web>>) -> Response {
         log: web.hub.subscribe_log(),
         changes: web.hub.changes(),
         alarms: alarms_json(&web.hub.alarms()),
+        store_problem: None,
         pending: VecDeque::new(),
         web,
         _permit: permit,
@@ -66,6 +70,8 @@ struct Feed {
     changes: watch::Receiver<u64>,
     /// The alarm list last sent, to send it again only when it changed.
     alarms: Json,
+    /// The store's problem last sent.
+    store_problem: Option<String>,
     pending: VecDeque<Event>,
     _permit: OwnedSemaphorePermit,
 }
@@ -109,6 +115,13 @@ impl Feed {
                         self.pending.push_back(Event::default().event("alarms").data(alarms.to_string()));
                         self.alarms = alarms;
                     }
+                    // The store tells no one; every poll bumps the hub, so look here.
+                    let problem = super::page::store_problem(&self.web);
+                    if problem != self.store_problem {
+                        let data = json!({"problem": problem});
+                        self.pending.push_back(Event::default().event("store").data(data.to_string()));
+                        self.store_problem = problem;
+                    }
                 }
             }
         }
@@ -116,7 +129,12 @@ impl Feed {
 
     fn snapshot(&mut self) -> Event {
         self.alarms = alarms_json(&self.web.hub.alarms());
-        let data = json!({"clients": snapshot(&self.web.hub), "alarms": self.alarms});
+        self.store_problem = super::page::store_problem(&self.web);
+        let data = json!({
+            "clients": snapshot(&self.web.hub),
+            "alarms": self.alarms,
+            "store_problem": self.store_problem,
+        });
         Event::default().event("snapshot").data(data.to_string())
     }
 }
@@ -200,6 +218,7 @@ pub fn alarms_json(alarms: &[AlarmView]) -> Json {
                     "key": a.key,
                     "state": a.state,
                     "value": a.value,
+                    "message": a.message,
                     "since": labwire_time::rfc3339(a.since),
                     "since_unix": unix_seconds(a.since),
                     "active": a.active,

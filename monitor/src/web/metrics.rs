@@ -199,6 +199,16 @@ pub fn render(web: &Web) -> String {
             "Samples deleted by retention.",
             s.samples_pruned,
         )
+        .counter(
+            "labwire_store_texts_truncated_total",
+            "Texts cut to the store's longest text before they were queued.",
+            s.texts_truncated,
+        )
+        .counter(
+            "labwire_store_reopened_total",
+            "New history databases opened because the file was deleted or replaced.",
+            s.reopened,
+        )
         .gauge(
             "labwire_store_queued",
             "Records waiting for the history writer.",

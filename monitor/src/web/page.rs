@@ -1,5 +1,6 @@
 //! `GET /` and `GET /monitor/status`. The page is `templates/monitor.html` around one block
-//! per client ([`blocks`]), each rendered with the template its configuration names. askama
+//! per client ([`blocks`]), each rendered with the template its configuration names, under
+//! a warning line when the history database had a problem (`store_problem` in the JSON). askama
 //! compiles the page in and escapes every value it inserts into HTML, so a status value or
 //! a description can never become markup.
 
@@ -30,6 +31,8 @@ pub struct AlarmRow {
     pub key: String,
     pub state: String,
     pub value: String,
+    /// A device alarm's message, in the daemon's words; "" for the monitor's own alarms.
+    pub message: String,
     pub since: String,
     pub active: bool,
     pub acknowledged: bool,
@@ -45,6 +48,8 @@ struct MonitorPage<'a> {
     blocks: Vec<String>,
     logs: Vec<LogRow>,
     alarms: Vec<AlarmRow>,
+    /// What went wrong with the history database, if anything has (`StoreStats::problem`).
+    store_problem: Option<String>,
     token_required: bool,
     asset_version: &'static str,
 }
@@ -86,6 +91,7 @@ pub fn render(web: &Web) -> askama::Result<String> {
             key: a.key,
             state: a.state,
             value: a.value,
+            message: a.message,
             active: a.active,
             acknowledged: a.acknowledged,
         })
@@ -97,6 +103,7 @@ pub fn render(web: &Web) -> askama::Result<String> {
         blocks,
         logs,
         alarms,
+        store_problem: store_problem(web),
         token_required: web.token_required(),
         asset_version: super::assets::version(),
     }
@@ -155,8 +162,15 @@ pub fn status_document(web: &Web) -> serde_json::Value {
     }
     if let Some(document) = status.as_object_mut() {
         document.insert("alarms".into(), events::alarms_json(&web.hub.alarms()));
+        document.insert("store_problem".into(), json!(store_problem(web)));
     }
     status
+}
+
+/// The store's last problem (`the history database ... was deleted; a new one was
+/// opened there`), for the page's warning line.
+pub fn store_problem(web: &Web) -> Option<String> {
+    web.hub.store().and_then(|store| store.stats().problem)
 }
 
 pub async fn status(State(web): State<Arc<Web>>) -> Response {

@@ -55,6 +55,9 @@ pub async fn png(
         Ok(request) => request,
         Err(why) => return failure(StatusCode::BAD_REQUEST, why),
     };
+    if let Some(store) = web.hub.store() {
+        web.series.follow(store.stats().reopened);
+    }
     let series = web.series.clone();
     match web
         .blocking

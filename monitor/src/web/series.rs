@@ -6,6 +6,10 @@
 //!
 //! Bounded: at most [`BUDGET`] points in all; past that the least recently used variables
 //! are dropped whole. Only the plot route uses it; history exports read the store directly.
+//!
+//! What is kept belongs to one database file: when the store opens a new one (the file was
+//! deleted or replaced, `StoreStats::reopened`), [`SeriesCache::follow`] drops it all, so
+//! plots never show points of a database that is gone.
 
 use crate::store::{from_millis, to_millis, Reader, StoreError, Value};
 use std::collections::HashMap;
@@ -40,6 +44,8 @@ struct Inner {
     entries: HashMap<(String, String), Entry>,
     total: usize,
     clock: u64,
+    /// The store's `reopened` count the entries were read under.
+    generation: u64,
 }
 
 enum Plan {
@@ -61,6 +67,19 @@ impl SeriesCache {
         }
     }
 
+    /// The store's database is now its `generation`th (`StoreStats::reopened`): when that
+    /// changed, forget everything read from the previous one. Answers whether it did.
+    pub fn follow(&self, generation: u64) -> bool {
+        let mut inner = self.inner.lock().expect("series cache");
+        if inner.generation == generation {
+            return false;
+        }
+        inner.entries.clear();
+        inner.total = 0;
+        inner.generation = generation;
+        true
+    }
+
     /// `(unix seconds, value)` of `client.key` with `from <= t <= to`, oldest first.
     /// Blocking (it may read the store).
     pub fn points(
@@ -75,9 +94,9 @@ impl SeriesCache {
         // What has happened can be kept; the future cannot.
         let known_until = to_ms.min(to_millis(SystemTime::now()));
         let name = (client.to_string(), key.to_string());
-        let plan = {
+        let (plan, generation) = {
             let inner = self.inner.lock().expect("series cache");
-            match inner.entries.get(&name) {
+            let plan = match inner.entries.get(&name) {
                 Some(e) if e.start <= from_ms && e.end >= from_ms => {
                     let tail = e.start.max(e.end - OVERLAP.as_millis() as i64);
                     if to_ms < tail {
@@ -88,7 +107,8 @@ impl SeriesCache {
                     }
                 }
                 _ => Plan::Full,
-            }
+            };
+            (plan, inner.generation)
         };
         let fresh = match plan {
             Plan::Hit => Vec::new(),
@@ -98,6 +118,16 @@ impl SeriesCache {
         let truncated = fresh.len() >= self.limit;
 
         let mut inner = self.inner.lock().expect("series cache");
+        if inner.generation != generation {
+            // A new database since the plan: what was read may be the old one's; answer
+            // from a fresh read, keep nothing.
+            drop(inner);
+            let all = match plan {
+                Plan::Full => fresh,
+                _ => self.read(reader, client, key, from_ms, to_ms)?,
+            };
+            return Ok(slice(&all, from_ms, to_ms));
+        }
         inner.clock += 1;
         let clock = inner.clock;
         let answer = match plan {
@@ -287,5 +317,33 @@ mod tests {
         let inner = cache.inner.lock().unwrap();
         assert!(inner.entries.contains_key(&("c".into(), "a".into())));
         assert!(!inner.entries.contains_key(&("c".into(), "b".into())));
+    }
+
+    /// The store reopened its database (the file was deleted): the points kept from the
+    /// old one must go, or plots would keep drawing them.
+    #[test]
+    fn a_new_database_clears_the_cache() {
+        let dir = TempDir::new("series-reopened");
+        let store = store(&dir);
+        add(&store, "x", 0..30);
+        let reader = open_reader(store.path()).unwrap();
+        let cache = SeriesCache::new(1000, 10_000);
+        let range = (at(T0), at(T0 + 60_000));
+        assert_eq!(
+            cache
+                .points(&reader, "c", "x", range.0, range.1)
+                .unwrap()
+                .len(),
+            30
+        );
+        assert_eq!(cache.len(), 30);
+        assert!(!cache.follow(0), "same database, nothing dropped");
+        assert_eq!(cache.len(), 30);
+        assert!(cache.follow(1));
+        assert!(cache.is_empty());
+        assert!(!cache.follow(1));
+        // Kept again under the new generation.
+        cache.points(&reader, "c", "x", range.0, range.1).unwrap();
+        assert_eq!(cache.len(), 30);
     }
 }

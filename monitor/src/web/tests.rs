@@ -16,6 +16,7 @@ use tower::ServiceExt;
 struct Fixture {
     _dir: TempDir,
     hub: Arc<Hub>,
+    web: Arc<Web>,
     app: Router,
 }
 
@@ -50,6 +51,10 @@ fn fixture(token: Option<&str>) -> Fixture {
 
 fn fixture_of(config: MonitorConfig, token: Option<&str>, dir: TempDir) -> Fixture {
     let store = Store::open(dir.path().join("history.sqlite"), StoreOptions::default()).unwrap();
+    fixture_with(config, token, dir, store)
+}
+
+fn fixture_with(config: MonitorConfig, token: Option<&str>, dir: TempDir, store: Store) -> Fixture {
     let hub = Hub::new(
         config.name.clone(),
         config
@@ -68,6 +73,7 @@ fn fixture_of(config: MonitorConfig, token: Option<&str>, dir: TempDir) -> Fixtu
     Fixture {
         _dir: dir,
         hub: hub.clone(),
+        web: web.clone(),
         app: router(web),
     }
 }
@@ -310,7 +316,10 @@ async fn commands_run_as_on_the_command_port() {
         "status nclients=3 nconnected=0 psu1=0 gauge1=0 lab.hall=0"
     );
     let reply = call(&f.app, command("help ack", &[JSON])).await.json();
-    assert_eq!(reply["kwargs"]["ack"], "<client>.<key> | all");
+    assert_eq!(
+        reply["kwargs"]["ack"],
+        "<client>.<key> | all (device alarms are forwarded: ack_alarm code=<code>)"
+    );
 
     let reply = call(&f.app, command("send psu1 output ch=1 state=on", &[JSON]))
         .await
@@ -1044,4 +1053,153 @@ async fn silent_and_idle_kept_alive_connections_are_closed() {
     let kept = kept.expect("an idle kept-alive connection is closed");
     assert!(kept.starts_with("HTTP/1.1 200"), "answered first: {kept}");
     shutdown.cancel();
+}
+
+/// The store opened a new database because the file was deleted: /metrics counts it, the
+/// page (escaped) and the status JSON say so, and the plot cache forgets the points it
+/// kept from the deleted database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_database_is_counted_shown_and_clears_the_plot_cache() {
+    let dir = TempDir::new("web-reopened");
+    let db = dir.path().join("history<i>&.sqlite");
+    let options = StoreOptions {
+        file_check_interval: Duration::from_millis(50),
+        ..StoreOptions::default()
+    };
+    let store = Store::open(&db, options).unwrap();
+    let mut psu = ClientConfig::new("psu1", "127.0.0.1", 7001);
+    psu.plots = vec![plot("voltages", &["time", "ch1_voltage"])];
+    let config = MonitorConfig {
+        name: "testmon".into(),
+        clients: vec![psu],
+        ..MonitorConfig::default()
+    };
+    let f = fixture_with(config, None, dir, store);
+
+    let html = get(&f.app, "/").await.text();
+    assert!(
+        html.contains("id=\"store-problem\" role=\"alert\" hidden></p>"),
+        "no problem, no warning"
+    );
+    let status = get(&f.app, "/monitor/status").await.json();
+    assert_eq!(status["store_problem"], serde_json::Value::Null);
+    let metrics = get(&f.app, "/metrics").await.text();
+    check_exposition(&metrics).unwrap_or_else(|why| panic!("{why}\n{metrics}"));
+    assert!(
+        metrics.contains("labwire_store_reopened_total 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("labwire_store_texts_truncated_total 0\n"));
+
+    let events = f
+        .app
+        .clone()
+        .oneshot(Request::get("/monitor/events").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let mut events = events.into_body();
+    let mut buffer = String::new();
+    let (event, snapshot) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(event, "snapshot");
+    assert_eq!(snapshot["store_problem"], serde_json::Value::Null);
+
+    // Ten minutes plotted: more than the overlap a redraw reads again.
+    let samples: Vec<(u64, Value)> = (0..600)
+        .map(|i| (T0 + i * 1000, Value::Number(i as f64)))
+        .collect();
+    record(&f.hub, "psu1", "ch1_voltage", &samples);
+    let uri = format!(
+        "/monitor/plot/psu1/voltages?from={}&to={}",
+        T0 / 1000,
+        T0 / 1000 + 600
+    );
+    assert_eq!(get(&f.app, &uri).await.status, StatusCode::OK);
+    assert_eq!(f.web.series.len(), 600);
+
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+    }
+    let store = f.hub.store().unwrap();
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    while store.stats().reopened == 0 {
+        store.record_value(
+            "psu1",
+            "other",
+            std::time::SystemTime::now(),
+            Value::Number(1.0),
+        );
+        tokio::task::block_in_place(|| store.flush()).unwrap();
+        assert!(std::time::Instant::now() < give_up, "{:?}", store.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_eq!(get(&f.app, &uri).await.status, StatusCode::OK);
+    assert_eq!(
+        f.web.series.len(),
+        0,
+        "the new database has no ch1_voltage; nothing of the old one is kept"
+    );
+    let html = get(&f.app, "/").await.text();
+    assert!(
+        html.contains("id=\"store-problem\" role=\"alert\">History: "),
+        "a warning line"
+    );
+    assert!(
+        html.contains("history&#60;i&#62;&#38;.sqlite was deleted; a new one was opened there"),
+        "the problem, escaped"
+    );
+    assert!(!html.contains("<i>&"), "the path became markup");
+    let status = get(&f.app, "/monitor/status").await.json();
+    let problem = status["store_problem"].as_str().unwrap();
+    assert!(problem.contains("was deleted"), "{problem}");
+    let metrics = get(&f.app, "/metrics").await.text();
+    assert!(metrics.contains("labwire_store_reopened_total 1\n"));
+
+    // An open page hears of it at the next change.
+    f.hub.record_status(
+        f.hub.slot("psu1").unwrap(),
+        vec![("ch1_voltage".into(), "1".into())],
+    );
+    let mut told = None;
+    for _ in 0..5 {
+        let (event, data) = next_event(&mut events, &mut buffer).await;
+        if event == "store" {
+            told = Some(data);
+            break;
+        }
+    }
+    let told = told.expect("a store event");
+    assert!(
+        told["problem"].as_str().unwrap().contains("was deleted"),
+        "{told}"
+    );
+}
+
+/// A device alarm is listed with the daemon's message, on the page (escaped) and in the
+/// JSON the page's live updates use; the Cryo-con's `alarm_state_a` is not an alarm.
+#[tokio::test]
+async fn device_alarms_are_shown_with_their_message() {
+    let f = fixture(None);
+    let _peer = connect(&f.hub, "gauge1", "gauge").await;
+    f.hub.record_status(
+        f.hub.slot("gauge1").unwrap(),
+        vec![
+            ("alarm_state_a".into(), "HI".into()),
+            ("alarm_sensor_fault".into(), "1".into()),
+            ("alarm_sensor_fault_message".into(), "input <B> open".into()),
+        ],
+    );
+    let html = get(&f.app, "/").await.text();
+    assert!(html.contains("gauge1.alarm_sensor_fault</span>"), "{html}");
+    assert!(html.contains("<span class=\"alarm-message\">input &#60;B&#62; open</span>"));
+    assert!(html.contains("data-command=\"ack gauge1.alarm_sensor_fault\""));
+    assert!(!html.contains("gauge1.alarm_state_a</span>"));
+    let status = get(&f.app, "/monitor/status").await.json();
+    let alarms = status["alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert_eq!(alarms[0]["key"], "alarm_sensor_fault");
+    assert_eq!(alarms[0]["state"], "device");
+    assert_eq!(alarms[0]["message"], "input <B> open");
 }

@@ -1,45 +1,22 @@
 //! The monitor end to end: real daemon binaries in simulation, the real monitor binary,
-//! and small hand-written servers for daemons that misbehave.
+//! and testkit's fake daemons for daemons that misbehave.
 
-use labwire_protocol::{parse_line, parse_number, Message};
+use labwire_protocol::{parse_number, Message};
 use labwire_testkit::{
-    ask_until, binary, connect, eventually, start_monitor, status_where, Process, TempDir, WAIT,
+    ask_until, binary, connect, eventually, fake_id, reply_to, start_monitor, status_where,
+    FakeDaemon, Process, Simulated, TempDir, WAIT,
 };
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
-fn gauge(name: &str) -> Process {
-    Process::start(
-        binary("labwire-gauge"),
-        &[
-            "--simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "0.1",
-            "--name",
-            name,
-        ],
-    )
+fn gauge(name: &str) -> Simulated {
+    Simulated::start("gauge", &["--poll-interval", "0.1", "--name", name])
 }
 
-fn gauge_on(name: &str, addr: SocketAddr) -> Process {
-    Process::start(
-        binary("labwire-gauge"),
-        &[
-            "--simulate",
-            "--listen",
-            &addr.to_string(),
-            "--poll-interval",
-            "0.1",
-            "--name",
-            name,
-        ],
-    )
+fn gauge_on(name: &str, addr: SocketAddr) -> Simulated {
+    Simulated::start_on("gauge", addr, &["--poll-interval", "0.1", "--name", name])
 }
 
 fn client_block(name: &str, addr: SocketAddr) -> String {
@@ -223,59 +200,17 @@ async fn daemon_killed_and_restarted_is_reconnected_and_logged() {
     );
 }
 
-/// A daemon on an ephemeral port whose every connection is served by `serve`.
-async fn fake_daemon<F, Fut>(serve: F) -> SocketAddr
-where
-    F: Fn(TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream));
-        }
-    });
-    addr
-}
-
-/// Accepts connections and reads forever without a word: the worst kind of daemon.
-async fn silent_daemon() -> SocketAddr {
-    fake_daemon(|mut stream| async move {
-        let mut sink = Vec::new();
-        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink).await;
-    })
-    .await
-}
-
-/// Answers every line with garbage.
-async fn garbage_daemon() -> SocketAddr {
-    fake_daemon(|stream| async move {
-        let (r, mut w) = stream.into_split();
-        let mut lines = BufReader::new(r).lines();
-        while let Ok(Some(_)) = lines.next_line().await {
-            if w.write_all(b"\xff\xfe ??? \"unclosed\n=junk=\n")
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 async fn hung_and_garbage_daemons_never_delay_the_others() {
     let dir = TempDir::new("monitor-hung");
     let g = gauge("g");
-    let silent = silent_daemon().await;
-    let garbage = garbage_daemon().await;
+    let silent = FakeDaemon::silent();
+    let garbage = FakeDaemon::garbage();
     let clients = format!(
         "{}{}{}",
-        client_block("silent", silent),
+        client_block("silent", silent.addr),
         client_block("gauge1", g.addr),
-        client_block("noisy", garbage)
+        client_block("noisy", garbage.addr)
     );
     let m = monitor(&write_config(dir.path(), &clients));
     let c = connect(m.addr).await;
@@ -292,40 +227,11 @@ async fn hung_and_garbage_daemons_never_delay_the_others() {
     assert_eq!(relayed.error_code(), Some("not_connected"));
 }
 
-/// A CCDLab-era daemon: no tags, no protocol= in its id, log lines in between.
-async fn legacy_daemon() -> SocketAddr {
-    fake_daemon(|stream| async move {
-        let (r, mut w) = stream.into_split();
-        let mut lines = BufReader::new(r).lines();
-        let mut polls = 0;
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(request) = parse_line(&line) else {
-                continue;
-            };
-            if request.tag.is_some() {
-                continue; // a legacy daemon does not understand tags
-            }
-            polls += 1;
-            let reply = match request.name.as_str() {
-                "get_id" => "id name=old type=vacuum\n".to_string(),
-                "get_status" => {
-                    format!("log Pumping...\nstatus pressure=1e-{polls} pump=on\n")
-                }
-                _ => continue, // never answers unknown commands
-            };
-            if w.write_all(reply.as_bytes()).await.is_err() {
-                break;
-            }
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 async fn legacy_daemons_are_polled_untagged() {
     let dir = TempDir::new("monitor-legacy");
-    let old = legacy_daemon().await;
-    let m = monitor(&write_config(dir.path(), &client_block("vac", old)));
+    let old = FakeDaemon::legacy();
+    let m = monitor(&write_config(dir.path(), &client_block("vac", old.addr)));
     let c = connect(m.addr).await;
     let status = status_where(&c, "legacy values", |s| s.get("vac.pump") == Some("on")).await;
     assert!(parse_number(status.get("vac.pressure").unwrap()).is_some());
@@ -419,19 +325,8 @@ fn bad_configurations_exit_2_naming_file_and_line() {
     }
 }
 
-fn psu(name: &str) -> Process {
-    Process::start(
-        binary("labwire-psu"),
-        &[
-            "--simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "0.1",
-            "--name",
-            name,
-        ],
-    )
+fn psu(name: &str) -> Simulated {
+    Simulated::start("psu", &["--poll-interval", "0.1", "--name", name])
 }
 
 #[tokio::test]
@@ -569,7 +464,7 @@ fn logged(seen: &Mutex<Vec<Message>>, needle: &str) -> usize {
 async fn daemons_restarted_after_any_gap_are_polled_again() {
     let dir = TempDir::new("monitor-gaps");
     let gaps = [0u64, 50, 1_000, 10_000];
-    let daemons: Vec<Process> = gaps.iter().map(|gap| gauge(&format!("g{gap}"))).collect();
+    let daemons: Vec<Simulated> = gaps.iter().map(|gap| gauge(&format!("g{gap}"))).collect();
     let clients: String = gaps
         .iter()
         .zip(&daemons)
@@ -632,48 +527,6 @@ async fn daemons_restarted_after_any_gap_are_polled_again() {
     }
 }
 
-/// A labwire daemon on an ephemeral port: each connection's requests are answered in
-/// order (as the daemon server does) with the lines `answer` returns.
-async fn scripted_daemon<F, Fut>(answer: F) -> SocketAddr
-where
-    F: Fn(Message) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Vec<String>> + Send + 'static,
-{
-    fake_daemon(move |stream| {
-        let answer = answer.clone();
-        async move {
-            let (r, mut w) = stream.into_split();
-            let mut lines = BufReader::new(r).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(request) = parse_line(&line) else {
-                    continue;
-                };
-                let mut out = answer(request).await.join("\n");
-                out.push('\n');
-                if w.write_all(out.as_bytes()).await.is_err() {
-                    break;
-                }
-            }
-        }
-    })
-    .await
-}
-
-/// `reply` to `request`, tag and all, as one line.
-fn answer(request: &Message, reply: Message) -> String {
-    reply.tagged(request.tag.clone()).to_line()
-}
-
-fn id_line(request: &Message) -> String {
-    answer(
-        request,
-        Message::new("id")
-            .kwarg("name", "fake")
-            .kwarg("type", "fake")
-            .kwarg("protocol", "1"),
-    )
-}
-
 /// Regression (issue 8.8): six concurrent `send`s to a slow supply answered `timeout` four
 /// times, and one of those values still reached the instrument. Now a command waits its
 /// turn in the monitor, is never written once its deadline passed (`sent=0`), and one that
@@ -684,11 +537,11 @@ async fn relayed_commands_never_run_after_their_deadline_and_polls_go_on() {
     let executed = Arc::new(Mutex::new(Vec::<String>::new()));
     let polls = Arc::new(AtomicU64::new(0));
     let (seen, counted) = (executed.clone(), polls.clone());
-    let addr = scripted_daemon(move |request| {
+    let daemon = FakeDaemon::answering(move |request| {
         let (seen, counted) = (seen.clone(), counted.clone());
         async move {
             let reply = match request.name.as_str() {
-                "get_id" => return vec![id_line(&request)],
+                "get_id" => return vec![fake_id(&request)],
                 "get_status" => {
                     let n = counted.fetch_add(1, Ordering::Relaxed) + 1;
                     Message::new("status").kwarg("polls", n.to_string())
@@ -701,12 +554,14 @@ async fn relayed_commands_never_run_after_their_deadline_and_polls_go_on() {
                 }
                 name => Message::new("ok").arg(name),
             };
-            vec![answer(&request, reply)]
+            vec![reply_to(&request, reply)]
         }
-    })
-    .await;
+    });
     let dir = TempDir::new("monitor-relay");
-    let m = monitor(&write_config(dir.path(), &client_block("slowpsu", addr)));
+    let m = monitor(&write_config(
+        dir.path(),
+        &client_block("slowpsu", daemon.addr),
+    ));
     let c = connect(m.addr).await;
     status_where(&c, "polled", |s| s.get("slowpsu.polls").is_some()).await;
 
@@ -843,7 +698,7 @@ async fn script_logs_are_bounded_in_size_and_rate_and_keep_their_kwargs() {
 /// counted, dropped, and the count logged once lines flow again.
 #[tokio::test]
 async fn a_daemon_flooding_its_log_is_passed_on_at_a_bounded_rate() {
-    let addr = scripted_daemon(|request| async move {
+    let daemon = FakeDaemon::answering(|request| async move {
         let log = |text: String| {
             Message::new("log")
                 .kwarg("level", "info")
@@ -852,23 +707,25 @@ async fn a_daemon_flooding_its_log_is_passed_on_at_a_bounded_rate() {
                 .to_line()
         };
         match request.name.as_str() {
-            "get_id" => vec![id_line(&request)],
+            "get_id" => vec![fake_id(&request)],
             "subscribe" => {
-                let mut lines = vec![answer(&request, Message::new("ok").arg("subscribe"))];
+                let mut lines = vec![reply_to(&request, Message::new("ok").arg("subscribe"))];
                 lines.extend((0..1000).map(|n| log(format!("flood {n}"))));
                 lines
             }
             // One line a poll: slow enough to get through once the burst is spent.
             "get_status" => vec![
                 log("steady".into()),
-                answer(&request, Message::new("status").kwarg("ok", "1")),
+                reply_to(&request, Message::new("status").kwarg("ok", "1")),
             ],
-            name => vec![answer(&request, Message::new("ok").arg(name))],
+            name => vec![reply_to(&request, Message::new("ok").arg(name))],
         }
-    })
-    .await;
+    });
     let dir = TempDir::new("monitor-logflood");
-    let m = monitor(&write_config(dir.path(), &client_block("chatty", addr)));
+    let m = monitor(&write_config(
+        dir.path(),
+        &client_block("chatty", daemon.addr),
+    ));
     let logs = connect(m.addr).await;
     let seen = collect_logs(logs.take_events().unwrap());
     assert_eq!(logs.call("subscribe log").await.unwrap().name, "ok");
@@ -887,133 +744,4 @@ async fn a_daemon_flooding_its_log_is_passed_on_at_a_bounded_rate() {
         (1..=150).contains(&passed),
         "{passed} of 1000 flood lines passed on"
     );
-}
-
-fn token_file(dir: &Path, secret: &str) -> String {
-    let path = dir.join("token");
-    std::fs::write(&path, secret).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
-/// Issue 8.7: a daemon with its own token was never polled (`forbidden` every second,
-/// yet listed as connected). With the client's token the monitor authenticates on the
-/// poll and relay connections; without it, or with a wrong one, the client is shown as
-/// not connected with the reason, logged once. Through the library API until monitor.ini
-/// has `token_file` (the lead wires it: `ClientConfig::token`).
-#[tokio::test]
-async fn a_daemon_with_a_token_is_polled_with_it_and_refusals_are_explained_once() {
-    use labwire_daemon::server::Service;
-    use labwire_monitor::hub::{Hub, SlotSpec};
-    use labwire_monitor::poller::{self, PollSettings};
-    use labwire_monitor::service::MonitorService;
-    let dir = TempDir::new("monitor-token");
-    let secret = token_file(dir.path(), "s3cret-lab");
-    let g = Process::start(
-        binary("labwire-gauge"),
-        &[
-            "--simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "0.1",
-            "--token-file",
-            &secret,
-        ],
-    );
-    let spec = |name: &str, token: Option<&str>| SlotSpec {
-        name: name.into(),
-        address: g.addr.to_string(),
-        token: token.map(String::from),
-    };
-    let hub = Hub::new(
-        "m".into(),
-        [
-            spec("right", Some("s3cret-lab")),
-            spec("wrong", Some("guess")),
-            spec("none", None),
-        ],
-        None,
-        Duration::from_secs(60),
-    );
-    let mut hub_logs = hub.subscribe_log();
-    let refusals = Arc::new(Mutex::new(Vec::new()));
-    let kept = refusals.clone();
-    tokio::spawn(async move {
-        while let Ok(line) = hub_logs.recv().await {
-            if line.contains("refused the monitor") {
-                kept.lock().unwrap().push(line.to_string());
-            }
-        }
-    });
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    for slot in hub.slots() {
-        tokio::spawn(poller::run(
-            hub.clone(),
-            slot.clone(),
-            PollSettings::with_interval(Duration::from_millis(100)),
-            shutdown.clone(),
-        ));
-    }
-    let right = hub.slot("right").unwrap().clone();
-    eventually(WAIT, "polled with the token", || async {
-        let view = right.view();
-        (view.connected && view.vars.iter().any(|(k, _)| k == "pressure")).then_some(())
-    })
-    .await;
-    let service = MonitorService::new(hub.clone(), false);
-    let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    let relayed = service
-        .handle(parse_line("send right get_status").unwrap(), peer)
-        .await;
-    assert_eq!(relayed.name, "status", "relayed with the token: {relayed}");
-
-    for (name, why) in [("wrong", "wrong token"), ("none", "forbidden")] {
-        let slot = hub.slot(name).unwrap().clone();
-        let reason = eventually(WAIT, &format!("{name} refused"), || async {
-            slot.view().reason
-        })
-        .await;
-        assert!(reason.contains(why), "{name}: {reason}");
-        assert!(!slot.view().connected, "{name}");
-        let json = hub.status_json();
-        assert_eq!(json["clients"][name]["connected"], false);
-        assert!(json["clients"][name]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains(why)));
-        let refused = service
-            .handle(
-                parse_line(&format!("send {name} get_status")).unwrap(),
-                peer,
-            )
-            .await;
-        assert_eq!(refused.error_code(), Some("not_connected"), "{refused}");
-    }
-    let clients = service.handle(parse_line("clients").unwrap(), peer).await;
-    assert_eq!(clients.get("right"), Some("1"), "{clients}");
-    assert!(clients.get("none.reason").is_some(), "{clients}");
-    // Several retries later, each refusal is still logged once.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let refusals = refusals.lock().unwrap().clone();
-    assert_eq!(refusals.len(), 2, "{refusals:?}");
-    shutdown.cancel();
-}
-
-/// Issue 8.10 / 9.2: `help` lists exactly the commands that are answered.
-#[tokio::test]
-async fn every_command_help_lists_is_answered() {
-    let dir = TempDir::new("monitor-help");
-    let m = monitor(&write_config(dir.path(), ""));
-    let c = connect(m.addr).await;
-    let help = c.call("help").await.unwrap();
-    let mut unanswered = Vec::new();
-    for (command, _) in &help.kwargs {
-        if command == "exit" {
-            continue; // answered, by stopping the monitor
-        }
-        let reply = c.call(command).await.unwrap();
-        if reply.error_code() == Some("unknown_command") {
-            unanswered.push(command.clone());
-        }
-    }
-    assert!(unanswered.is_empty(), "help lists {unanswered:?}: {help}");
 }

@@ -10,12 +10,12 @@ use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use labwire_client::{Client, ClientOptions};
-use labwire_testkit::{binary, eventually, Process, TempDir};
+use labwire_testkit::{binary, eventually, ClosedPort, Process, Simulated, TempDir};
 use serde_json::{json, Value as Json};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -38,74 +38,18 @@ fn installed(names: &[&str]) -> PathBuf {
     );
 }
 
-fn daemon(binary_name: &str, name: &str) -> Process {
-    Process::start(
-        binary(binary_name),
-        &[
-            "--simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "0.2",
-            "--name",
-            name,
-        ],
-    )
+fn daemon(daemon: &str, name: &str) -> Simulated {
+    Simulated::start(daemon, &["--poll-interval", "0.2", "--name", name])
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// chromedriver, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start(program: &Path) -> Driver {
-        let port = free_port();
-        let show_log = std::env::var_os("LABWIRE_TEST_LOG").is_some();
-        let child = Command::new(program)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(if show_log {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .stderr(if show_log {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "chromedriver did not listen on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// chromedriver on an ephemeral port (it prints `... started successfully on port N.`),
+/// stopped when dropped.
+fn start_chromedriver(program: &Path) -> Process {
+    Process::start_announced(program, &["--port=0"], |line| {
+        let port = line.split_once("started successfully on port ")?.1;
+        let port: u16 = port.trim().trim_end_matches('.').parse().ok()?;
+        Some(SocketAddr::from(([127, 0, 0, 1], port)))
+    })
 }
 
 /// Where cargo keeps its output: `target/` above `target/<profile>/deps/<test>`.
@@ -175,9 +119,9 @@ async fn the_page_in_a_real_browser() {
     };
 
     let dir = TempDir::new("web-browser");
-    let gauge = daemon("labwire-gauge", "g1");
-    let psu = daemon("labwire-psu", "p1");
-    let ghost_port = free_port();
+    let gauge = daemon("gauge", "g1");
+    let psu = daemon("psu", "p1");
+    let ghost = ClosedPort::new();
     let config = dir.path().join("monitor.ini");
     std::fs::write(
         &config,
@@ -189,10 +133,11 @@ async fn the_page_in_a_real_browser() {
              [psu1]\nhost = 127.0.0.1\nport = {psu}\ndescription = Keysight E36313A, bench 2\n\
              template = psu.html\n[[plots]]\n[[[voltages]]]\nname = Channel voltages\n\
              values = time, ch1_voltage, ch2_voltage, ch3_voltage\nylabel = Voltage [V]\n\
-             [ghost]\nhost = 127.0.0.1\nport = {ghost_port}\ndescription = nothing listens here\n",
+             [ghost]\nhost = 127.0.0.1\nport = {ghost}\ndescription = nothing listens here\n",
             db = dir.path().join("history.sqlite").display(),
             gauge = gauge.addr.port(),
             psu = psu.addr.port(),
+            ghost = ghost.addr.port(),
         ),
     )
     .unwrap();
@@ -267,7 +212,7 @@ async fn the_page_in_a_real_browser() {
     );
 
     let profile = TempDir::new("web-browser-profile");
-    let driver = Driver::start(&chromedriver);
+    let driver = start_chromedriver(&chromedriver);
     let capabilities = json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -288,7 +233,7 @@ async fn the_page_in_a_real_browser() {
     });
     let browser = ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities.as_object().unwrap().clone())
-        .connect(&driver.url)
+        .connect(&format!("http://{}", driver.addr))
         .await
         .expect("chromedriver starts a headless Chromium session");
     // Close the browser whatever happens, then report.
