@@ -130,10 +130,10 @@ pub fn parse_boards(list: &str) -> Result<SimulatedBoards, String> {
             simulated
                 .boards
                 .push(BoardKind::from_name(name).ok_or_else(|| {
-                format!(
+                    format!(
                     "--boards: {name:?} is not da, triple, phat, aplus6, single, stack or hat-vX.Y"
                 )
-            })?);
+                })?);
         }
     }
     if simulated.hat.is_none() && simulated.boards.is_empty() {
