@@ -349,7 +349,7 @@ fn factory_order_boards_get_free_orders_saved_unless_kept() {
     );
 
     let fresh = SimBoard::new(BoardKind::Phat, None);
-    let mut kept = cluster(None, &[fresh.clone()], true);
+    let mut kept = cluster(None, std::slice::from_ref(&fresh), true);
     assert!(kept.connect().unwrap().is_empty());
     assert_eq!(fresh.snapshot().order, 20);
 }
@@ -434,7 +434,7 @@ fn pis_are_numbered_hat_first_then_boards_in_order() {
 fn power_all_one_pi_a_delay_apart_and_refused_when_too_long() {
     let hat = SimHat::new(HatVersion::from_name("hat-v2.0").unwrap());
     let phat = SimBoard::new(BoardKind::Phat, None);
-    let mut cluster = cluster(Some(hat.clone()), &[phat.clone()], false);
+    let mut cluster = cluster(Some(hat.clone()), std::slice::from_ref(&phat), false);
     cluster.connect().unwrap();
     cluster.power(Slot::Hat(2), true).unwrap();
     let started = Instant::now();
