@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use labwire_sim::clusterctrl::bridge::{self, Console};
 use labwire_sim::cryocon::{self, CryoconOptions};
 use labwire_sim::e36300::{self, Model, PsuOptions};
 use labwire_sim::gauge::{self, GaugeOptions};
@@ -28,6 +29,9 @@ enum Kind {
     Cryocon,
     /// Cryo-con 22C temperature controller (default listen 127.0.0.1:5000)
     Cryocon22,
+    /// ClusterCTRL boards and a ClusterHAT as a register console (default listen
+    /// 127.0.0.1:5041; see --boards)
+    Clusterctrl,
 }
 
 impl Kind {
@@ -35,6 +39,7 @@ impl Kind {
         match self {
             Kind::Gauge => gauge::DEFAULT_PORT,
             Kind::Cryocon | Kind::Cryocon22 => cryocon::DEFAULT_PORT,
+            Kind::Clusterctrl => bridge::DEFAULT_PORT,
             _ => e36300::DEFAULT_PORT,
         }
     }
@@ -49,7 +54,7 @@ impl Kind {
 
     fn model(self) -> Option<Model> {
         match self {
-            Kind::Gauge | Kind::Cryocon | Kind::Cryocon22 => None,
+            Kind::Gauge | Kind::Cryocon | Kind::Cryocon22 | Kind::Clusterctrl => None,
             Kind::E36311a => Some(Model::E36311A),
             Kind::E36312a => Some(Model::E36312A),
             Kind::E36313a => Some(Model::E36313A),
@@ -79,6 +84,15 @@ struct Cli {
     #[arg(long, default_value_t = 1)]
     seed: u64,
 
+    /// clusterctrl: the buses, e.g. hat-v3,stack,triple (hat-vX.Y, da, triple, phat,
+    /// aplus6, single, stack).
+    #[arg(long, value_name = "LIST", default_value = "hat-v3,stack,triple")]
+    boards: String,
+
+    /// clusterctrl: keep the boards' EEPROMs in files in this directory.
+    #[arg(long, value_name = "DIR")]
+    eeprom_dir: Option<std::path::PathBuf>,
+
     /// Log level: error, warn, info, debug or trace (logs go to stderr).
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: tracing::Level,
@@ -104,6 +118,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
+    if cli.kind == Kind::Clusterctrl {
+        let console = Console::new(&cli.boards, cli.eeprom_dir.as_deref())
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+        announce("clusterctrl", bridge::spawn(listen, console).await?);
+        return wait_for_signal().await;
+    }
     if let Some(model) = cli.kind.cryocon_model() {
         let options = CryoconOptions {
             model,
