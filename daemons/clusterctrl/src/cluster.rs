@@ -111,8 +111,6 @@ pub struct Cluster {
     boards: Vec<Board>,
     keep_order: bool,
     power_delay: Duration,
-    /// Errors of boards dropped at a reconnect, so `i2c_errors` never goes back.
-    errors_before: u64,
 }
 
 impl Cluster {
@@ -134,7 +132,6 @@ impl Cluster {
                 .collect(),
             keep_order,
             power_delay,
-            errors_before: 0,
         }
     }
 
@@ -465,7 +462,10 @@ impl Cluster {
             }
         }
         if hat {
-            let delay = self.power_delay.min(Duration::from_secs(1));
+            // The vendor's tool keeps the HAT's hub off for its power delay (1 s).
+            let delay = self
+                .power_delay
+                .clamp(Duration::from_millis(100), Duration::from_secs(1));
             let hat = self.hat_mut()?;
             hat.set_hub(false).map_err(hat_error)?;
             std::thread::sleep(delay);
@@ -556,8 +556,7 @@ impl Cluster {
     }
 
     pub fn i2c_errors(&self) -> u64 {
-        self.errors_before
-            + self.hat.as_ref().map_or(0, |hat| hat.i2c_errors)
+        self.hat.as_ref().map_or(0, |hat| hat.i2c_errors)
             + self
                 .boards
                 .iter()
@@ -576,9 +575,13 @@ impl Cluster {
             snapshot.hat_version = Some(hat.version().name());
             snapshot.hat = Some(state);
         }
+        // Another tool may have changed an order: number the Pis as the boards are now.
+        for board in &mut self.boards {
+            board.ctrl.read_order().map_err(to_error)?;
+        }
+        self.sort();
         for board in &mut self.boards {
             let ctrl = &mut board.ctrl;
-            ctrl.read_order().map_err(to_error)?;
             let identity = ctrl.identity().cloned().expect("identified");
             for n in 1..=identity.max_pi {
                 let power = ctrl.power(n).map_err(to_error)?;

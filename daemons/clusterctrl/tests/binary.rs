@@ -54,11 +54,22 @@ async fn orders_and_saved_power_survive_a_restart() {
 
     let mut again = start(dir.path(), "hat-v3,triple,single");
     let c = client(again.addr).await;
-    let status = status_where(&c, "connected again", |s| s.get("hw_connected") == Some("1")).await;
+    let status = status_where(&c, "connected again", |s| {
+        s.get("hw_connected") == Some("1")
+    })
+    .await;
     assert_eq!(status.get("board1_type"), Some("triple"), "{status}");
     assert_eq!(status.get("board1_order"), Some("1"));
-    assert_eq!(status.get("pi6_power"), Some("1"), "the Triple's Pi 2, as saved");
-    assert_eq!(status.get("pi8_power"), Some("1"), "the Single's Pi, as saved");
+    assert_eq!(
+        status.get("pi6_power"),
+        Some("1"),
+        "the Triple's Pi 2, as saved"
+    );
+    assert_eq!(
+        status.get("pi8_power"),
+        Some("1"),
+        "the Single's Pi, as saved"
+    );
     assert_eq!(status.get("pi5_power"), Some("0"));
     drop(c);
     assert_eq!(again.terminate(WAIT).and_then(|s| s.code()), Some(0));
@@ -112,9 +123,17 @@ fn bad_clusterctrl_flags_exit_2_naming_them() {
         (&["--simulate", "--power-delay", "9"], "--power-delay"),
         (&["--bus", "/dev/i2c-3", "--boards", "stack"], "--boards"),
         (&["--bus", "/dev/i2c-3", "--bus", "/dev/i2c-3"], "--bus"),
-        (&["--hat", "/dev/i2c-1", "--hat-version", "1.2"], "--hat-version"),
         (
-            &["--hat", "/dev/i2c-1", "--hat-product-ver", "/nonexistent/ver"],
+            &["--hat", "/dev/i2c-1", "--hat-version", "1.2"],
+            "--hat-version",
+        ),
+        (
+            &[
+                "--hat",
+                "/dev/i2c-1",
+                "--hat-product-ver",
+                "/nonexistent/ver",
+            ],
             "--hat-product-ver",
         ),
         (&[], "--bus"),
