@@ -161,12 +161,11 @@ impl Ctrl {
         Ok(result?)
     }
 
-    /// Read `count` registers from `register` (auto-increment).
+    /// Read registers from `register` on (auto-increment). Moving the pointer is a
+    /// write, NAKed while the board is busy: waited out like any other.
     fn read_registers(&mut self, register: u8, buffer: &mut [u8]) -> Result<(), CtrlError> {
-        let result = self
-            .bus
-            .write(ADDRESS, &[register])
-            .and_then(|()| self.bus.read(ADDRESS, buffer));
+        self.write_when_idle(&[register], 0, Instant::now() + BUSY_LIMIT)?;
+        let result = self.bus.read(ADDRESS, buffer);
         self.counted(result)
     }
 

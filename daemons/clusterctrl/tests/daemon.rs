@@ -335,3 +335,23 @@ async fn a_board_vanishing_or_naking_comes_back_by_itself() {
     bench.ok("power_on pi=3.1").await;
     assert!(rig.stack.snapshot().power[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_stuck_busy_times_out_and_recovers_once_free() {
+    let rig = Rig::new();
+    let bench = Bench::start(&rig).await;
+    rig.stack.set_stuck_busy(true);
+    // The next poll meets the busy board, gives up after 3 s, and the link goes down.
+    bench
+        .status_where("link down", |s| s.get("hw_connected") == Some("0"))
+        .await;
+    let reply = bench.call("power_on pi=3.2").await;
+    assert_eq!(reply.error_code(), Some("not_connected"), "{reply}");
+    assert!(!rig.stack.snapshot().power[1]);
+    rig.stack.set_stuck_busy(false);
+    bench
+        .status_where("free again", |s| s.get("hw_connected") == Some("1"))
+        .await;
+    bench.ok("power_on pi=3.2").await;
+    assert!(rig.stack.snapshot().power[1]);
+}
