@@ -105,6 +105,12 @@ async fn main() -> ExitCode {
         .with_max_level(cli.log_level)
         .with_writer(std::io::stderr)
         .init();
+    if cli.kind == Kind::Clusterctrl {
+        if let Err(err) = Console::new(&cli.boards, None) {
+            eprintln!("labwire-sim: --boards: {err}");
+            return ExitCode::from(2);
+        }
+    }
     let listen = cli.listen.unwrap_or_else(|| {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), cli.kind.default_port())
     });
@@ -119,8 +125,8 @@ async fn main() -> ExitCode {
 
 async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
     if cli.kind == Kind::Clusterctrl {
-        let console = Console::new(&cli.boards, cli.eeprom_dir.as_deref())
-            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+        let console =
+            Console::new(&cli.boards, cli.eeprom_dir.as_deref()).expect("--boards checked in main");
         announce("clusterctrl", bridge::spawn(listen, console).await?);
         return wait_for_signal().await;
     }

@@ -154,6 +154,45 @@ fn leds_fans_usbboot_and_hubs_where_a_board_has_them() {
 }
 
 #[test]
+fn readings_orders_saves_and_reset_on_every_board() {
+    for kind in BoardKind::ALL {
+        let (board, mut ctrl, _) = connected(kind);
+        let temperature = ctrl
+            .temperature()
+            .unwrap()
+            .expect("every AVR has its sensor");
+        assert!((temperature - 31.5).abs() < 1.0, "{kind:?}: {temperature}");
+        for n in 1..=ctrl.identity().unwrap().adcs {
+            assert!(ctrl.adc_voltage(n).unwrap().is_some(), "{kind:?} ADC {n}");
+        }
+        ctrl.set_order(5).unwrap();
+        assert_eq!(ctrl.read_order().unwrap(), 5);
+        assert_eq!(
+            board.saved_order(),
+            20,
+            "{kind:?}: SET_ORDER alone saves nothing"
+        );
+        ctrl.save(cmd::SAVEORDER).unwrap();
+        assert_eq!(board.saved_order(), 5);
+        ctrl.set_power(1, true).unwrap();
+        ctrl.save(cmd::SAVEPOS).unwrap();
+        assert!(board.saved_power()[0], "{kind:?}");
+        ctrl.save(cmd::SAVELED).unwrap();
+        ctrl.save(cmd::SAVE).unwrap();
+        ctrl.save(cmd::SAVEDEFAULTS).unwrap();
+        assert_eq!(board.saved_order(), 20);
+        assert!(!board.saved_power()[0]);
+        ctrl.reset().unwrap();
+        assert_eq!(board.snapshot().resets, 1);
+        assert_eq!(
+            ctrl.identity().unwrap().order,
+            20,
+            "{kind:?}: rebooted from defaults"
+        );
+    }
+}
+
+#[test]
 fn what_a_board_lacks_is_refused_before_anything_is_written() {
     let (board, mut ctrl, writes) = connected(BoardKind::Phat);
     writes.lock().unwrap().clear();
