@@ -51,11 +51,16 @@ impl Rig {
         Cluster::new(Some(hat), boards, false, Duration::from_millis(20))
     }
 
+    /// What the hardware shows (not whether a poll's command is in flight right now).
     fn snapshot(&self) -> (HatSnapshot, BoardSnapshot, BoardSnapshot) {
+        let settled = |board: &SimBoard| BoardSnapshot {
+            busy: false,
+            ..board.snapshot()
+        };
         (
             self.hat.snapshot(),
-            self.stack.snapshot(),
-            self.triple.snapshot(),
+            settled(&self.stack),
+            settled(&self.triple),
         )
     }
 }
