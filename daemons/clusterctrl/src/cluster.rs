@@ -580,6 +580,17 @@ impl Cluster {
             board.ctrl.read_order().map_err(to_error)?;
         }
         self.sort();
+        for pair in self.boards.windows(2) {
+            let order = pair[0].ctrl.identity().map(|id| id.order);
+            if order.is_some() && order == pair[1].ctrl.identity().map(|id| id.order) {
+                // Drop the link: the reconnect names the conflict and waits for a fix.
+                return Err(Error::not_connected(order_conflict(
+                    order.unwrap_or_default(),
+                    &pair[0].ctrl.describe(),
+                    &pair[1].ctrl.describe(),
+                )));
+            }
+        }
         for board in &mut self.boards {
             let ctrl = &mut board.ctrl;
             let identity = ctrl.identity().cloned().expect("identified");

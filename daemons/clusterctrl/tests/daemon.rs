@@ -360,3 +360,19 @@ async fn a_board_stuck_busy_times_out_and_recovers_once_free() {
     bench.ok("power_on pi=3.2").await;
     assert!(rig.stack.snapshot().power[1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_conflict_made_by_another_tool_drops_the_link_until_fixed() {
+    let rig = Rig::new();
+    let bench = Bench::start(&rig).await;
+    rig.triple.set_order(3);
+    bench
+        .status_where("link down", |s| s.get("hw_connected") == Some("0"))
+        .await;
+    let reply = bench.call("power_on pi=5").await;
+    assert_eq!(reply.error_code(), Some("not_connected"), "{reply}");
+    rig.triple.set_order(8);
+    bench
+        .status_where("fixed", |s| s.get("hw_connected") == Some("1"))
+        .await;
+}
