@@ -16,7 +16,7 @@ use askama::Template;
 use std::path::Path;
 
 /// The block templates compiled into the monitor.
-pub const BUILT_IN: [&str; 3] = ["default.html", "psu.html", "gauge.html"];
+pub const BUILT_IN: [&str; 4] = ["default.html", "psu.html", "gauge.html", "clusterctrl.html"];
 
 /// In a user template, replaced by the client's name (HTML-escaped).
 pub const CLIENT_PLACEHOLDER: &str = "{{client}}";
@@ -74,6 +74,7 @@ impl BlockTemplate {
         match self {
             BlockTemplate::BuiltIn("psu.html") => PsuBlock { b }.render(),
             BlockTemplate::BuiltIn("gauge.html") => GaugeBlock { b }.render(),
+            BlockTemplate::BuiltIn("clusterctrl.html") => ClusterctrlBlock { b }.render(),
             BlockTemplate::BuiltIn(_) => DefaultBlock { b }.render(),
             BlockTemplate::File { html, .. } => {
                 let client = escape_html(&b.name);
@@ -329,6 +330,12 @@ struct PsuBlock<'a> {
 #[derive(Template)]
 #[template(path = "gauge.html")]
 struct GaugeBlock<'a> {
+    b: &'a BlockData,
+}
+
+#[derive(Template)]
+#[template(path = "clusterctrl.html")]
+struct ClusterctrlBlock<'a> {
     b: &'a BlockData,
 }
 

@@ -3,7 +3,7 @@
 //! Layout, one module per route family:
 //! - [`page`]: `GET /`, the page, rendered by askama from the repository's `templates/`
 //!   (`monitor.html` around one block per client), and `GET /monitor/status`.
-//! - [`blocks`]: the client blocks: built-in (`default.html`, `psu.html`, `gauge.html`) or
+//! - [`blocks`]: the client blocks: built-in (`default.html`, `psu.html`, `gauge.html`, `clusterctrl.html`) or
 //!   plain HTML files from `template_dir`, all fed the same generic data.
 //! - [`assets`]: the page's script and style sheet, served by the monitor itself (no CDN).
 //! - [`auth`]: the token rule: with a token, every route but the page shell and its
