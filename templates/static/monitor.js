@@ -359,11 +359,12 @@
     });
   }
 
-  async function readSteps(form, quiet) {
+  // `untouched`: only into a table nobody has typed in (the read when the page opens).
+  async function readSteps(form, quiet, untouched = false) {
     const reply = await run(form.dataset.read, quiet);
-    if (reply && reply.ok && typeof reply.kwargs.profile_points === "string") {
-      fillSteps(form, reply.kwargs.profile_points);
-    }
+    if (!reply || !reply.ok || typeof reply.kwargs.profile_points !== "string") return;
+    if (untouched && $$("input", form).some((input) => input.value !== "")) return;
+    fillSteps(form, reply.kwargs.profile_points);
   }
 
   document.addEventListener("click", (e) => {
@@ -426,7 +427,7 @@
   function readAllSteps() {
     if (stepsRead) return;
     stepsRead = true;
-    for (const form of $$("form.profile-editor[data-read]")) readSteps(form, true);
+    for (const form of $$("form.profile-editor[data-read]")) readSteps(form, true, true);
   }
 
   // ---- plots --------------------------------------------------------------------------

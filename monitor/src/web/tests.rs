@@ -1326,7 +1326,10 @@ async fn the_controller_and_chamber_blocks_show_their_values_and_controls() {
     once("data-command=\"send ferm profile_start\"");
     once("data-var=\"ferm.alarm_probe_fault_message\">chamber: CRC error</span>");
     once("data-command=\"ack ferm.alarm_probe_fault\"");
-    assert!(!html.contains("ack ferm.alarm_relay_mismatch"), "not raised");
+    assert!(
+        !html.contains("ack ferm.alarm_relay_mismatch"),
+        "not raised"
+    );
     once("data-var=\"ferm.status_age\"");
     once("data-var=\"ferm.profile_step\"");
 }
