@@ -4,6 +4,7 @@ use crate::status::StatusBuilder;
 use labwire_protocol::{ErrorCode, Message};
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 /// Result kwargs of a successful command (`ok <command> key=value ...`).
 pub type Kwargs = Vec<(String, String)>;
@@ -90,6 +91,13 @@ pub trait Device: Send + 'static {
     /// Whether executing `command` needs the hardware link (default: yes).
     fn needs_hardware(&self, _command: &Self::Command) -> bool {
         true
+    }
+
+    /// How long executing `command` may take, for a command that paces itself for longer
+    /// than any one exchange with the hardware (a power-up sequence). `None` (the default),
+    /// or anything shorter: the link's operation timeout.
+    fn time_allowed(&self, _command: &Self::Command) -> Option<Duration> {
+        None
     }
 
     /// Open the hardware link and check that the device answers.

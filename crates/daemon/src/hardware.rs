@@ -198,7 +198,13 @@ impl<D: Device> HardwareTask<D> {
                 self.last_error.as_deref().unwrap_or("not connected yet")
             )));
         }
-        let result = timeout(self.config.operation_timeout, self.device.execute(command))
+        let allowed = self
+            .device
+            .time_allowed(&command)
+            .map_or(self.config.operation_timeout, |allowed| {
+                allowed.max(self.config.operation_timeout)
+            });
+        let result = timeout(allowed, self.device.execute(command))
             .await
             .unwrap_or_else(|_| Err(Error::timeout("the hardware did not finish in time")));
         match &result {

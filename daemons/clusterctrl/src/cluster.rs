@@ -13,9 +13,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-/// The longest `power_on pi=all` may take: the framework gives one command 10 s.
-pub const SEQUENCE_LIMIT: Duration = Duration::from_millis(9_000);
-
 /// How a request names a Pi.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PiRef {
@@ -299,6 +296,12 @@ impl Cluster {
         }
     }
 
+    /// The longest [`Cluster::power_all`] can pace itself for: every Pi one `power_delay`
+    /// apart (what the daemon allows the command, beyond its exchanges with the boards).
+    pub fn power_all_pacing(&self) -> Duration {
+        self.power_delay * self.slots().len() as u32
+    }
+
     /// Every Pi on (those off, one `power_delay` apart) or off, each board's ALERT lit
     /// meanwhile as the vendor's tool does. Returns how many Pis were switched.
     pub fn power_all(&mut self, on: bool) -> Result<usize, Error> {
@@ -307,19 +310,6 @@ impl Cluster {
         for slot in slots {
             if !on || !self.is_on(slot)? {
                 switching.push(slot);
-            }
-        }
-        if on {
-            let needs = self.power_delay * (switching.len().saturating_sub(1) as u32);
-            if needs > SEQUENCE_LIMIT {
-                return Err(Error::out_of_range(format!(
-                    "powering {} Pis {} s apart takes {} s, more than one command may ({} s): \
-                     lower --power-delay or power them in groups",
-                    switching.len(),
-                    self.power_delay.as_secs_f64(),
-                    needs.as_secs_f64(),
-                    SEQUENCE_LIMIT.as_secs()
-                )));
             }
         }
         let hat_alert = match self.hat.as_mut() {

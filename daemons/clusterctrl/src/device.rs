@@ -10,6 +10,7 @@ use crate::ctrl::cmd;
 use labwire_daemon::{Args, CommandSpec, Device, Error, Kwargs, StatusBuilder};
 use labwire_protocol::{ErrorCode, Message};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tracing::info;
 
 const COMMANDS: &[CommandSpec] = &[
@@ -330,6 +331,19 @@ impl Device for ClusterDevice {
         };
         args.finish()?;
         Ok(command)
+    }
+
+    fn time_allowed(&self, command: &Command) -> Option<Duration> {
+        // A sequence over every Pi waits `--power-delay` between them: it is allowed that on
+        // top of the exchanges themselves, however many Pis there are.
+        const EXCHANGES: Duration = Duration::from_secs(10);
+        match command {
+            Command::Power { pis: Pis::All, .. } => {
+                let cluster = self.cluster.lock().ok()?;
+                Some(cluster.power_all_pacing() + EXCHANGES)
+            }
+            _ => None,
+        }
     }
 
     async fn connect(&mut self) -> Result<(), Error> {

@@ -40,6 +40,10 @@ impl Rig {
     }
 
     fn cluster(&self) -> Cluster {
+        self.cluster_with_delay(Duration::from_millis(20))
+    }
+
+    fn cluster_with_delay(&self, power_delay: Duration) -> Cluster {
         let hat = Hat::new(
             Box::new(SimBus::new(self.hat.clone(), "hat")),
             self.hat.version(),
@@ -48,7 +52,7 @@ impl Rig {
             .into_iter()
             .map(|board| Ctrl::new(Box::new(SimBus::new(board.clone(), board.kind().name()))))
             .collect();
-        Cluster::new(Some(hat), boards, false, Duration::from_millis(20))
+        Cluster::new(Some(hat), boards, false, power_delay)
     }
 
     /// What the hardware shows (not whether a poll's command is in flight right now).
@@ -78,18 +82,22 @@ impl Drop for Bench {
 
 impl Bench {
     async fn start(rig: &Rig) -> Bench {
+        Bench::start_with(rig.cluster(), Duration::from_secs(8)).await
+    }
+
+    async fn start_with(cluster: Cluster, operation_timeout: Duration) -> Bench {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = ServerConfig {
             name: "clusterctrl".into(),
             hardware: HardwareConfig {
                 poll_interval: Duration::from_millis(50),
-                operation_timeout: Duration::from_secs(8),
+                operation_timeout,
                 backoff_initial: Duration::from_millis(20),
                 backoff_max: Duration::from_millis(200),
             },
             ..ServerConfig::default()
         };
-        let daemon = Daemon::start(listener, config, ClusterDevice::new(rig.cluster()));
+        let daemon = Daemon::start(listener, config, ClusterDevice::new(cluster));
         let client = Client::connect(daemon.local_addr(), ClientOptions::default())
             .await
             .unwrap();
@@ -117,6 +125,26 @@ impl Bench {
         })
         .await
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn power_on_all_may_take_longer_than_the_device_timeout() {
+    // 12 Pis 150 ms apart pace themselves for 1.65 s, far past a 300 ms device timeout:
+    // the sequence is allowed its pacing and answers once every Pi is on.
+    let rig = Rig::new();
+    let bench = Bench::start_with(
+        rig.cluster_with_delay(Duration::from_millis(150)),
+        Duration::from_millis(300),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let all = bench.ok("power_on pi=all").await;
+    assert_eq!(all.get("count"), Some("12"), "{all}");
+    assert!(started.elapsed() >= Duration::from_millis(11 * 150));
+    let (hat, stack, triple) = rig.snapshot();
+    assert_eq!(hat.power, [true; 4]);
+    assert!(stack.power.iter().chain(&triple.power).all(|on| *on));
+    assert!(!stack.alert && !triple.alert, "ALERT off when done");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

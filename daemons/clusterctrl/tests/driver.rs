@@ -471,7 +471,7 @@ fn pis_are_numbered_hat_first_then_boards_in_order() {
 }
 
 #[test]
-fn power_all_one_pi_a_delay_apart_and_refused_when_too_long() {
+fn power_all_one_pi_a_delay_apart_whatever_it_takes() {
     let hat = SimHat::new(HatVersion::from_name("hat-v2.0").unwrap());
     let phat = SimBoard::new(BoardKind::Phat, None);
     let mut cluster = cluster(Some(hat.clone()), std::slice::from_ref(&phat), false);
@@ -501,10 +501,10 @@ fn power_all_one_pi_a_delay_apart_and_refused_when_too_long() {
     );
     slow.connect().unwrap();
     assert_eq!(
-        slow.power_all(true).unwrap_err().code,
-        ErrorCode::OutOfRange
+        slow.power_all_pacing(),
+        Duration::from_secs(16),
+        "what the daemon allows `power_on pi=all` beyond its exchanges: 4 Pis 4 s apart"
     );
-    assert_eq!(slow_hat.snapshot().power, [false; 4], "nothing switched");
 }
 
 #[test]
