@@ -8,6 +8,12 @@
 //! gap between two of them. The device never sees those requests (they are answered from
 //! the cache), and counting them where they are answered is the only honest measure of
 //! the polls a monitor makes.
+//!
+//! Members can be stopped and started again on the same port ([`Fleet::stop_member`],
+//! [`Fleet::restart_member`]), as a daemon killed and restarted would be; a member's
+//! counters live across its restarts. For the soak, [`Fleet::start_reporting_polls`] adds
+//! the running poll count to every status reply ([`POLLS_KEY`]), so every poll answered
+//! carries a value the monitor has not seen before and stores.
 
 use crate::{procfs, Error};
 use labwire_daemon::hardware::HardwareConfig;
@@ -19,7 +25,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
@@ -35,6 +41,13 @@ const FILES_PER_DAEMON: u64 = 2;
 const SPARE_FILES: u64 = 64;
 /// Longest `set_label` text, so a script cannot grow every status line without bound.
 const MAX_LABEL: usize = 64;
+/// The status key carrying the member's poll count, with [`Fleet::start_reporting_polls`].
+pub const POLLS_KEY: &str = "polls";
+/// How long a restart keeps trying to bind its port again (a port can be briefly taken).
+const REBIND_FOR: Duration = Duration::from_secs(5);
+const REBIND_RETRY: Duration = Duration::from_millis(20);
+/// How long stopping a member waits for its tasks (listener, connections, hardware).
+const STOP_WAIT: Duration = Duration::from_secs(3);
 
 const COMMANDS: &[CommandSpec] = &[CommandSpec {
     name: "set_label",
@@ -139,7 +152,7 @@ impl Device for FleetDevice {
     }
 }
 
-/// The `get_status` requests one member answered.
+/// The `get_status` requests one member answered, over all its restarts.
 #[derive(Default)]
 struct PollCounter {
     count: AtomicU64,
@@ -147,17 +160,32 @@ struct PollCounter {
     last_ns: AtomicU64,
     /// Longest gap between two, since the last reset.
     max_gap_ns: AtomicU64,
+    /// Connections opened to the member.
+    connections: AtomicU64,
+    /// When the member was last restarted, while no poll has come since; 0 otherwise.
+    restarted_ns: AtomicU64,
+    /// Restarts followed by a poll, and the longest wait for that poll.
+    restarts_polled: AtomicU64,
+    max_restart_wait_ns: AtomicU64,
 }
 
 impl PollCounter {
-    fn record(&self, epoch: Instant) {
+    /// Counts one poll; returns the count including it.
+    fn record(&self, epoch: Instant) -> u64 {
         let now = (epoch.elapsed().as_nanos() as u64).max(1);
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
         let last = self.last_ns.swap(now, Ordering::Relaxed);
         if last != 0 {
             self.max_gap_ns
                 .fetch_max(now.saturating_sub(last), Ordering::Relaxed);
         }
+        let restarted = self.restarted_ns.swap(0, Ordering::Relaxed);
+        if restarted != 0 {
+            self.restarts_polled.fetch_add(1, Ordering::Relaxed);
+            self.max_restart_wait_ns
+                .fetch_max(now.saturating_sub(restarted), Ordering::Relaxed);
+        }
+        count
     }
 }
 
@@ -167,6 +195,18 @@ struct CountingService<S> {
     inner: S,
     polls: Arc<PollCounter>,
     epoch: Instant,
+    report_polls: bool,
+}
+
+impl<S: Service> CountingService<S> {
+    /// The inner service's status reply with the poll count added.
+    fn reply_with_count(&self, request: &Message, count: u64) -> Message {
+        let mut reply = self.inner.status_reply(request);
+        if !reply.is_error() {
+            reply.set(POLLS_KEY, count.to_string());
+        }
+        reply
+    }
 }
 
 impl<S: Service> Service for CountingService<S> {
@@ -179,13 +219,22 @@ impl<S: Service> Service for CountingService<S> {
     }
 
     fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
-        self.polls.record(self.epoch);
-        self.inner.write_status(out, request);
+        let count = self.polls.record(self.epoch);
+        if self.report_polls {
+            out.extend_from_slice(self.reply_with_count(request, count).to_line().as_bytes());
+            out.push(b'\n');
+        } else {
+            self.inner.write_status(out, request);
+        }
     }
 
     fn status_reply(&self, request: &Message) -> Message {
-        self.polls.record(self.epoch);
-        self.inner.status_reply(request)
+        let count = self.polls.record(self.epoch);
+        if self.report_polls {
+            self.reply_with_count(request, count)
+        } else {
+            self.inner.status_reply(request)
+        }
     }
 
     fn status_synopsis(&self) -> &'static str {
@@ -205,6 +254,9 @@ impl<S: Service> Service for CountingService<S> {
     }
 
     fn connection_changed(&self, peer: SocketAddr, open: bool) {
+        if open {
+            self.polls.connections.fetch_add(1, Ordering::Relaxed);
+        }
         self.inner.connection_changed(peer, open);
     }
 }
@@ -212,6 +264,22 @@ impl<S: Service> Service for CountingService<S> {
 struct Member {
     addr: SocketAddr,
     polls: Arc<PollCounter>,
+    /// `None` while stopped.
+    running: Mutex<Option<Running>>,
+}
+
+/// One start of a member: its server and hardware tasks, and what stops them.
+struct Running {
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.cancel();
+        self.tracker.close();
+        let _ = tokio::time::timeout(STOP_WAIT, self.tracker.wait()).await;
+    }
 }
 
 /// The running fleet; dropping it stops every member.
@@ -219,7 +287,27 @@ pub struct Fleet {
     members: Vec<Member>,
     epoch: Instant,
     shutdown: CancellationToken,
-    tracker: TaskTracker,
+    report_polls: bool,
+}
+
+/// One member's counters, read at one instant.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemberCounts {
+    /// `get_status` requests answered, over all restarts.
+    pub polls: u64,
+    /// Connections opened to the member, over all restarts.
+    pub connections: u64,
+    /// Restarts that a poll has followed, and the longest wait for that poll.
+    pub restarts_polled: u64,
+    pub max_restart_wait: Duration,
+    /// Restarted and not polled since.
+    pub waiting_since_restart: bool,
+}
+
+/// How a restart went: how often binding the port failed before it worked.
+#[derive(Debug)]
+pub struct Restarted {
+    pub failed_binds: u32,
 }
 
 /// The worst-served member in a period.
@@ -249,23 +337,46 @@ impl Fleet {
     }
 
     pub async fn start(ip: IpAddr, count: usize) -> Result<Fleet, Error> {
+        Self::start_with(ip, count, false).await
+    }
+
+    /// A fleet whose status replies carry [`POLLS_KEY`], the member's poll count.
+    pub async fn start_reporting_polls(ip: IpAddr, count: usize) -> Result<Fleet, Error> {
+        Self::start_with(ip, count, true).await
+    }
+
+    async fn start_with(ip: IpAddr, count: usize, report_polls: bool) -> Result<Fleet, Error> {
         let mut fleet = Fleet {
             members: Vec::with_capacity(count),
             epoch: Instant::now(),
             shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
+            report_polls,
         };
         // Members started so far are stopped by `fleet`'s drop if a later one fails.
         for index in 0..count {
             let listener = TcpListener::bind((ip, 0))
                 .await
                 .map_err(|err| format!("fleet{index}: cannot listen on {ip}: {err}"))?;
-            fleet.members.push(fleet.start_member(index, listener));
+            let polls = Arc::new(PollCounter::default());
+            let addr = listener.local_addr()?;
+            let running = fleet.start_member(index, listener, &polls);
+            fleet.members.push(Member {
+                addr,
+                polls,
+                running: Mutex::new(Some(running)),
+            });
         }
         Ok(fleet)
     }
 
-    fn start_member(&self, index: usize, listener: TcpListener) -> Member {
+    fn start_member(
+        &self,
+        index: usize,
+        listener: TcpListener,
+        polls: &Arc<PollCounter>,
+    ) -> Running {
+        let stop = self.shutdown.child_token();
+        let tracker = TaskTracker::new();
         let config = ServerConfig {
             name: format!("fleet{index}"),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -278,23 +389,89 @@ impl Fleet {
         let device = DeviceService::start(
             FleetDevice::new(index),
             config.hardware.clone(),
-            self.shutdown.clone(),
-            &self.tracker,
+            stop.clone(),
+            &tracker,
         );
-        let polls = Arc::new(PollCounter::default());
         let service = CountingService {
             inner: device,
             polls: polls.clone(),
             epoch: self.epoch,
+            report_polls: self.report_polls,
         };
-        let addr = serve(
-            listener,
-            config,
-            service,
-            self.shutdown.clone(),
-            &self.tracker,
-        );
-        Member { addr, polls }
+        serve(listener, config, service, stop.clone(), &tracker);
+        Running { stop, tracker }
+    }
+
+    /// Stops one member as a killed daemon stops: its listener closes and its connections
+    /// drop. Returns its poll count once it has stopped (nothing answered after that), or
+    /// `None` when it was not running.
+    pub async fn stop_member(&self, member: usize) -> Option<u64> {
+        let running = self.members[member]
+            .running
+            .lock()
+            .expect("member lock")
+            .take()?;
+        running.stop().await;
+        Some(self.members[member].polls.count.load(Ordering::Relaxed))
+    }
+
+    /// Starts a stopped member again on its own address, retrying the bind for a short
+    /// while if the port is taken. A member already running is left alone.
+    pub async fn restart_member(&self, member: usize) -> Result<Restarted, Error> {
+        let idle = Restarted { failed_binds: 0 };
+        if self.members[member]
+            .running
+            .lock()
+            .expect("member lock")
+            .is_some()
+        {
+            return Ok(idle);
+        }
+        let addr = self.members[member].addr;
+        let started = Instant::now();
+        let mut failed_binds = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(err) if started.elapsed() >= REBIND_FOR => {
+                    return Err(format!(
+                        "fleet{member}: cannot listen on {addr} again after {failed_binds} tries: {err}"
+                    )
+                    .into())
+                }
+                Err(_) => {
+                    failed_binds += 1;
+                    tokio::time::sleep(REBIND_RETRY).await;
+                }
+            }
+        };
+        let polls = &self.members[member].polls;
+        let mut running = self.members[member].running.lock().expect("member lock");
+        if running.is_some() {
+            return Ok(idle);
+        }
+        let now = (self.epoch.elapsed().as_nanos() as u64).max(1);
+        polls.restarted_ns.store(now, Ordering::Relaxed);
+        *running = Some(self.start_member(member, listener, polls));
+        Ok(Restarted { failed_binds })
+    }
+
+    pub fn counts(&self) -> Vec<MemberCounts> {
+        self.members
+            .iter()
+            .map(|m| {
+                let p = &m.polls;
+                MemberCounts {
+                    polls: p.count.load(Ordering::Relaxed),
+                    connections: p.connections.load(Ordering::Relaxed),
+                    restarts_polled: p.restarts_polled.load(Ordering::Relaxed),
+                    max_restart_wait: Duration::from_nanos(
+                        p.max_restart_wait_ns.load(Ordering::Relaxed),
+                    ),
+                    waiting_since_restart: p.restarted_ns.load(Ordering::Relaxed) != 0,
+                }
+            })
+            .collect()
     }
 
     pub fn addr(&self, member: usize) -> SocketAddr {
@@ -375,8 +552,15 @@ impl Fleet {
     /// Stops every member and waits (bounded) for their tasks.
     pub async fn stop(&self) {
         self.shutdown.cancel();
-        self.tracker.close();
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.tracker.wait()).await;
+        let wait_all = async {
+            for member in &self.members {
+                let running = member.running.lock().expect("member lock").take();
+                if let Some(running) = running {
+                    running.stop().await;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(STOP_WAIT, wait_all).await;
     }
 }
 
@@ -458,6 +642,38 @@ mod tests {
         ask(fleet.addr(1), "get_status").await;
         assert_eq!(fleet.polls()[1], asked + 1);
         assert_eq!(fleet.total_polls(), asked + 1);
+        fleet.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_member_restarts_on_its_own_port_and_keeps_counting() {
+        let fleet = Fleet::start_reporting_polls("127.0.0.1".parse().unwrap(), 2)
+            .await
+            .unwrap();
+        let addr = fleet.addr(1);
+        assert_eq!(ask(addr, "get_status").await.get(POLLS_KEY), Some("1"));
+        assert_eq!(ask(addr, "get_status").await.get(POLLS_KEY), Some("2"));
+        // A connection held across the kill is dropped by it, as a killed daemon's are.
+        let mut held = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(fleet.stop_member(1).await, Some(2));
+        assert_eq!(fleet.stop_member(1).await, None, "already stopped");
+        let mut byte = [0u8; 1];
+        let read = tokio::io::AsyncReadExt::read(&mut held, &mut byte).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+
+        // Rebinding at once, with the old connections' sockets in TIME_WAIT, works.
+        fleet.restart_member(1).await.unwrap();
+        assert!(fleet.counts()[1].waiting_since_restart);
+        assert_eq!(ask(addr, "get_status").await.get(POLLS_KEY), Some("3"));
+        let counts = &fleet.counts()[1];
+        assert!(!counts.waiting_since_restart);
+        assert_eq!(counts.restarts_polled, 1);
+        assert!(counts.connections >= 3, "{counts:?}");
+        assert_eq!(fleet.counts()[0], MemberCounts::default());
+        // Restarting a running member changes nothing.
+        fleet.restart_member(0).await.unwrap();
+        assert!(!fleet.counts()[0].waiting_since_restart);
         fleet.stop().await;
     }
 

@@ -5,7 +5,7 @@
 //!
 //! Layout:
 //! - `main.rs`: the command line (`run`, `echo`, `idle`, `fleet`, `monitor-load`,
-//!   `relay`) and the reports of the first four.
+//!   `relay`, `soak`) and the reports of the first four.
 //! - [`load`]: the hot loop: N raw TCP connections, `depth` requests in flight each,
 //!   replies counted by `\n`, latencies from a FIFO of send instants.
 //! - [`stats`]: a fixed-memory latency histogram and its percentiles.
@@ -15,17 +15,23 @@
 //! - [`fleet`]: many real daemons in this process, counting the polls they answer.
 //! - [`monitor`]: `monitor-load`, a MONITOR child polling a fleet, and its costs.
 //! - [`relay`]: direct against relayed round trips, in alternating batches.
+//! - [`soak`]: `soak`, a monitor polling a fleet under faults for a long time, and its
+//!   report; [`chaos`]: the faults (members killed and restarted, clients dropping);
+//!   [`history`]: what the monitor stored, against what the fleet answered.
 //!
 //! The request line is built by `labwire-protocol` (parsed, then encoded) like every line
 //! labwire writes; the machine-readable `result` line is a protocol line too.
 
+mod chaos;
 mod echo;
 mod fleet;
+mod history;
 mod idle;
 mod load;
 mod monitor;
 mod procfs;
 mod relay;
+mod soak;
 mod stats;
 
 use clap::{Args, Parser, Subcommand};
@@ -73,6 +79,11 @@ enum Command {
     /// Median round trip of one command sent directly to a daemon and relayed through a
     /// monitor (`send <client> <command>`), in alternating batches.
     Relay(RelayArgs),
+    /// Run a MONITOR polling a fleet for a long time while members are killed and
+    /// restarted (gaps of 0, 50 ms, 1 s, 10 s and random, in turn) and clients connect to
+    /// its command port and drop; report its memory over time, the reconnects, the samples
+    /// stored against the polls answered, and the longest wait for a poll after a restart.
+    Soak(SoakArgs),
 }
 
 #[derive(Args, Debug)]
@@ -211,6 +222,51 @@ struct RelayArgs {
     batch: u64,
 }
 
+#[derive(Args, Debug)]
+struct SoakArgs {
+    /// The monitor binary; it is run as `<bin> --config <ini> --port 0 --http-port 0`.
+    #[arg(
+        long,
+        default_value = "target/release/labwire-monitor",
+        value_name = "PATH"
+    )]
+    monitor_bin: PathBuf,
+    /// Daemons in the fleet, all clients of the monitor, polled at 1 Hz.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    count: u32,
+    /// How long the faults go on, in minutes (then a bounded settle, then the report).
+    #[arg(long, default_value_t = 30.0, value_parser = positive_minutes)]
+    minutes: f64,
+    /// Seconds between two kills (each of a random member that is up).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    restart_every: f64,
+    /// Seconds between two client sessions on the monitor's command port.
+    #[arg(long, default_value_t = 0.2, value_name = "SECONDS", value_parser = positive_seconds)]
+    client_every: f64,
+    /// Seconds between two readings of the monitor's VmRSS.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    sample_every: f64,
+    /// Seed of the choice of members and random gaps (default: from the clock; printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Longest wait for the monitor to report every client connected.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS", value_parser = positive_seconds)]
+    connect_timeout: f64,
+    /// Loopback address the fleet listens on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    listen_ip: String,
+    /// Write the monitor's stderr (its log) to this file instead of discarding it.
+    #[arg(long, value_name = "PATH")]
+    monitor_log: Option<PathBuf>,
+}
+
+fn positive_minutes(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of minutes"))?;
+    positive_seconds(&(value * 60.0).to_string()).map(|seconds| seconds / 60.0)
+}
+
 /// Longest period any option may ask for: every run ends by itself.
 const MAX_SECONDS: f64 = 24.0 * 3600.0;
 
@@ -251,6 +307,7 @@ fn main() -> ExitCode {
             // fleet stopped, the scratch directory removed.
             Command::MonitorLoad(args) => until_interrupted(monitor::run(&args)).await,
             Command::Relay(args) => until_interrupted(relay(args)).await,
+            Command::Soak(args) => until_interrupted(soak::run(&args)).await,
         }
     });
     match outcome {

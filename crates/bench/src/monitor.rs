@@ -147,7 +147,7 @@ impl Drop for MonitorChild {
 }
 
 /// `0`, `1`, `signal9`: short enough for a `result` value.
-fn exit_code(status: ExitStatus) -> String {
+pub(crate) fn exit_code(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => code.to_string(),
@@ -156,7 +156,7 @@ fn exit_code(status: ExitStatus) -> String {
     }
 }
 
-fn describe_exit(status: ExitStatus) -> String {
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
     format!("exit status {}", exit_code(status))
 }
 
@@ -196,7 +196,7 @@ fn read_status(message: &Message, bytes: usize, took: Duration) -> Result<Monito
 }
 
 /// Polls the monitor until it reports `want` clients connected; returns how long it took.
-async fn wait_connected(
+pub(crate) async fn wait_connected(
     monitor: &mut MonitorChild,
     want: u64,
     within: Duration,
@@ -366,10 +366,10 @@ fn thread_shares(
 }
 
 /// A scratch directory for the configuration and the database, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Result<TempDir, Error> {
+    pub(crate) fn new() -> Result<TempDir, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|since| since.subsec_nanos())
@@ -381,8 +381,12 @@ impl TempDir {
         Ok(TempDir(path))
     }
 
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
     /// Bytes in files whose name starts with `prefix` (a database and its WAL).
-    fn bytes_of(&self, prefix: &str) -> u64 {
+    pub(crate) fn bytes_of(&self, prefix: &str) -> u64 {
         let Ok(entries) = std::fs::read_dir(&self.0) else {
             return 0;
         };
@@ -401,7 +405,7 @@ impl Drop for TempDir {
     }
 }
 
-fn mb(kb: u64) -> f64 {
+pub(crate) fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 

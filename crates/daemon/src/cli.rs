@@ -138,6 +138,25 @@ impl CommonArgs {
 /// daemon's own defaults shown in `--help`. Like `C::parse()`: prints help and exits 0,
 /// or prints the problem and exits 2.
 pub fn parse<C: clap::Parser>(info: &DaemonInfo) -> C {
+    parse_command(C::command(), info, false)
+}
+
+/// [`parse`] for a daemon whose hardware is local (files, character devices) rather than
+/// at a network address: `--device` is no longer required without `--simulate`, and its
+/// help says what to give instead. The daemon refuses a `--device` it was given;
+/// [`crate::launch::run`] then hands it an empty [`crate::Setup::device_address`].
+pub fn parse_local<C: clap::Parser>(info: &DaemonInfo, instead: &str) -> C {
+    let command = C::command().mut_arg("device", |arg| {
+        arg.required_unless_present(clap::builder::Resettable::<clap::Id>::Reset)
+            .help(format!(
+                "Not used: this daemon's hardware is local ({instead}), so it has no network \
+             address and no default port"
+            ))
+    });
+    parse_command(command, info, true)
+}
+
+fn parse_command<C: clap::Parser>(mut command: clap::Command, info: &DaemonInfo, local: bool) -> C {
     let defaults = [
         (
             "device",
@@ -148,8 +167,10 @@ pub fn parse<C: clap::Parser>(info: &DaemonInfo) -> C {
             format!("default: {}", info.default_device_timeout.as_secs_f64()),
         ),
     ];
-    let mut command = C::command();
     for (id, default) in defaults {
+        if local && id == "device" {
+            continue;
+        }
         if command.get_arguments().any(|arg| arg.get_id() == id) {
             command = command.mut_arg(id, |arg| {
                 let help = arg.get_help().map(|help| help.to_string());

@@ -23,7 +23,8 @@ pub const EXIT_CONFIG: u8 = 2;
 #[derive(Debug)]
 pub struct Setup {
     /// `host:port` of the hardware: from `--device` (with the daemon's default port), or
-    /// the in-process simulator's address under `--simulate`.
+    /// the in-process simulator's address under `--simulate`; empty for local hardware
+    /// ([`crate::cli::parse_local`]).
     pub device_address: String,
     /// Whether `device_address` is the in-process simulator.
     pub simulated: bool,
@@ -37,6 +38,8 @@ pub struct Setup {
 enum Hardware {
     At(String),
     Simulated,
+    /// No `--device`: local hardware the daemon finds itself ([`crate::cli::parse_local`]).
+    Local,
 }
 
 /// Everything taken from the command line, checked before the runtime starts.
@@ -55,7 +58,8 @@ fn check(common: &CommonArgs, info: &DaemonInfo) -> Result<Checked, String> {
             transport::tcp_address(spec, info.default_device_port)
                 .map_err(|err| format!("--device: {}", err.message))?,
         ),
-        _ => Hardware::Simulated,
+        (None, false) => Hardware::Local,
+        (_, true) => Hardware::Simulated,
     };
     Ok(Checked {
         name: common.name(info),
@@ -94,6 +98,7 @@ where
     block_on(async move {
         let (device_address, simulated) = match checked.hardware {
             Hardware::At(address) => (address, false),
+            Hardware::Local => (String::new(), false),
             Hardware::Simulated => {
                 match simulator(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
                     Ok(address) => {

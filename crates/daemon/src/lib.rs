@@ -24,7 +24,8 @@
 //! - [`logbus`]: a tracing layer that turns log events into `log` lines for subscribers.
 //! - [`transport`]: byte-stream links to hardware (TCP, or any async stream in tests).
 //! - [`cli`]: the command-line flags every daemon shares ([`CommonArgs`]), what a daemon
-//!   says about itself ([`DaemonInfo`]), [`parse`], logging, the runtime and signals.
+//!   says about itself ([`DaemonInfo`]), [`parse`] (`cli::parse_local` for local hardware),
+//!   logging, the runtime and signals.
 //! - [`launch`]: [`run`], a daemon binary's life: the command line checked before the
 //!   runtime starts, the in-process simulator, the device built from a [`Setup`], the
 //!   exit code (0 clean stop, 2 bad command line or configuration, 1 anything else).

@@ -11,6 +11,8 @@
 //! - [`cryocon`]: Cryo-con 24C/22C temperature controllers (SCPI-style, with a thermal
 //!   plant and the controller's own PID and ramp).
 //! - [`e36300`]: Keysight E36311A/E36312A/E36313A power supplies over SCPI.
+//! - [`ferment`]: a fermentation chamber: wort and fridge plant, DS18B20 probes as a real
+//!   Linux w1 directory tree, heater and compressor relay lines.
 //! - `number`, `rng`: the instruments' exponential number format and a tiny seeded PRNG
 //!   for noise and junk bytes.
 //!
@@ -18,6 +20,7 @@
 
 pub mod cryocon;
 pub mod e36300;
+pub mod ferment;
 pub mod gauge;
 mod number;
 mod rng;
