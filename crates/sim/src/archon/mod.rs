@@ -147,6 +147,11 @@ impl ArchonControl {
         })
     }
 
+    /// Entries waiting for `FETCHLOG`.
+    pub fn log_len(&self) -> usize {
+        self.with(|c| c.log.len())
+    }
+
     /// Queue a message for `FETCHLOG`.
     pub fn push_log(&self, message: &str) {
         self.with(|c| c.log.push_back(message.to_string()))
