@@ -1,21 +1,54 @@
-//! `ccd-readout`: how fast a frame moves from the Archon simulator into the ccd daemon
-//! (LOCK, FETCH in 1024-byte blocks, LOCK0, converted into the FITS file as it arrives),
-//! against a raw loopback TCP copy of the same number of bytes, in alternating rounds of
-//! the same run. The simulator, the daemon and the reference all run in this process;
-//! the readout time is the daemon's own `readout_seconds`.
+//! `ccd-readout`: how fast a frame moves from the Archon simulator (`labwire-sim archon`)
+//! into the ccd daemon (`labwire-ccd --device`), each a process of its own: LOCK, FETCH in
+//! 1024-byte blocks, LOCK0, the pixels converted into the FITS file as they arrive. The
+//! reference is a raw loopback TCP copy of the same number of bytes, measured in this
+//! process, alternating with the readouts in the same run. The readout time is the
+//! daemon's own `readout_seconds`; the peak memory of both processes is reported in
+//! frames.
 
+use crate::idle::read_memory;
 use crate::Error;
-use labwire_ccd::commands::Limits;
-use labwire_ccd::{Camera, Config};
-use labwire_daemon::hardware::HardwareConfig;
-use labwire_daemon::{Daemon, ServerConfig, StateFile};
-use labwire_sim::archon::{self, ArchonOptions, SensorModel};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// A child process killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `program` and take its bound address from the last word of the first stdout
+/// line that contains `marker`.
+fn start(program: &Path, args: &[&str], marker: &str) -> Result<(Running, String), Error> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let running = Running(child);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if line.contains(marker) {
+            let addr = line.split_whitespace().last().unwrap_or("").to_string();
+            return Ok((running, addr));
+        }
+    }
+    Err(format!("{} ended before announcing its address", program.display()).into())
+}
+
 /// One reference round: `bytes` written in 64 KiB pieces to a loopback socket and read
-/// on the other side; the seconds from the first write to the last byte read.
+/// on the other side; the seconds from the first read to the last byte.
 async fn raw_copy(bytes: usize) -> Result<f64, Error> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -51,87 +84,92 @@ async fn status_value(client: &labwire_client::Client, key: &str) -> Result<Stri
     Ok(status.get(key).unwrap_or("").to_string())
 }
 
-/// Peak resident memory of this process, from /proc/self/status (kB).
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+async fn wait_for(
+    client: &labwire_client::Client,
+    key: &str,
+    want: &str,
+    within: Duration,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + within;
+    while status_value(client, key).await? != want {
+        if Instant::now() > deadline {
+            return Err(format!("{key} never became {want}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
-pub async fn run(width: usize, height: usize, rounds: u32) -> Result<(), Error> {
-    let options = ArchonOptions {
-        sensor: SensorModel {
-            width,
-            height,
-            ..SensorModel::default()
-        },
-        // The controller's own readout time is not what is measured here.
-        pixel_rate: 1e12,
-        ..ArchonOptions::default()
-    };
-    let sim = archon::spawn("127.0.0.1:0".parse()?, options).await?;
-    let dir = std::env::temp_dir().join(format!("labwire-bench-ccd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let camera = Camera::new(
-        Config {
-            address: sim.local_addr().to_string(),
-            timeout: Duration::from_secs(5),
-            instrument: "bench".into(),
-            limits: Limits {
-                sensor_width: width,
-                sensor_height: height,
-                min_setpoint: -130.0,
-                max_setpoint: 30.0,
-            },
-        },
-        StateFile::open(dir.join("ccd.state"))?,
+pub struct CcdReadout<'a> {
+    pub sim_bin: &'a Path,
+    pub ccd_bin: &'a Path,
+    pub width: usize,
+    pub height: usize,
+    pub rounds: u32,
+}
+
+pub async fn run(spec: CcdReadout<'_>) -> Result<(), Error> {
+    let (width, height) = (spec.width, spec.height);
+    let size = format!("{width}x{height}");
+    let (sim, sim_addr) = start(
+        spec.sim_bin,
+        &[
+            "archon",
+            "--listen",
+            "127.0.0.1:0",
+            "--sensor",
+            &size,
+            "--pixel-rate",
+            "1e12",
+        ],
+        "listening on",
     )?;
-    let server = ServerConfig {
-        name: "bench-ccd".into(),
-        hardware: HardwareConfig {
-            poll_interval: Duration::from_millis(20),
-            operation_timeout: Duration::from_secs(60),
-            ..HardwareConfig::default()
-        },
-        ..ServerConfig::default()
-    };
-    let daemon = Daemon::start(TcpListener::bind("127.0.0.1:0").await?, server, camera);
+    let state =
+        std::env::temp_dir().join(format!("labwire-bench-ccd-{}.state", std::process::id()));
+    let state_arg = state.display().to_string();
+    let (ccd, ccd_addr) = start(
+        spec.ccd_bin,
+        &[
+            "--device",
+            &sim_addr,
+            "--listen",
+            "127.0.0.1:0",
+            "--sensor",
+            &size,
+            "--poll-interval",
+            "0.02",
+            "--device-timeout",
+            "5",
+            "--state-file",
+            &state_arg,
+            "--log-level",
+            "warn",
+        ],
+        "listening",
+    )?;
     let client = labwire_client::Client::connect(
-        daemon.local_addr(),
+        ccd_addr.as_str(),
         labwire_client::ClientOptions::default(),
     )
     .await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while status_value(&client, "hw_connected").await? != "1" {
-        if Instant::now() > deadline {
-            return Err("the daemon did not connect to the simulator".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(&client, "hw_connected", "1", Duration::from_secs(30)).await?;
     let bytes = width * height * 2;
     let (mut readouts, mut copies) = (Vec::new(), Vec::new());
-    for round in 1..=rounds {
+    for round in 1..=spec.rounds {
         copies.push(raw_copy(bytes).await?);
         let reply = client.call("expose exptime=0 imagetype=bias").await?;
         let id = reply
             .get("frame_id")
             .ok_or_else(|| format!("expose refused: {reply:?}"))?
             .to_string();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while status_value(&client, "frame_id").await? != id {
-            if Instant::now() > deadline {
-                return Err(format!("frame {id} was not read out").into());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_for(&client, "frame_id", &id, Duration::from_secs(120)).await?;
         let seconds: f64 = status_value(&client, "readout_seconds").await?.parse()?;
         readouts.push(seconds);
+        let copy = copies[copies.len() - 1];
         println!(
-            "round {round}: readout {:.3} s ({:.0} MB/s), raw loopback copy {:.3} s ({:.0} MB/s)",
-            seconds,
+            "round {round}: readout {seconds:.3} s ({:.0} MB/s), raw loopback copy {copy:.3} s ({:.0} MB/s)",
             bytes as f64 / seconds / 1e6,
-            copies[copies.len() - 1],
-            bytes as f64 / copies[copies.len() - 1] / 1e6
+            bytes as f64 / copy / 1e6
         );
     }
     let median = |values: &mut Vec<f64>| {
@@ -139,18 +177,20 @@ pub async fn run(width: usize, height: usize, rounds: u32) -> Result<(), Error> 
         values[values.len() / 2]
     };
     let (readout, copy) = (median(&mut readouts), median(&mut copies));
-    let ratio = copy / readout;
     let frame_mb = bytes as f64 / 1e6;
-    let peak_mb = peak_rss_kb().map_or(f64::NAN, |kb| kb as f64 / 1e3);
+    let peak = |pid: u32| read_memory(pid).map_or(f64::NAN, |m| m.hwm_kb as f64 / 1e3);
+    let (daemon_mb, sim_mb) = (peak(ccd.0.id()), peak(sim.0.id()));
     println!(
         "result ccd_readout width={width} height={height} bytes={bytes} readout_s={readout:.4} \
-         raw_copy_s={copy:.4} ratio={ratio:.3} target=0.5 peak_rss_mb={peak_mb:.0} frame_mb={frame_mb:.1}"
+         raw_copy_s={copy:.4} ratio={:.3} target=0.5 frame_mb={frame_mb:.1} \
+         daemon_peak_mb={daemon_mb:.0} daemon_peak_frames={:.2} sim_peak_mb={sim_mb:.0} \
+         sim_peak_frames={:.2}",
+        copy / readout,
+        daemon_mb / frame_mb,
+        sim_mb / frame_mb,
     );
-    daemon.shutdown_token().cancel();
-    sim.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
-    if ratio < 0.5 {
-        eprintln!("ccd-readout: below the target ratio of 0.5");
-    }
+    drop(ccd);
+    drop(sim);
+    let _ = std::fs::remove_file(&state);
     Ok(())
 }

@@ -79,6 +79,14 @@ struct Cli {
     #[arg(long, value_name = "FAULT", default_value = "none")]
     fault: Fault,
 
+    /// archon: the sensor's size in pixels, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "4096x4096", value_parser = parse_size)]
+    sensor: (usize, usize),
+
+    /// archon: pixels read out per second.
+    #[arg(long, value_name = "PIXELS", default_value_t = 4.0e6)]
+    pixel_rate: f64,
+
     /// Seed of measurement noise, for reproducible runs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -110,6 +118,12 @@ async fn main() -> ExitCode {
 async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
     if cli.kind == Kind::Archon {
         let options = ArchonOptions {
+            sensor: archon::SensorModel {
+                width: cli.sensor.0,
+                height: cli.sensor.1,
+                ..archon::SensorModel::default()
+            },
+            pixel_rate: cli.pixel_rate,
             seed: cli.seed,
             ..ArchonOptions::default()
         };
@@ -143,6 +157,16 @@ async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
             serve(model.idn_model(), handle, cli.fault).await
         }
     }
+}
+
+fn parse_size(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("{text:?} is not WIDTHxHEIGHT, each 1-16384");
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let size: (usize, usize) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    let fits = |n: usize| (1..=16384).contains(&n);
+    (fits(size.0) && fits(size.1))
+        .then_some(size)
+        .ok_or_else(bad)
 }
 
 async fn serve<C>(name: &str, handle: SimHandle<C>, fault: Fault) -> std::io::Result<()> {

@@ -6,7 +6,7 @@
 use super::sensor::{Exposure, Scene};
 use super::ArchonOptions;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// The address of frame buffer 1, as the controller reports it (`BUF1BASE`).
@@ -45,6 +45,9 @@ pub(crate) struct Controller {
     pub phase: Phase,
     pub frame: Option<Frame>,
     frames_made: u64,
+    /// The pixels of the exposure in progress, made on a thread of their own from its
+    /// start so the controller keeps answering (a real one reads out in the background).
+    pixels: Option<mpsc::Receiver<Vec<u8>>>,
     pub log: VecDeque<String>,
     status_count: u64,
     ccd_temp_c: f64,
@@ -99,6 +102,7 @@ impl Controller {
             phase: Phase::Idle,
             frame: None,
             frames_made: 0,
+            pixels: None,
             log: VecDeque::from(["archon simulator started".to_string()]),
             status_count: 0,
             last_thermal: now,
@@ -154,15 +158,17 @@ impl Controller {
                     };
                 }
                 Phase::Reading { until, exposure } if *until <= now => {
+                    // The frame is complete once its pixels are made, too.
+                    let data = match self.pixels.as_ref().map(|rx| rx.try_recv()) {
+                        Some(Ok(data)) => data,
+                        Some(Err(mpsc::TryRecvError::Empty)) => break,
+                        // The pixel thread died: make them here rather than hang.
+                        _ => self.options.sensor.frame(exposure, self.options.seed),
+                    };
+                    self.pixels = None;
                     let exposure = exposure.clone();
                     let readout_start = *until - Duration::from_secs_f64(exposure.readout_s);
                     self.frames_made += 1;
-                    let seed = self.options.seed ^ self.frames_made.wrapping_mul(0x9E37_79B9);
-                    // The buffer is overwritten: the old frame goes before the new one is
-                    // made, so the controller holds one frame (a FETCH still sending the
-                    // old one keeps its own reference until it is done).
-                    self.frame = None;
-                    let data = self.options.sensor.frame(&exposure, seed);
                     self.frame = Some(Frame {
                         number: self.frames_made,
                         width: exposure.out_width(),
@@ -293,6 +299,15 @@ impl Controller {
             readout_s: pixels as f64 / self.options.pixel_rate,
         };
         self.shutter_open_ticks = self.ticks(now);
+        let (send, receive) = mpsc::channel();
+        let sensor = self.options.sensor.clone();
+        let seed = self.options.seed ^ (self.frames_made + 1).wrapping_mul(0x9E37_79B9);
+        let made = exposure.clone();
+        std::thread::spawn(move || {
+            // Nobody waits any more after an abort: then the send fails, harmlessly.
+            let _ = send.send(sensor.frame(&made, seed));
+        });
+        self.pixels = Some(receive);
         self.push_log(format!(
             "exposure started: {exptime_s} s, {}x{} binned {bin_x}x{bin_y}",
             exposure.out_width(),
@@ -324,6 +339,7 @@ impl Controller {
                         self.push_log("exposure aborted".into());
                     }
                     self.phase = Phase::Idle;
+                    self.pixels = None;
                     return Ok(String::new());
                 }
                 _ => {}
