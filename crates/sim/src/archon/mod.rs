@@ -12,8 +12,9 @@
 //! `BinX`/`BinY`; `AbortExposure 1` discards the exposure). Readout takes
 //! pixels / `pixel_rate` seconds; the pixels are made on a thread of their own from the
 //! exposure's start, so the controller keeps answering (it holds at most two frames: the
-//! one in its buffer and the one being made). Besides the shared [`Fault`]s, [`ArchonControl`] can
-//! make a FETCH stop after some blocks and make commands fail with `?xx`.
+//! one in its buffer and the one being made). Besides the shared [`Fault`]s,
+//! [`ArchonControl`] can make a FETCH stop after some blocks and make commands fail with
+//! `?xx`.
 
 mod controller;
 mod sensor;
