@@ -7,6 +7,7 @@
 //! frames.
 
 use crate::idle::read_memory;
+use crate::procfs::{cpu_ticks, ticks_per_second};
 use crate::Error;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -157,6 +158,7 @@ pub async fn run(spec: CcdReadout<'_>) -> Result<(), Error> {
     let (mut readouts, mut copies) = (Vec::new(), Vec::new());
     for round in 1..=spec.rounds {
         copies.push(raw_copy(bytes).await?);
+        let ticks_before = cpu_ticks(ccd.0.id())?;
         let reply = client.call("expose exptime=0 imagetype=bias").await?;
         let id = reply
             .get("frame_id")
@@ -165,9 +167,13 @@ pub async fn run(spec: CcdReadout<'_>) -> Result<(), Error> {
         wait_for(&client, "frame_id", &id, Duration::from_secs(120)).await?;
         let seconds: f64 = status_value(&client, "readout_seconds").await?.parse()?;
         readouts.push(seconds);
+        // The daemon's CPU over the whole round (polls included): against the readout's
+        // wall time it tells a readout that waited for the CPU from one that used it.
+        let cpu = (cpu_ticks(ccd.0.id())? - ticks_before) as f64 / ticks_per_second();
         let copy = copies[copies.len() - 1];
         println!(
-            "round {round}: readout {seconds:.3} s ({:.0} MB/s), raw loopback copy {copy:.3} s ({:.0} MB/s)",
+            "round {round}: readout {seconds:.3} s ({:.0} MB/s), daemon CPU {cpu:.2} s, \
+             raw loopback copy {copy:.3} s ({:.0} MB/s)",
             bytes as f64 / seconds / 1e6,
             bytes as f64 / copy / 1e6
         );

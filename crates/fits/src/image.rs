@@ -4,7 +4,7 @@
 //!
 //! The writer is split so a camera can stream pixels straight into the file's buffer:
 //! [`image_header`] first, then [`push_le_pixels`] for each piece of the readout, then
-//! [`pad_data`]. [`write_u16_image`] does all three for pixels already in memory.
+//! [`pad_data`] (or [`le_to_fits`] into a file sized beforehand with [`file_len`]). [`write_u16_image`] does all three for pixels already in memory.
 
 use crate::card::{is_reserved, Card, CardError, Header, Value, CARD};
 use std::fmt;
@@ -62,11 +62,17 @@ pub fn image_header(extra: &Header, width: usize, height: usize) -> Result<Vec<u
 /// Append little-endian unsigned 16-bit pixels (as a camera sends them) in FITS order.
 /// `le` must have an even length.
 pub fn push_le_pixels(file: &mut Vec<u8>, le: &[u8]) {
-    debug_assert!(le.len().is_multiple_of(2));
     let start = file.len();
     file.resize(start + le.len(), 0);
+    le_to_fits(&mut file[start..], le);
+}
+
+/// Write little-endian unsigned 16-bit pixels into `out` (as long as `le`) in FITS
+/// order: for a file sized beforehand ([`file_len`]), filled piece by piece.
+pub fn le_to_fits(out: &mut [u8], le: &[u8]) {
+    debug_assert!(le.len().is_multiple_of(2) && out.len() == le.len());
     // Subtracting 32768 from an unsigned 16-bit value is flipping its top bit.
-    for (out, pixel) in file[start..].chunks_exact_mut(2).zip(le.chunks_exact(2)) {
+    for (out, pixel) in out.chunks_exact_mut(2).zip(le.chunks_exact(2)) {
         out[0] = pixel[1] ^ 0x80;
         out[1] = pixel[0];
     }

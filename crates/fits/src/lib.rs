@@ -18,6 +18,6 @@ pub mod image;
 
 pub use card::{is_reserved, normalize_keyword, Card, CardError, Header, Value, CARD};
 pub use image::{
-    file_len, image_header, pad_data, push_le_pixels, read_header, read_u16_image, write_u16_image,
-    Image, ReadError, BLOCK,
+    file_len, image_header, le_to_fits, pad_data, push_le_pixels, read_header, read_u16_image,
+    write_u16_image, Image, ReadError, BLOCK,
 };

@@ -266,23 +266,25 @@ impl Camera {
         }
         let head = labwire_fits::image_header(&header, width, height)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-        let mut file = Vec::with_capacity(labwire_fits::file_len(head.len(), width, height));
-        file.extend_from_slice(&head);
+        // The whole file at once (the data's padding is zeros already), filled as the
+        // blocks arrive.
+        let mut file = vec![0u8; labwire_fits::file_len(head.len(), width, height)];
+        file[..head.len()].copy_from_slice(&head);
         let data_len = width * height * 2;
         let blocks = data_len.div_ceil(BLOCK);
         let started = Instant::now();
         let link = self.link()?;
         link.command(&format!("LOCK{n}")).await?;
-        let mut remaining = data_len;
+        let mut at = head.len();
+        let end = head.len() + data_len;
         link.fetch(base, blocks, |block| {
-            let take = remaining.min(BLOCK);
-            labwire_fits::push_le_pixels(&mut file, &block[..take]);
-            remaining -= take;
+            let take = (end - at).min(BLOCK);
+            labwire_fits::le_to_fits(&mut file[at..at + take], &block[..take]);
+            at += take;
         })
         .await?;
         link.command("LOCK0").await?;
         let seconds = started.elapsed().as_secs_f64();
-        labwire_fits::pad_data(&mut file);
         self.last_readout = Some((seconds, data_len));
         Ok(StoredFrame {
             meta,

@@ -33,7 +33,7 @@ impl ArchonLink {
             .map_err(|err| Error::not_connected(format!("{address}: {err}")))?;
         let _ = stream.set_nodelay(true);
         Ok(ArchonLink {
-            stream: BufReader::with_capacity(256 * 1024, stream),
+            stream: BufReader::with_capacity(1024 * 1024, stream),
             timeout: deadline,
             next_id: 0,
             outstanding: BTreeMap::new(),
@@ -167,9 +167,10 @@ impl ArchonLink {
     }
 
     /// `FETCH` `blocks` blocks from `address`, handing each block's 1024 bytes to
-    /// `sink` as it arrives. Every block has its own deadline, so a large frame is never
-    /// cut short by the clock while the controller keeps sending; a controller that
-    /// stops sending fails the fetch, reporting how many blocks came.
+    /// `sink` as it arrives. The blocks are taken straight out of the read buffer, as
+    /// many as each read brought, with one deadline per read: a large frame is never cut
+    /// short by the clock while the controller keeps sending, and a controller that stops
+    /// sending fails the fetch, reporting how many blocks came.
     pub async fn fetch(
         &mut self,
         address: u64,
@@ -178,29 +179,95 @@ impl ArchonLink {
     ) -> Result<(), Error> {
         let command = format!("FETCH{address:08X}{blocks:08X}");
         let id = self.send(&command).await?;
-        let mut block = [0u8; BLOCK];
-        for received in 0..blocks {
+        let mut stash = [0u8; BLOCK_WITH_HEADER];
+        let mut stashed = 0;
+        let mut received = 0;
+        let stopped = |received: usize, err: Error| {
+            Error::new(
+                err.code,
+                format!(
+                    "readout stopped after {received} of {blocks} blocks: {}",
+                    err.message
+                ),
+            )
+        };
+        while received < blocks {
             let deadline = Instant::now() + self.timeout;
-            let outcome = async {
-                if self.header(id, deadline).await? != b':' {
-                    return Err(Error::device_error("a text reply among the binary blocks"));
+            let chunk = match timeout_at(deadline, self.stream.fill_buf()).await {
+                Err(_) => {
+                    return Err(stopped(
+                        received,
+                        Error::timeout("no answer from the controller"),
+                    ))
                 }
-                self.read_exact(&mut block, deadline).await
+                Ok(Err(err)) => {
+                    return Err(stopped(
+                        received,
+                        Error::not_connected(format!("read failed: {err}")),
+                    ))
+                }
+                Ok(Ok([])) => {
+                    return Err(stopped(
+                        received,
+                        Error::not_connected("the controller closed the connection"),
+                    ))
+                }
+                Ok(Ok(chunk)) => chunk,
+            };
+            let mut used = 0;
+            while received < blocks && used < chunk.len() {
+                let block: &[u8] = if stashed == 0 && chunk.len() - used >= BLOCK_WITH_HEADER {
+                    used += BLOCK_WITH_HEADER;
+                    &chunk[used - BLOCK_WITH_HEADER..used]
+                } else {
+                    let take = (BLOCK_WITH_HEADER - stashed).min(chunk.len() - used);
+                    stash[stashed..stashed + take].copy_from_slice(&chunk[used..used + take]);
+                    stashed += take;
+                    used += take;
+                    if stashed >= 4 && stash[0] == b'?' {
+                        // A refusal is a short line, not a block.
+                        return Err(stopped(
+                            received,
+                            check_block_header(&stash[..4], id)
+                                .err()
+                                .unwrap_or_else(|| Error::device_error("refused")),
+                        ));
+                    }
+                    if stashed < BLOCK_WITH_HEADER {
+                        break;
+                    }
+                    stashed = 0;
+                    &stash
+                };
+                if let Err(err) = check_block_header(&block[..4], id) {
+                    return Err(stopped(received, err));
+                }
+                sink(&block[4..]);
+                received += 1;
             }
-            .await;
-            if let Err(err) = outcome {
-                return Err(Error::new(
-                    err.code,
-                    format!(
-                        "readout stopped after {received} of {blocks} blocks: {}",
-                        err.message
-                    ),
-                ));
-            }
-            sink(&block);
+            self.stream.consume(used);
         }
         self.outstanding.remove(&id);
         Ok(())
+    }
+}
+
+/// A binary block of a FETCH: `<` + id + `:` + 1024 bytes.
+const BLOCK_WITH_HEADER: usize = BLOCK + 4;
+
+fn check_block_header(header: &[u8], id: u8) -> Result<(), Error> {
+    let reply_id = std::str::from_utf8(&header[1..3])
+        .ok()
+        .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+    match (header[0], reply_id, header[3]) {
+        (b'<', Some(reply_id), b':') if reply_id == id => Ok(()),
+        (b'?', Some(reply_id), _) if reply_id == id => {
+            Err(Error::device_error("the controller refused the FETCH"))
+        }
+        _ => Err(Error::device_error(format!(
+            "block header {:?} is not <{id:02X}: : the link is out of step",
+            String::from_utf8_lossy(header)
+        ))),
     }
 }
 

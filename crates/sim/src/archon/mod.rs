@@ -35,7 +35,7 @@ pub const DEFAULT_PORT: u16 = 4242;
 /// Longest request line accepted; the controller's own limit is far below this.
 const MAX_LINE: usize = 4096;
 /// FETCH blocks written with one call.
-const BLOCKS_PER_WRITE: usize = 64;
+const BLOCKS_PER_WRITE: usize = 256;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArchonOptions {
