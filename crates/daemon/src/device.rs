@@ -15,6 +15,9 @@ pub type Kwargs = Vec<(String, String)>;
 pub struct Outcome {
     pub kwargs: Kwargs,
     pub payload: Option<Bytes>,
+    /// The reply's name instead of `ok <command>`, for data named as what it is (a
+    /// camera's `get_frame` answers `frame id=... bytes=N`).
+    pub name: Option<&'static str>,
 }
 
 impl From<Kwargs> for Outcome {
@@ -22,6 +25,7 @@ impl From<Kwargs> for Outcome {
         Outcome {
             kwargs,
             payload: None,
+            name: None,
         }
     }
 }

@@ -177,7 +177,10 @@ impl<D: Device> HardwareTask<D> {
             Job::Command(request, reply_to) => {
                 let reply = match self.execute(&request).await {
                     Ok(outcome) => {
-                        let mut reply = Message::ok_reply(&request);
+                        let mut reply = match outcome.name {
+                            Some(name) => Message::new(name).tagged(request.tag.clone()),
+                            None => Message::ok_reply(&request),
+                        };
                         reply.kwargs = outcome.kwargs;
                         reply.payload = outcome.payload;
                         reply

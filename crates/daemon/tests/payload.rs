@@ -1,6 +1,7 @@
 //! A device command answering with a binary payload (`bytes=N` then N raw bytes), over
-//! real loopback TCP: small payloads copied into the reply buffer, large ones written
-//! from their own buffer, both in request order with the lines around them.
+//! real loopback TCP, under a reply name of its own (`data`): small payloads copied into
+//! the reply buffer, large ones written from their own buffer, both in request order with
+//! the lines around them.
 
 use bytes::Bytes;
 use labwire_daemon::server::ServerConfig;
@@ -48,6 +49,7 @@ impl Device for Dumper {
         Ok(Outcome {
             kwargs: vec![("format".into(), "counting".into())],
             payload: Some(Bytes::from(data)),
+            name: Some("data"),
         })
     }
 }
@@ -96,7 +98,7 @@ async fn payload_replies_small_and_large_keep_their_order() {
         conn.get_mut().write_all(requests.as_bytes()).await.unwrap();
         let header = line(&mut conn).await;
         assert!(
-            header.starts_with(&format!("@d{size} ok dump format=counting bytes={size}")),
+            header.starts_with(&format!("@d{size} data format=counting bytes={size}")),
             "{header}"
         );
         let payload = payload(&mut conn, &header).await;

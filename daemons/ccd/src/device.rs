@@ -378,6 +378,7 @@ impl Camera {
         Ok(Outcome {
             kwargs: last.kwargs(),
             payload: Some(last.fits.clone()),
+            name: Some("frame"),
         })
     }
 

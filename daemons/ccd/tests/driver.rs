@@ -96,6 +96,14 @@ impl Rig {
         reply
     }
 
+    /// `get_frame ...`, answered `frame ... bytes=N` with the FITS payload.
+    pub async fn frame(&self, line: &str) -> Message {
+        let reply = self.ask(line).await;
+        assert_eq!(reply.name, "frame", "{line} -> {reply:?}");
+        assert!(reply.payload.is_some(), "{line}: no payload");
+        reply
+    }
+
     pub async fn refused(&self, line: &str, code: &str) -> Message {
         let reply = self.ask(line).await;
         assert_eq!(reply.name, "error", "{line} -> {reply:?}");
@@ -141,7 +149,7 @@ async fn a_frame_is_read_back_pixel_for_pixel_with_its_header() {
             .take("expose exptime=0.3 imagetype=flat object=\"dome flat\"")
             .await;
         assert_eq!(id, 1);
-        let reply = rig.ok("get_frame").await;
+        let reply = rig.frame("get_frame").await;
         assert_eq!(reply.get("format"), Some("fits"));
         assert_eq!(reply.get("id"), Some("1"));
         let fits = reply.payload.expect("a FITS payload");
@@ -218,7 +226,7 @@ async fn the_exposure_goes_idle_exposing_reading_idle_and_abort_discards() {
         assert_eq!(rig.ok("abort").await.get("aborted"), Some("0"));
         assert_eq!(rig.take("expose exptime=0.05 imagetype=dark").await, 1);
         assert_eq!(rig.take("expose exptime=0 imagetype=bias").await, 2);
-        let frame = rig.ok("get_frame id=2").await;
+        let frame = rig.frame("get_frame id=2").await;
         let image = labwire_fits::read_u16_image(frame.payload.as_ref().unwrap()).unwrap();
         let text = |key: &str| image.header.get(key).and_then(|v| v.as_text());
         assert_eq!(text("IMAGETYP"), Some("bias"));
@@ -288,7 +296,7 @@ async fn roi_and_binning_shape_the_next_frame() {
         rig.take("expose exptime=0.1").await;
         assert_eq!(rig.control().parameter("ROIX"), Some(10));
         assert_eq!(rig.control().parameter("BinY"), Some(4));
-        let frame = rig.ok("get_frame").await;
+        let frame = rig.frame("get_frame").await;
         assert_eq!(frame.get("width"), Some("32"));
         assert_eq!(frame.get("height"), Some("8"));
         let image = labwire_fits::read_u16_image(frame.payload.as_ref().unwrap()).unwrap();
@@ -367,7 +375,7 @@ async fn a_readout_stopping_half_way_is_an_error_and_keeps_no_frame() {
         assert_eq!(status.get("frame_id"), Some("1"));
         assert_eq!(status.get("state"), Some("idle"));
         // The frame kept is still the whole first one.
-        let frame = rig.ok("get_frame").await;
+        let frame = rig.frame("get_frame").await;
         assert_eq!(frame.get("id"), Some("1"));
         labwire_fits::read_u16_image(frame.payload.as_ref().unwrap()).unwrap();
         rig.control().set_fetch_stops_after(None);
@@ -417,7 +425,7 @@ async fn refusals_offline_and_silence_are_reported_and_survived() {
         rig.status_until("answering again", |s| s.get("hw_connected") == Some("1"))
             .await;
         assert_eq!(rig.take("expose exptime=0").await, 1);
-        let frame = rig.ok("get_frame").await;
+        let frame = rig.frame("get_frame").await;
         assert_eq!(frame.get("width"), Some("100"));
     })
     .await;

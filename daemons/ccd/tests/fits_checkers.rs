@@ -50,6 +50,7 @@ async fn fitsverify_and_astropy_accept_the_frames() {
         })
         .await;
         let frame = client.call("get_frame id=1").await.unwrap();
+        assert_eq!(frame.name, "frame", "{frame:?}");
         assert_eq!(frame.get("bytes"), None, "bytes= is the payload's, not a kwarg");
         frame.payload.expect("the FITS payload")
     })
