@@ -3,7 +3,7 @@
 //!
 //! Layout:
 //! - [`device`]: the [`Device`] trait, command specs for `help`, the [`Error`] type,
-//!   [`Outcome`] (a command's kwargs and optional payload).
+//!   [`Outcome`] (a command's kwargs, optional payload and reply name).
 //! - [`args`]: typed, validating access to a request's arguments ([`Args`]).
 //! - [`status`]: the status cache that `get_status` answers from, and its update events.
 //! - [`hardware`]: the hardware task, sole owner of the device: connects with backoff,
