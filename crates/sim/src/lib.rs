@@ -10,6 +10,8 @@
 //!   booleans, channel lists, standard error numbers.
 //! - [`cryocon`]: Cryo-con 24C/22C temperature controllers (SCPI-style, with a thermal
 //!   plant and the controller's own PID and ramp).
+//! - [`archon`]: STA Archon CCD controller (`>xx` commands, binary FETCH blocks, a
+//!   simulated sensor).
 //! - [`e36300`]: Keysight E36311A/E36312A/E36313A power supplies over SCPI.
 //! - [`clusterctrl`]: ClusterCTRL boards and the ClusterHAT's expander at the I2C
 //!   register level (no TCP: the daemon's bus trait reaches them in-process).
@@ -20,6 +22,7 @@
 //!
 //! The binary (`src/main.rs`) runs one simulator as a stand-alone server.
 
+pub mod archon;
 pub mod clusterctrl;
 pub mod cryocon;
 pub mod e36300;

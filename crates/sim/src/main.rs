@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use labwire_sim::clusterctrl::bridge::{self, Console};
+use labwire_sim::archon::{self, ArchonOptions};
 use labwire_sim::cryocon::{self, CryoconOptions};
 use labwire_sim::e36300::{self, Model, PsuOptions};
 use labwire_sim::gauge::{self, GaugeOptions};
@@ -34,6 +35,8 @@ enum Kind {
     /// ClusterCTRL boards and a ClusterHAT as a register console (default listen
     /// 127.0.0.1:5041; see --boards)
     Clusterctrl,
+    /// STA Archon CCD controller, 4096x4096 sensor (default listen 127.0.0.1:4242)
+    Archon,
 }
 
 impl Kind {
@@ -42,6 +45,7 @@ impl Kind {
             Kind::Gauge | Kind::Gauge362 => gauge::DEFAULT_PORT,
             Kind::Cryocon | Kind::Cryocon22 => cryocon::DEFAULT_PORT,
             Kind::Clusterctrl => bridge::DEFAULT_PORT,
+            Kind::Archon => archon::DEFAULT_PORT,
             _ => e36300::DEFAULT_PORT,
         }
     }
@@ -56,9 +60,12 @@ impl Kind {
 
     fn model(self) -> Option<Model> {
         match self {
-            Kind::Gauge | Kind::Gauge362 | Kind::Cryocon | Kind::Cryocon22 | Kind::Clusterctrl => {
-                None
-            }
+            Kind::Gauge
+            | Kind::Gauge362
+            | Kind::Cryocon
+            | Kind::Cryocon22
+            | Kind::Clusterctrl
+            | Kind::Archon => None,
             Kind::E36311a => Some(Model::E36311A),
             Kind::E36312a => Some(Model::E36312A),
             Kind::E36313a => Some(Model::E36313A),
@@ -75,7 +82,7 @@ struct Cli {
     kind: Kind,
 
     /// Address to listen on [default: 127.0.0.1:8000 for gauge, 127.0.0.1:5025 for the
-    /// supplies, 127.0.0.1:5000 for the Cryo-cons]; port 0 picks a free port.
+    /// supplies, 127.0.0.1:5000 for the Cryo-cons, 127.0.0.1:4242 for the Archon]; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
@@ -83,6 +90,14 @@ struct Cli {
     /// disconnect or nak.
     #[arg(long, value_name = "FAULT", default_value = "none")]
     fault: Fault,
+
+    /// archon: the sensor's size in pixels, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "4096x4096", value_parser = parse_size)]
+    sensor: (usize, usize),
+
+    /// archon: pixels read out per second.
+    #[arg(long, value_name = "PIXELS", default_value_t = 4.0e6)]
+    pixel_rate: f64,
 
     /// Seed of measurement noise, for reproducible runs.
     #[arg(long, default_value_t = 1)]
@@ -134,6 +149,20 @@ async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
         announce("clusterctrl", bridge::spawn(listen, console).await?);
         return wait_for_signal().await;
     }
+    if cli.kind == Kind::Archon {
+        let options = ArchonOptions {
+            sensor: archon::SensorModel {
+                width: cli.sensor.0,
+                height: cli.sensor.1,
+                ..archon::SensorModel::default()
+            },
+            pixel_rate: cli.pixel_rate,
+            seed: cli.seed,
+            ..ArchonOptions::default()
+        };
+        let handle = archon::spawn(listen, options).await?;
+        return serve("archon", handle, cli.fault).await;
+    }
     if let Some(model) = cli.kind.cryocon_model() {
         let options = CryoconOptions {
             model,
@@ -170,6 +199,16 @@ async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
             serve(model.idn_model(), handle, cli.fault).await
         }
     }
+}
+
+fn parse_size(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("{text:?} is not WIDTHxHEIGHT, each 1-16384");
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let size: (usize, usize) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    let fits = |n: usize| (1..=16384).contains(&n);
+    (fits(size.0) && fits(size.1))
+        .then_some(size)
+        .ok_or_else(bad)
 }
 
 async fn serve<C>(name: &str, handle: SimHandle<C>, fault: Fault) -> std::io::Result<()> {
