@@ -41,6 +41,7 @@ pub mod series;
 pub mod server;
 
 use crate::config::{MonitorConfig, PlotConfig};
+use crate::frames::Frames;
 use crate::hub::Hub;
 use crate::service::MonitorService;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -96,6 +97,8 @@ pub struct WebCounters {
 /// The state every handler shares.
 pub struct Web {
     pub hub: Arc<Hub>,
+    /// Camera frames: stored files, their index, the latest per camera.
+    pub frames: Arc<Frames>,
     pub clients: Vec<ClientPage>,
     token: Option<String>,
     service: MonitorService,
@@ -144,8 +147,13 @@ impl Web {
         }
         let service = MonitorService::new(hub.clone(), token.is_some());
         let blocking = blocking::Pool::new(hub.store().map(|s| s.path().to_path_buf()));
+        let frames = Arc::new(Frames::open(
+            config.frames_dir(),
+            hub.store().map(|s| s.path().to_path_buf()),
+        ));
         let web = Arc::new(Web {
             hub,
+            frames,
             clients,
             token,
             service,
