@@ -16,7 +16,7 @@ use askama::Template;
 use std::path::Path;
 
 /// The block templates compiled into the monitor.
-pub const BUILT_IN: [&str; 3] = ["default.html", "psu.html", "gauge.html"];
+pub const BUILT_IN: [&str; 4] = ["default.html", "psu.html", "gauge.html", "ccd.html"];
 
 /// In a user template, replaced by the client's name (HTML-escaped).
 pub const CLIENT_PLACEHOLDER: &str = "{{client}}";
@@ -74,6 +74,7 @@ impl BlockTemplate {
         match self {
             BlockTemplate::BuiltIn("psu.html") => PsuBlock { b }.render(),
             BlockTemplate::BuiltIn("gauge.html") => GaugeBlock { b }.render(),
+            BlockTemplate::BuiltIn("ccd.html") => CcdBlock { b }.render(),
             BlockTemplate::BuiltIn(_) => DefaultBlock { b }.render(),
             BlockTemplate::File { html, .. } => {
                 let client = escape_html(&b.name);
@@ -138,6 +139,78 @@ pub struct BlockData {
     pub kind: String,
     pub vars: Vec<(String, String)>,
     pub plots: Vec<PlotView>,
+    /// A camera's frames (`ccd.html`); empty for other clients.
+    pub camera: CameraView,
+}
+
+/// What a camera's block shows of its frames: the latest with its header, and the recent.
+#[derive(Clone, Debug, Default)]
+pub struct CameraView {
+    pub latest: Option<FrameView>,
+    pub recent: Vec<FrameView>,
+}
+
+/// One stored frame as the page shows it.
+#[derive(Clone, Debug)]
+pub struct FrameView {
+    pub id: i64,
+    pub time: String,
+    pub date_obs: String,
+    /// Seconds as the header gives them, "" when it gives none.
+    pub exposure: String,
+    pub image_type: String,
+    pub object: String,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+    pub file: String,
+    pub fits: String,
+    pub png: String,
+    pub header: Vec<String>,
+}
+
+impl FrameView {
+    pub fn of(frame: &crate::store::FrameRecord) -> FrameView {
+        let base = format!("/monitor/frame/{}", frame.id);
+        FrameView {
+            id: frame.id,
+            time: labwire_time::rfc3339(frame.time),
+            date_obs: frame.date_obs.clone(),
+            exposure: frame
+                .exposure
+                .map(labwire_protocol::format_number)
+                .unwrap_or_default(),
+            image_type: frame.image_type.clone(),
+            object: frame.object.clone(),
+            width: frame.width,
+            height: frame.height,
+            size: frame.size,
+            file: super::frames::file_name(frame),
+            fits: format!("{base}.fits"),
+            png: format!("{base}.png"),
+            header: frame.header.lines().map(str::to_owned).collect(),
+        }
+    }
+
+    /// The size in MB, one decimal.
+    pub fn megabytes(&self) -> String {
+        format!("{:.1}", self.size as f64 / 1e6)
+    }
+}
+
+impl CameraView {
+    /// `client`'s frames as the monitor knows them now.
+    pub fn of(frames: &crate::frames::Frames, client: &str) -> CameraView {
+        CameraView {
+            latest: frames.latest(client).as_ref().map(FrameView::of),
+            recent: frames
+                .recent()
+                .iter()
+                .filter(|f| f.client == client)
+                .map(FrameView::of)
+                .collect(),
+        }
+    }
 }
 
 /// One channel group: the variables `ch<n>_<suffix>`.
@@ -211,6 +284,7 @@ impl BlockData {
                     }
                 })
                 .collect(),
+            camera: CameraView::default(),
         }
     }
 
@@ -329,6 +403,12 @@ struct PsuBlock<'a> {
 #[derive(Template)]
 #[template(path = "gauge.html")]
 struct GaugeBlock<'a> {
+    b: &'a BlockData,
+}
+
+#[derive(Template)]
+#[template(path = "ccd.html")]
+struct CcdBlock<'a> {
     b: &'a BlockData,
 }
 

@@ -12,6 +12,8 @@
 //! - [`command`]: `POST /monitor/command`, monitor commands from the page; same-origin
 //!   only, and with the command port's token when one is configured.
 //! - [`plot`]: `GET /monitor/plot/<client>/<plot_id>`, PNGs drawn by `labwire-plot`.
+//! - [`frames`]: `GET /monitor/frames` and `GET /monitor/frame/<n>.fits|.png|.json`:
+//!   the stored camera frames, their index and previews.
 //! - [`history`]: `GET /monitor/history`, stored samples as CSV or JSON.
 //! - [`metrics`]: `GET /metrics`, the Prometheus text exposition.
 //! - [`blocking`]: the bounded pool that SQLite reads and plot rendering go through, so a
@@ -32,6 +34,7 @@ pub mod blocking;
 pub mod blocks;
 pub mod command;
 pub mod events;
+pub mod frames;
 pub mod history;
 pub mod metrics;
 pub mod page;
@@ -99,6 +102,7 @@ pub struct Web {
     pub hub: Arc<Hub>,
     /// Camera frames: stored files, their index, the latest per camera.
     pub frames: Arc<Frames>,
+    previews: frames::PreviewCache,
     pub clients: Vec<ClientPage>,
     token: Option<String>,
     service: MonitorService,
@@ -154,6 +158,7 @@ impl Web {
         let web = Arc::new(Web {
             hub,
             frames,
+            previews: frames::PreviewCache::default(),
             clients,
             token,
             service,
@@ -252,6 +257,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/monitor/events", get(events::stream))
         .route("/monitor/plot/{client}/{plot_id}", get(plot::png))
         .route("/monitor/history", get(history::export))
+        .route("/monitor/frames", get(frames::list))
+        .route("/monitor/frame/{file}", get(frames::one))
         .route("/metrics", get(metrics::exposition))
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),

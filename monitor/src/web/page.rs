@@ -5,6 +5,7 @@
 //! a description can never become markup.
 
 use super::{blocks, events, failure, json_response, utc_millis, Web};
+use crate::frames::watch::CAMERA_KIND;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -62,12 +63,24 @@ pub fn render(web: &Web) -> askama::Result<String> {
         let Some(slot) = web.hub.slot(&client.name) else {
             continue;
         };
-        let data = blocks::BlockData::new(client, &slot.address, slot.view());
+        let mut data = blocks::BlockData::new(client, &slot.address, slot.view());
         clients.push(HeaderClient {
             name: data.name.clone(),
             connected: data.connected,
         });
-        blocks.push(client.template.render(&data)?);
+        // A camera left at the default block gets the camera's, frames and all.
+        let camera = data.kind == CAMERA_KIND
+            || client.template == blocks::BlockTemplate::BuiltIn("ccd.html");
+        let template = match &client.template {
+            blocks::BlockTemplate::BuiltIn("default.html") if camera => {
+                &blocks::BlockTemplate::BuiltIn("ccd.html")
+            }
+            template => template,
+        };
+        if camera {
+            data.camera = blocks::CameraView::of(&web.frames, &client.name);
+        }
+        blocks.push(template.render(&data)?);
     }
     let mut logs: Vec<LogRow> = web
         .recent_logs()
