@@ -14,7 +14,7 @@ use crate::dispatch::{self, Caller, Route};
 use crate::room::Membership;
 use crate::server::Shared;
 use crate::service::Service;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use labwire_protocol::encode::TextSink;
 use labwire_protocol::{ErrorCode, FrameError, FrameRefusal, LineCodec, Message, PayloadPolicy};
 use std::net::SocketAddr;
@@ -34,6 +34,8 @@ const SHRINK_ABOVE: usize = 64 * 1024;
 const READ_AHEAD: usize = 64 * 1024;
 /// How often a half-closed peer is probed while its request is pending.
 const PROBE_EVERY: Duration = Duration::from_millis(200);
+/// A reply's payload longer than this is written from its own buffer, not copied.
+const COPY_PAYLOAD_UP_TO: usize = 64 * 1024;
 
 /// Whether the loop goes on after a request.
 #[derive(PartialEq)]
@@ -59,6 +61,9 @@ pub(crate) struct Connection<S: Service> {
     status_updates: Option<broadcast::Receiver<Arc<str>>>,
     log_lines: Option<broadcast::Receiver<Arc<str>>>,
     out: Vec<u8>,
+    /// Large payloads of the replies in `out`, each with the length `out` had when it was
+    /// queued: they are written from their own buffer (a camera frame), never copied.
+    payloads: Vec<(usize, Bytes)>,
 }
 
 impl<S: Service> Connection<S> {
@@ -86,6 +91,7 @@ impl<S: Service> Connection<S> {
             status_updates: None,
             log_lines: None,
             out: Vec::new(),
+            payloads: Vec::new(),
         }
     }
 
@@ -151,10 +157,15 @@ impl<S: Service> Connection<S> {
 
     /// Write the replies gathered so far.
     async fn flush(&mut self) -> std::io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
+        let mut written = 0;
+        for (at, payload) in std::mem::take(&mut self.payloads) {
+            self.writer.write_all(&self.out[written..at]).await?;
+            self.writer.write_all(&payload).await?;
+            written = at;
         }
-        self.writer.write_all(&self.out).await?;
+        if written < self.out.len() {
+            self.writer.write_all(&self.out[written..]).await?;
+        }
         self.out.clear();
         Ok(())
     }
@@ -162,8 +173,12 @@ impl<S: Service> Connection<S> {
     fn reply(&mut self, message: &Message) {
         labwire_protocol::encode::write_message(&mut self.out, message);
         self.out.push_text("\n");
-        if let Some(payload) = &message.payload {
-            self.out.extend_from_slice(payload);
+        match &message.payload {
+            Some(payload) if payload.len() > COPY_PAYLOAD_UP_TO => {
+                self.payloads.push((self.out.len(), payload.clone()));
+            }
+            Some(payload) => self.out.extend_from_slice(payload),
+            None => {}
         }
     }
 

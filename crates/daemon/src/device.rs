@@ -1,12 +1,30 @@
 //! The contract between the framework and a device implementation.
 
 use crate::status::StatusBuilder;
+use bytes::Bytes;
 use labwire_protocol::{ErrorCode, Message};
 use std::fmt;
 use std::future::Future;
 
 /// Result kwargs of a successful command (`ok <command> key=value ...`).
 pub type Kwargs = Vec<(String, String)>;
+
+/// What a successful command answers: the `ok` reply's kwargs and, for a command that
+/// returns data (a camera's frame), a binary payload sent after the line (`bytes=N`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub kwargs: Kwargs,
+    pub payload: Option<Bytes>,
+}
+
+impl From<Kwargs> for Outcome {
+    fn from(kwargs: Kwargs) -> Self {
+        Outcome {
+            kwargs,
+            payload: None,
+        }
+    }
+}
 
 /// A device command and the synopsis `help` shows for it.
 #[derive(Clone, Copy, Debug)]
@@ -110,4 +128,14 @@ pub trait Device: Send + 'static {
         &mut self,
         command: Self::Command,
     ) -> impl Future<Output = Result<Kwargs, Error>> + Send;
+
+    /// Execute a validated command that may answer with a payload too. The framework
+    /// calls this one; the default is [`Device::execute`] without a payload, so only a
+    /// device that returns data overrides it (and then its `execute` is never called).
+    fn execute_outcome(
+        &mut self,
+        command: Self::Command,
+    ) -> impl Future<Output = Result<Outcome, Error>> + Send {
+        async move { self.execute(command).await.map(Outcome::from) }
+    }
 }

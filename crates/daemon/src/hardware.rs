@@ -3,7 +3,7 @@
 //! gone), polls on its own schedule into the [`StatusCache`], and runs commands one at a
 //! time between polls. Commands are validated before anything reaches the hardware.
 
-use crate::device::{Device, Error};
+use crate::device::{Device, Error, Outcome};
 use crate::status::{StatusBuilder, StatusCache};
 use labwire_protocol::Message;
 use std::time::Duration;
@@ -176,9 +176,10 @@ impl<D: Device> HardwareTask<D> {
             }
             Job::Command(request, reply_to) => {
                 let reply = match self.execute(&request).await {
-                    Ok(kwargs) => {
+                    Ok(outcome) => {
                         let mut reply = Message::ok_reply(&request);
-                        reply.kwargs = kwargs;
+                        reply.kwargs = outcome.kwargs;
+                        reply.payload = outcome.payload;
                         reply
                     }
                     Err(err) => err.to_reply(&request),
@@ -189,7 +190,7 @@ impl<D: Device> HardwareTask<D> {
         }
     }
 
-    async fn execute(&mut self, request: &Message) -> Result<crate::Kwargs, Error> {
+    async fn execute(&mut self, request: &Message) -> Result<Outcome, Error> {
         let command = self.device.parse_command(request)?;
         let needs_hardware = self.device.needs_hardware(&command);
         if needs_hardware && !self.connected {
@@ -198,9 +199,12 @@ impl<D: Device> HardwareTask<D> {
                 self.last_error.as_deref().unwrap_or("not connected yet")
             )));
         }
-        let result = timeout(self.config.operation_timeout, self.device.execute(command))
-            .await
-            .unwrap_or_else(|_| Err(Error::timeout("the hardware did not finish in time")));
+        let result = timeout(
+            self.config.operation_timeout,
+            self.device.execute_outcome(command),
+        )
+        .await
+        .unwrap_or_else(|_| Err(Error::timeout("the hardware did not finish in time")));
         match &result {
             // Show the command's effect at once rather than at the next regular poll.
             Ok(_) if self.connected => self.next_poll = Instant::now(),

@@ -2,7 +2,8 @@
 //! implementation, its hardware driver, and a `main` that calls [`run`].
 //!
 //! Layout:
-//! - [`device`]: the [`Device`] trait, command specs for `help`, the [`Error`] type.
+//! - [`device`]: the [`Device`] trait, command specs for `help`, the [`Error`] type,
+//!   [`Outcome`] (a command's kwargs and optional payload).
 //! - [`args`]: typed, validating access to a request's arguments ([`Args`]).
 //! - [`status`]: the status cache that `get_status` answers from, and its update events.
 //! - [`hardware`]: the hardware task, sole owner of the device: connects with backoff,
@@ -56,7 +57,7 @@ pub mod transport;
 pub use args::Args;
 pub use cli::{parse, CommonArgs, DaemonInfo};
 pub use daemon::Daemon;
-pub use device::{CommandSpec, Device, Error, Kwargs};
+pub use device::{CommandSpec, Device, Error, Kwargs, Outcome};
 pub use device_alarms::{AlarmSelector, DeviceAlarms};
 pub use launch::{run, Setup};
 pub use profile::{Profile, ProfileRun, ProfileStatus, RunState};

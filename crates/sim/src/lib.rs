@@ -10,6 +10,8 @@
 //!   booleans, channel lists, standard error numbers.
 //! - [`cryocon`]: Cryo-con 24C/22C temperature controllers (SCPI-style, with a thermal
 //!   plant and the controller's own PID and ramp).
+//! - [`archon`]: STA Archon CCD controller (`>xx` commands, binary FETCH blocks, a
+//!   simulated sensor).
 //! - [`e36300`]: Keysight E36311A/E36312A/E36313A power supplies over SCPI.
 //! - [`ferment`]: a fermentation chamber: wort and fridge plant, DS18B20 probes as a real
 //!   Linux w1 directory tree, heater and compressor relay lines.
@@ -18,6 +20,7 @@
 //!
 //! The binary (`src/main.rs`) runs one simulator as a stand-alone server.
 
+pub mod archon;
 pub mod cryocon;
 pub mod e36300;
 pub mod ferment;

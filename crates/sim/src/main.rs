@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use labwire_sim::archon::{self, ArchonOptions};
 use labwire_sim::cryocon::{self, CryoconOptions};
 use labwire_sim::e36300::{self, Model, PsuOptions};
 use labwire_sim::gauge::{self, GaugeOptions};
@@ -28,6 +29,8 @@ enum Kind {
     Cryocon,
     /// Cryo-con 22C temperature controller (default listen 127.0.0.1:5000)
     Cryocon22,
+    /// STA Archon CCD controller, 4096x4096 sensor (default listen 127.0.0.1:4242)
+    Archon,
 }
 
 impl Kind {
@@ -35,6 +38,7 @@ impl Kind {
         match self {
             Kind::Gauge => gauge::DEFAULT_PORT,
             Kind::Cryocon | Kind::Cryocon22 => cryocon::DEFAULT_PORT,
+            Kind::Archon => archon::DEFAULT_PORT,
             _ => e36300::DEFAULT_PORT,
         }
     }
@@ -49,7 +53,7 @@ impl Kind {
 
     fn model(self) -> Option<Model> {
         match self {
-            Kind::Gauge | Kind::Cryocon | Kind::Cryocon22 => None,
+            Kind::Gauge | Kind::Cryocon | Kind::Cryocon22 | Kind::Archon => None,
             Kind::E36311a => Some(Model::E36311A),
             Kind::E36312a => Some(Model::E36312A),
             Kind::E36313a => Some(Model::E36313A),
@@ -66,7 +70,7 @@ struct Cli {
     kind: Kind,
 
     /// Address to listen on [default: 127.0.0.1:8000 for gauge, 127.0.0.1:5025 for the
-    /// supplies, 127.0.0.1:5000 for the Cryo-cons]; port 0 picks a free port.
+    /// supplies, 127.0.0.1:5000 for the Cryo-cons, 127.0.0.1:4242 for the Archon]; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
 
@@ -104,6 +108,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
+    if cli.kind == Kind::Archon {
+        let options = ArchonOptions {
+            seed: cli.seed,
+            ..ArchonOptions::default()
+        };
+        let handle = archon::spawn(listen, options).await?;
+        return serve("archon", handle, cli.fault).await;
+    }
     if let Some(model) = cli.kind.cryocon_model() {
         let options = CryoconOptions {
             model,
