@@ -1,6 +1,7 @@
 //! What the monitor reads back from a stored FITS file: the primary header (its cards
-//! as text for the page, and the few values the index and the preview need), and the
-//! image's pixels row by row, so a preview never holds a whole frame in memory.
+//! as text for the page, and the few values the index and the preview need, each card
+//! read by `labwire-fits`), and the image's pixels row by row, so a preview never holds
+//! a whole frame in memory.
 //!
 //! The monitor checks and shows frames; it does not write them (the camera daemon does),
 //! so this is a reader of the primary HDU only: 2880-byte blocks of 80-character cards
@@ -63,24 +64,26 @@ impl Header {
         }
     }
 
-    /// The value of keyword `key` (a standard keyword of up to 8 characters), as text:
-    /// strings without their quotes (`''` read as `'`), other values as written.
+    /// The value of keyword `key` (as `labwire-fits` normalizes it: upper case, levels
+    /// separated by a space for `HIERARCH` ones), as text: strings without their quotes.
     pub fn value(&self, key: &str) -> Option<String> {
         self.cards.iter().find_map(|card| {
-            let name = card.get(..8.min(card.len()))?.trim_end();
-            if name != key || card.get(8..10) != Some("= ") {
+            let card = labwire_fits::Card::parse(&format!("{card:<80}")).ok()??;
+            if card.keyword != key {
                 return None;
             }
-            Some(parse_value(&card[10..]))
+            Some(match card.value {
+                labwire_fits::Value::Text(text) => text,
+                labwire_fits::Value::Logical(flag) => if flag { "T" } else { "F" }.to_string(),
+                labwire_fits::Value::Integer(n) => n.to_string(),
+                labwire_fits::Value::Real(x) => x.to_string(),
+                labwire_fits::Value::Undefined => String::new(),
+            })
         })
     }
 
     pub fn number(&self, key: &str) -> Option<f64> {
-        self.value(key)?
-            .trim()
-            .replace(['D', 'd'], "e")
-            .parse()
-            .ok()
+        self.value(key)?.parse().ok()
     }
 
     /// The image layout: `BITPIX`, the first two axes, `BZERO` / `BSCALE`.
@@ -116,29 +119,6 @@ impl Header {
     pub fn text(&self) -> String {
         self.cards.join("\n")
     }
-}
-
-/// A card's value field: a quoted string or everything before the comment.
-fn parse_value(field: &str) -> String {
-    let field = field.trim_start();
-    if let Some(rest) = field.strip_prefix('\'') {
-        let mut out = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\'' {
-                if chars.peek() == Some(&'\'') {
-                    chars.next();
-                    out.push('\'');
-                    continue;
-                }
-                break;
-            }
-            out.push(c);
-        }
-        // Trailing blanks in a string value are not significant (FITS 4.0, 4.2.1.1).
-        return out.trim_end().to_string();
-    }
-    field.split('/').next().unwrap_or("").trim().to_string()
 }
 
 /// Where the pixels are and how to read them.
@@ -224,6 +204,7 @@ pub mod tests {
             "IMAGETYP= 'object  '",
             "OBJECT  = 'it''s M42'",
             "DATE-OBS= '2026-12-02T01:30:00.000'",
+            "HIERARCH GAUGE1 PRESSURE = 1.2E-05",
         ]);
         for y in 0..height {
             for x in 0..width {
@@ -246,6 +227,7 @@ pub mod tests {
         assert_eq!(header.value("OBJECT").as_deref(), Some("it's M42"));
         assert_eq!(header.number("EXPTIME"), Some(1.5));
         assert_eq!(header.value("NOSUCH"), None);
+        assert_eq!(header.number("GAUGE1 PRESSURE"), Some(1.2e-5));
         let layout = header.image().unwrap();
         assert_eq!((layout.width, layout.height, layout.bitpix), (3, 2, 16));
         let mut rows = Vec::new();
