@@ -5,7 +5,9 @@
 //!
 //! Layout:
 //! - `main.rs`: the command line (`run`, `echo`, `idle`, `fleet`, `monitor-load`,
-//!   `relay`, `soak`) and the reports of the first four.
+//!   `relay`, `soak`, `ccd-readout`) and the reports of the first four.
+//! - [`ccd`]: `ccd-readout`, Archon simulator -> ccd daemon frame readout against a raw
+//!   loopback copy.
 //! - [`load`]: the hot loop: N raw TCP connections, `depth` requests in flight each,
 //!   replies counted by `\n`, latencies from a FIFO of send instants.
 //! - [`stats`]: a fixed-memory latency histogram and its percentiles.
@@ -22,6 +24,7 @@
 //! The request line is built by `labwire-protocol` (parsed, then encoded) like every line
 //! labwire writes; the machine-readable `result` line is a protocol line too.
 
+mod ccd;
 mod chaos;
 mod echo;
 mod fleet;
@@ -84,6 +87,20 @@ enum Command {
     /// its command port and drop; report its memory over time, the reconnects, the samples
     /// stored against the polls answered, and the longest wait for a poll after a restart.
     Soak(SoakArgs),
+    /// Read a frame (4096x4096 16-bit by default) from the Archon simulator into the ccd
+    /// daemon, all in this process, against a raw loopback TCP copy of the same bytes.
+    CcdReadout(CcdReadoutArgs),
+}
+
+#[derive(Args, Debug)]
+struct CcdReadoutArgs {
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    width: u32,
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    height: u32,
+    /// Alternating rounds of readout and reference copy; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
 }
 
 #[derive(Args, Debug)]
@@ -308,6 +325,14 @@ fn main() -> ExitCode {
             Command::MonitorLoad(args) => until_interrupted(monitor::run(&args)).await,
             Command::Relay(args) => until_interrupted(relay(args)).await,
             Command::Soak(args) => until_interrupted(soak::run(&args)).await,
+            Command::CcdReadout(args) => {
+                until_interrupted(ccd::run(
+                    args.width as usize,
+                    args.height as usize,
+                    args.rounds,
+                ))
+                .await
+            }
         }
     });
     match outcome {

@@ -63,12 +63,13 @@ pub fn image_header(extra: &Header, width: usize, height: usize) -> Result<Vec<u
 /// `le` must have an even length.
 pub fn push_le_pixels(file: &mut Vec<u8>, le: &[u8]) {
     debug_assert!(le.len().is_multiple_of(2));
-    file.reserve(le.len());
+    let start = file.len();
+    file.resize(start + le.len(), 0);
     // Subtracting 32768 from an unsigned 16-bit value is flipping its top bit.
-    file.extend(
-        le.chunks_exact(2)
-            .flat_map(|pair| [pair[1] ^ 0x80, pair[0]]),
-    );
+    for (out, pixel) in file[start..].chunks_exact_mut(2).zip(le.chunks_exact(2)) {
+        out[0] = pixel[1] ^ 0x80;
+        out[1] = pixel[0];
+    }
 }
 
 /// Pad the data to whole blocks (with zeros, as the standard asks).

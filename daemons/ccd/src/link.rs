@@ -211,3 +211,72 @@ pub fn parse_pairs(text: &str) -> BTreeMap<String, String> {
         .map(|(key, value)| (key.to_string(), value.to_string()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labwire_protocol::ErrorCode;
+    use tokio::io::AsyncBufReadExt;
+    use tokio::net::TcpListener;
+
+    /// A controller that answers STATUS only after the next request arrived, so the
+    /// first STATUS times out and its reply comes late.
+    async fn slow_status_controller() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut socket = BufReader::new(socket);
+            let mut late: Option<String> = None;
+            let mut line = String::new();
+            while socket.read_line(&mut line).await.unwrap_or(0) > 0 {
+                let request = line.trim_end().to_string();
+                line.clear();
+                let (id, command) = (&request[1..3], &request[3..]);
+                let mut out = String::new();
+                if let Some(held) = late.take() {
+                    out.push_str(&held);
+                }
+                match command {
+                    "STATUS" => late = Some(format!("<{id}VALID=1 LOG=0\n")),
+                    "FRAME" => out.push_str(&format!("<{id}TIMER=0000000000000001\n")),
+                    "BAD" => out.push_str(&format!("?{id}\n")),
+                    _ => out.push_str(&format!("<{id}\n")),
+                }
+                socket.get_mut().write_all(out.as_bytes()).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn late_replies_are_skipped_and_never_sent_twice() {
+        let addr = slow_status_controller().await;
+        let mut link = ArchonLink::connect(&addr, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let first = link.command("STATUS").await.unwrap_err();
+        assert_eq!(first.code, ErrorCode::Timeout, "{first}");
+        assert!(link.is_outstanding("STATUS"));
+        let again = link.command("STATUS").await.unwrap_err();
+        assert_eq!(again.code, ErrorCode::Busy, "{again}");
+        // The late STATUS reply arrives before FRAME's own and is skipped.
+        assert_eq!(
+            link.command("FRAME").await.unwrap(),
+            "TIMER=0000000000000001"
+        );
+        assert!(!link.is_outstanding("STATUS"));
+        let refused = link.command("BAD").await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::DeviceError);
+        assert!(refused.message.contains("refused BAD"), "{refused}");
+        assert_eq!(link.command("PING").await.unwrap(), "");
+    }
+
+    #[test]
+    fn pairs() {
+        let pairs = parse_pairs("A=1 MOD2/TEMP=26.5 junk B=");
+        assert_eq!(pairs.get("MOD2/TEMP").map(String::as_str), Some("26.5"));
+        assert_eq!(pairs.get("B").map(String::as_str), Some(""));
+        assert_eq!(pairs.len(), 3);
+    }
+}

@@ -158,6 +158,10 @@ impl Controller {
                     let readout_start = *until - Duration::from_secs_f64(exposure.readout_s);
                     self.frames_made += 1;
                     let seed = self.options.seed ^ self.frames_made.wrapping_mul(0x9E37_79B9);
+                    // The buffer is overwritten: the old frame goes before the new one is
+                    // made, so the controller holds one frame (a FETCH still sending the
+                    // old one keeps its own reference until it is done).
+                    self.frame = None;
                     let data = self.options.sensor.frame(&exposure, seed);
                     self.frame = Some(Frame {
                         number: self.frames_made,
