@@ -1027,7 +1027,7 @@ mod tests {
             (
                 "template_dir = views\n[c1]\nport = 1\ntemplate = oven.html\n",
                 4,
-                "template 'oven.html' is not built in (default.html, psu.html, gauge.html) and not in template_dir",
+                "template 'oven.html' is not built in (default.html, psu.html, gauge.html, ccd.html) and not in template_dir",
             ),
             (
                 "[c1]\nport = 1\ntemplate = chamber.html\n",
