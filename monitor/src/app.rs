@@ -192,6 +192,12 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
     // Tests and launch scripts read the bound addresses from stdout.
     println!("listening {bound}");
     let web = Web::new(hub.clone(), &config, token.clone(), shutdown.clone());
+    tracker.spawn(crate::frames::watch::run(
+        hub.clone(),
+        web.frames.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
     match web::serve(http_listener, web, shutdown.clone(), &tracker) {
         Ok(http_bound) => println!("http {http_bound}"),
         Err(err) => {

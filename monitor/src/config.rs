@@ -5,7 +5,7 @@
 //! else, so a typo is an error instead of a silently ignored setting. Free-text keys
 //! (`description`, `name`, labels) take the value as written when it contains commas, so
 //! `description = Keysight E36313A, bench 2` means what it says. Paths (`db`, `token_file`,
-//! `template_dir`) are relative to the configuration file's directory.
+//! `template_dir`, `frames_dir`) are relative to the configuration file's directory.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -35,6 +35,9 @@ pub struct MonitorConfig {
     /// Where user block templates live (`template_dir`): a client's `template =` names a
     /// file here or a built-in one. Already resolved against the file's directory.
     pub template_dir: Option<PathBuf>,
+    /// Where camera frames are stored (`frames_dir`); `None`: beside the database, see
+    /// [`MonitorConfig::frames_dir`]. Already resolved against the file's directory.
+    pub frames_dir: Option<PathBuf>,
 }
 
 impl Default for MonitorConfig {
@@ -50,6 +53,7 @@ impl Default for MonitorConfig {
             retention: None,
             clients: Vec::new(),
             template_dir: None,
+            frames_dir: None,
         }
     }
 }
@@ -113,6 +117,19 @@ pub struct PlotConfig {
 }
 
 impl MonitorConfig {
+    /// Where camera frames go: `frames_dir`, or `<db name without extension>-frames` in
+    /// the database's directory (`labwire.sqlite` -> `labwire-frames/`).
+    pub fn frames_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.frames_dir {
+            return dir.clone();
+        }
+        let stem = self
+            .db
+            .file_stem()
+            .map_or_else(|| "labwire".into(), |s| s.to_string_lossy().into_owned());
+        self.db.with_file_name(format!("{stem}-frames"))
+    }
+
     pub fn client(&self, name: &str) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| c.name == name)
     }
@@ -194,6 +211,9 @@ impl MonitorConfig {
                         ));
                     }
                     config.template_dir = Some(template_dir);
+                }
+                "frames_dir" => {
+                    config.frames_dir = Some(dir.join(path_value(entry, &[root])?));
                 }
                 "retention_days" => {
                     let days = positive_number(entry, &[root])?;
@@ -700,6 +720,23 @@ mod tests {
     }
 
     #[test]
+    fn frames_go_beside_the_database_unless_configured() {
+        let config = from_str("db = data/h.sqlite\n", Some(Path::new("/lab/monitor.ini"))).unwrap();
+        assert_eq!(config.frames_dir(), PathBuf::from("/lab/data/h-frames"));
+        let config = from_str(
+            "db = h.sqlite\nframes_dir = images\n",
+            Some(Path::new("/lab/monitor.ini")),
+        )
+        .unwrap();
+        assert_eq!(config.frames_dir(), PathBuf::from("/lab/images"));
+        let empty = from_str("frames_dir =\n", None).unwrap_err();
+        assert!(
+            empty.to_string().contains("'frames_dir' is empty"),
+            "{empty}"
+        );
+    }
+
+    #[test]
     fn full_configuration_is_typed() {
         let config = from_str(
             "name = lab2\nlisten = 0.0.0.0\nport = 7200\nhttp_port = 8080\ndb = /var/h.sqlite\n\
@@ -990,7 +1027,7 @@ mod tests {
             (
                 "template_dir = views\n[c1]\nport = 1\ntemplate = oven.html\n",
                 4,
-                "template 'oven.html' is not built in (default.html, psu.html, gauge.html, cryocon.html, ferment.html, clusterctrl.html) and not in template_dir",
+                "template 'oven.html' is not built in (default.html, psu.html, gauge.html, cryocon.html, ferment.html, clusterctrl.html, ccd.html) and not in template_dir",
             ),
             (
                 "[c1]\nport = 1\ntemplate = chamber.html\n",

@@ -17,6 +17,8 @@
 //! - [`store`]: history in SQLite. [`store::Store`] owns one writer thread fed by a bounded
 //!   queue (non-blocking calls from async code) and opens a new database should the file
 //!   be deleted; [`store::Reader`] is a read-only connection for history queries.
+//! - [`frames`]: camera frames: keywords for every camera from the other clients' state,
+//!   each new frame fetched, stored under `frames_dir`, indexed, previewed.
 //! - [`relay`]: relayed commands (`send`), one at a time per client on their own
 //!   connection, with a deadline that tells "not sent" from "sent, no reply".
 //! - [`limits`]: the bounds on everything stored: log size and rate, variables per client.
@@ -30,6 +32,7 @@ pub mod alarms;
 pub mod app;
 pub mod change_filter;
 pub mod config;
+pub mod frames;
 pub mod hub;
 pub mod ini;
 pub mod limits;

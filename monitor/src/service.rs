@@ -2,7 +2,8 @@
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
 //! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
 //! `send` goes through the client's [`Relay`](crate::relay::Relay), and so does the
-//! `ack_alarm` that `ack` forwards for a device alarm; `log` is bounded in
+//! `ack_alarm` that `ack` forwards for a device alarm; an `expose` relayed to a camera
+//! is preceded by its `set_keywords` (see [`crate::frames::watch`]); `log` is bounded in
 //! size and, per connection, in rate (see [`crate::limits`]).
 
 use crate::hub::Hub;
@@ -201,6 +202,17 @@ impl MonitorService {
                 format!("{client} is not connected"),
             );
         };
+        if command == "expose" && slot.view().kind == crate::frames::watch::CAMERA_KIND {
+            // The header gets the lab's state as of now, not of the last change the
+            // camera's own task passed on (monitor/src/frames/watch.rs). A refusal is the
+            // camera's to report in its log; the exposure goes ahead either way.
+            let (keywords, _) = crate::frames::keywords::for_camera(&self.hub, client);
+            if let Ok(reply) = slot.relay.send(keywords, link.legacy).await {
+                if reply.is_error() {
+                    tracing::debug!("{client} refused the keywords before expose: {reply}");
+                }
+            }
+        }
         let relayed = Message {
             tag: None,
             name: command.clone(),

@@ -208,6 +208,62 @@
     events.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
     events.addEventListener("alarms", (e) => renderAlarms(JSON.parse(e.data)));
     events.addEventListener("store", (e) => renderStoreProblem(JSON.parse(e.data).problem));
+    events.addEventListener("frame", (e) => showFrame(JSON.parse(e.data)));
+  }
+
+  // ---- camera frames (ccd.html) -------------------------------------------------------
+
+  const MAX_FRAME_ROWS = 20;
+  const seconds = (x) => (x === null || x === undefined ? "" : String(x));
+
+  // A frame the monitor just stored: the preview, caption and header of its camera's
+  // block, and a row at the top of its list.
+  function showFrame(f) {
+    const figure = $(`[data-frame-of="${CSS.escape(f.client)}"]`);
+    if (figure) {
+      const link = $(".frame-link", figure);
+      link.hidden = false;
+      link.href = f.fits;
+      link.download = f.file;
+      const img = $(".frame-preview", figure);
+      img.alt = `frame ${f.id} of ${f.client}`;
+      img.src = f.png;
+      const caption = $(".frame-caption", figure);
+      caption.classList.remove("muted");
+      caption.textContent = `#${f.id} · ${f.date_obs} · ${f.image_type} ${seconds(f.exposure)} s · ${f.object} · ${f.width}×${f.height}`;
+      const header = $(".frame-header", figure);
+      header.hidden = false;
+      $("pre", header).textContent = (f.header || []).join("\n");
+    }
+    const table = $(`table[data-frames-of="${CSS.escape(f.client)}"]`);
+    if (table) {
+      const row = document.createElement("tr");
+      const cell = (text) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        return td;
+      };
+      const files = document.createElement("td");
+      const fits = document.createElement("a");
+      fits.href = f.fits;
+      fits.download = f.file;
+      fits.textContent = "FITS";
+      const png = document.createElement("a");
+      png.href = f.png;
+      png.textContent = "PNG";
+      files.append(fits, " ", png);
+      row.append(
+        cell(String(f.id)),
+        cell(f.time.replace(/\.\d+Z$/, "Z")),
+        cell(f.image_type),
+        cell(seconds(f.exposure)),
+        cell((f.size / 1e6).toFixed(1)),
+        files,
+      );
+      const body = table.tBodies[0];
+      body.prepend(row);
+      while (body.rows.length > MAX_FRAME_ROWS) body.lastElementChild.remove();
+    }
   }
 
   // ---- commands -----------------------------------------------------------------------

@@ -104,7 +104,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
         response.status()
     );
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -730,4 +730,177 @@ async fn drive_devices(browser: &Browser, http: SocketAddr, port: &Client) {
     .await;
     let shot = browser.screenshot().await.unwrap();
     std::fs::write(artifacts().join("web-devices-phone.png"), &shot).unwrap();
+}
+
+/// A camera's block: the latest frame stored by the monitor (preview, header, list) on
+/// first load, and the next frame swapped in live after the page's own Bias button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_block_in_a_real_browser() {
+    let chromium = installed(&["chromium", "chromium-browser"]);
+    let chromedriver = installed(&["chromedriver"]);
+    let dir = TempDir::new("web-camera");
+    let gauge = daemon("gauge", "g1");
+    let cam = Simulated::start(
+        "ccd",
+        &[
+            "--poll-interval",
+            "0.1",
+            "--name",
+            "cam",
+            "--sensor",
+            "400x300",
+        ],
+    );
+    let config = dir.path().join("monitor.ini");
+    std::fs::write(
+        &config,
+        format!(
+            "name = camtest\npoll_interval = 0.2\ndb = history.sqlite\n\
+             [gauge1]\nhost = 127.0.0.1\nport = {gauge}\ntemplate = gauge.html\n\
+             [cam]\nhost = 127.0.0.1\nport = {cam}\ndescription = Archon, simulated\n",
+            gauge = gauge.addr.port(),
+            cam = cam.addr.port(),
+        ),
+    )
+    .unwrap();
+    let (monitor, http) = labwire_testkit::start_monitor(&config);
+    let port = Client::connect(monitor.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "the camera ready and the gauge polled", || async {
+        let status = port.call("get_status").await.ok()?;
+        (status.get("cam.state") == Some("idle")
+            && status.get("cam.hw_connected") == Some("1")
+            && status.get("gauge1.pressure").is_some_and(|p| !p.is_empty()))
+        .then_some(())
+    })
+    .await;
+    let expose = port
+        .call("send cam expose exptime=0.1 object=\"first light\"")
+        .await
+        .unwrap();
+    assert_eq!(expose.name, "ok", "{expose}");
+    eventually(WAIT, "the first frame stored", || async {
+        let listed = http_get(http, "/monitor/frames").await;
+        listed.contains("\"first light\"").then_some(())
+    })
+    .await;
+
+    let profile = TempDir::new("web-camera-profile");
+    let driver = start_chromedriver(&chromedriver);
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.path().display()),
+                "--window-size=1400,1800",
+            ],
+        }
+    });
+    let browser = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities.as_object().unwrap().clone())
+        .connect(&format!("http://{}", driver.addr))
+        .await
+        .expect("chromedriver starts a headless Chromium session");
+    let outcome = AssertUnwindSafe(drive_camera(&browser, http))
+        .catch_unwind()
+        .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn drive_camera(browser: &Browser, http: SocketAddr) {
+    browser.goto(&format!("http://{http}/")).await.unwrap();
+    until(
+        browser,
+        "the live stream open",
+        "return document.querySelector('#live').textContent === 'live';",
+    )
+    .await;
+    // A client of type ccd without a template of its own gets the camera block.
+    let block = "#client-cam.ccd";
+    assert!(text_of(browser, &format!("{block} .frame-caption"))
+        .await
+        .contains("first light"));
+    until(
+        browser,
+        "the first preview decoded",
+        "const img = document.querySelector('#client-cam .frame-preview'); \
+         return img.complete && img.naturalWidth >= 320 ? img.naturalWidth : 0;",
+    )
+    .await;
+    let header = text_of(browser, "#client-cam .frame-header pre").await;
+    assert!(
+        header.contains("HIERARCH GAUGE1 PRESSURE"),
+        "the gauge's state in the header shown: {header}"
+    );
+    assert_eq!(
+        browser
+            .execute(
+                "return document.querySelectorAll('#client-cam table.frames tbody tr').length;",
+                vec![]
+            )
+            .await
+            .unwrap(),
+        json!(1)
+    );
+    browser
+        .execute("window.__notReloaded = true;", vec![])
+        .await
+        .unwrap();
+
+    // The page's own button takes a bias; the new frame arrives without a reload.
+    browser
+        .find(Locator::Css(
+            "#client-cam button[data-command$=\"imagetype=bias shutter=closed\"]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        browser,
+        "the bias frame swapped in",
+        "const f = document.querySelector('#client-cam .frame'); \
+         const img = f.querySelector('.frame-preview'); \
+         return f.querySelector('.frame-caption').textContent.includes('bias') && \
+           f.querySelector('pre').textContent.includes(\"IMAGETYP= 'bias\") && \
+           img.complete && img.naturalWidth >= 320 && \
+           document.querySelectorAll('#client-cam table.frames tbody tr').length === 2;",
+    )
+    .await;
+    let link = browser
+        .execute(
+            "return document.querySelector('#client-cam .frame-link').getAttribute('href');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let fits = http_get(http, link.as_str().unwrap()).await;
+    assert!(
+        fits.starts_with("SIMPLE  ="),
+        "the download link gives the FITS file"
+    );
+    assert_eq!(
+        browser
+            .execute("return window.__notReloaded === true;", vec![])
+            .await
+            .unwrap(),
+        json!(true)
+    );
+    let shot = browser.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("web-camera.png"), &shot).unwrap();
 }

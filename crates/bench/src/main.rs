@@ -5,7 +5,7 @@
 //!
 //! Layout:
 //! - `main.rs`: the command line (`run`, `echo`, `idle`, `fleet`, `monitor-load`,
-//!   `relay`, `soak`, `ccd-readout`) and the reports of the first four.
+//!   `relay`, `soak`, `ccd-readout`, `frames`) and the reports of the first four.
 //! - [`ccd`]: `ccd-readout`, Archon simulator process -> ccd daemon process frame
 //!   readout against a raw loopback copy.
 //! - [`load`]: the hot loop: N raw TCP connections, `depth` requests in flight each,
@@ -17,6 +17,8 @@
 //! - [`fleet`]: many real daemons in this process, counting the polls they answer.
 //! - [`monitor`]: `monitor-load`, a MONITOR child polling a fleet, and its costs.
 //! - [`relay`]: direct against relayed round trips, in alternating batches.
+//! - [`frames`]: camera frames from labwire-ccd into the monitor against a raw loopback
+//!   copy, and the monitor's command port while they move.
 //! - [`soak`]: `soak`, a monitor polling a fleet under faults for a long time, and its
 //!   report; [`chaos`]: the faults (members killed and restarted, clients dropping);
 //!   [`history`]: what the monitor stored, against what the fleet answered.
@@ -28,6 +30,7 @@ mod ccd;
 mod chaos;
 mod echo;
 mod fleet;
+mod frames;
 mod history;
 mod idle;
 mod load;
@@ -90,6 +93,10 @@ enum Command {
     /// Read a frame (4096x4096 16-bit by default) from the Archon simulator process into
     /// the ccd daemon process, against a raw loopback TCP copy of the same bytes.
     CcdReadout(CcdReadoutArgs),
+    /// Frames (4096 x 4096, 16-bit by default) from a labwire-ccd simulating its Archon
+    /// into a MONITOR's frames directory, as a ratio to a raw loopback TCP copy of the same
+    /// bytes in this run; and the monitor's command-port round trip while they move.
+    Frames(FramesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -115,6 +122,36 @@ struct CcdReadoutArgs {
     /// Alternating rounds of readout and reference copy; medians are reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     rounds: u32,
+}
+
+#[derive(Args, Debug)]
+struct FramesArgs {
+    /// The monitor binary.
+    #[arg(
+        long,
+        default_value = "target/release/labwire-monitor",
+        value_name = "PATH"
+    )]
+    monitor_bin: PathBuf,
+    /// The camera daemon binary (run with --simulate).
+    #[arg(
+        long,
+        default_value = "target/release/labwire-ccd",
+        value_name = "PATH"
+    )]
+    ccd_bin: PathBuf,
+    /// Frames taken (bias frames, back to back).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    frames: u32,
+    /// The simulated sensor, WIDTHxHEIGHT.
+    #[arg(long, default_value = "4096x4096")]
+    sensor: String,
+    /// Raw loopback copies of one frame's bytes for the reference (the median counts).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    copies: u32,
+    /// Seconds of command-port round trips with nothing moving, first.
+    #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
+    idle_seconds: f64,
 }
 
 #[derive(Args, Debug)]
@@ -348,6 +385,17 @@ fn main() -> ExitCode {
                     rounds: args.rounds,
                 }))
                 .await
+            }
+            Command::Frames(args) => {
+                let spec = frames::FramesSpec {
+                    monitor_bin: args.monitor_bin,
+                    ccd_bin: args.ccd_bin,
+                    frames: args.frames,
+                    sensor: args.sensor,
+                    copies: args.copies,
+                    idle_seconds: args.idle_seconds,
+                };
+                until_interrupted(frames::run(&spec)).await
             }
         }
     });

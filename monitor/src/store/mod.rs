@@ -20,9 +20,11 @@
 //!
 //! Layout: `schema` (tables, opening a connection), `value` ([`Value`] and its SQLite
 //! mapping, text caps), `writer` (the writer thread), `reader` ([`Reader`]), `file` (which
-//! file a path names). Times are Unix milliseconds from `labwire_time`, re-exported here.
+//! file a path names), `frames` (the index of camera frames, [`FrameRecord`]). Times are
+//! Unix milliseconds from `labwire_time`, re-exported here.
 
 mod file;
+mod frames;
 mod reader;
 mod schema;
 mod value;
@@ -38,6 +40,7 @@ use std::time::{Duration, SystemTime};
 
 pub use crate::alarms::AlarmChange;
 pub use crate::change_filter::ChangeFilter;
+pub use frames::{insert_frame, FrameRecord};
 pub use labwire_time::{from_millis, to_millis};
 pub use reader::{open_reader, AlarmRecord, EventRecord, LogRecord, Reader};
 pub use schema::{SCHEMA, SCHEMA_VERSION};

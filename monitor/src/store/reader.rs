@@ -87,7 +87,7 @@ fn identity(path: &Path) -> Option<(FileId, Option<FileId>)> {
 impl Reader {
     /// The connection to the file the path names now: reopened if the file was replaced;
     /// an error while there is none (deleted, the writer has not yet opened a new one).
-    fn conn(&self) -> Result<Ref<'_, Connection>> {
+    pub(super) fn conn(&self) -> Result<Ref<'_, Connection>> {
         if let Some(opened) = self.file.get() {
             match identity(&self.path) {
                 Some(now) if now == opened => {}

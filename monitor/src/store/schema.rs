@@ -6,6 +6,11 @@
 //! its key and value (no rowid, no second index). `t` is milliseconds since the Unix epoch.
 //! `value` has no declared type so each sample keeps its own storage class (see
 //! [`super::Value`]).
+//!
+//! `frames` indexes the camera frames stored as files under the monitor's `frames_dir`
+//! (one row per frame, `path` relative to that directory). Version 2 added it; a version 1
+//! database is migrated in place by the same idempotent statements (every `CREATE` is
+//! `IF NOT EXISTS`), so its history is kept as it is.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Result, StoreError};
 
 /// The schema version this code writes (`PRAGMA user_version`). Version 2 added the
-/// alarms' `message` (a device alarm's text); [`MIGRATIONS`] brings older files up to date.
+/// alarms' `message` (a device alarm's text) and the `frames` index; [`MIGRATIONS`] brings older files up to date.
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// What turns a database of version `n` (the index + 1) into version `n + 1`, run in the
@@ -66,10 +71,26 @@ CREATE TABLE IF NOT EXISTS alarms (
     message TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alarms_var ON alarms (client, key);
+CREATE TABLE IF NOT EXISTS frames (
+    id INTEGER PRIMARY KEY,
+    client TEXT NOT NULL,
+    t INTEGER NOT NULL,
+    frame_id INTEGER,
+    date_obs TEXT NOT NULL,
+    exposure REAL,
+    image_type TEXT NOT NULL,
+    object TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    header TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS frames_client ON frames (client, id);
 ";
 
 /// Open or create the database for writing: WAL mode, the writer's pragmas, the schema.
-pub(super) fn open_for_writing(path: &Path) -> Result<Connection> {
+pub(crate) fn open_for_writing(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;

@@ -634,3 +634,27 @@ fn queued_text_is_bounded_in_bytes() {
     store.flush().unwrap();
     assert_eq!(store.stats().samples_written, accepted);
 }
+
+/// Schema 2 added the frames index: a version 1 database keeps its history and gains it.
+#[test]
+fn a_version_1_database_is_migrated_in_place() {
+    let scratch = Scratch::new("migrate");
+    {
+        let conn = Connection::open(scratch.db()).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "DROP INDEX frames_client; DROP TABLE frames; PRAGMA user_version = 1; \
+             INSERT INTO logs (t, level, source, message) VALUES (1, 'info', 'monitor', 'from v1');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(reader.recent_logs(5).unwrap()[0].message, "from v1");
+    assert!(reader.frames(None, None, 5).unwrap().is_empty());
+    let version: i64 = Connection::open(scratch.db())
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}

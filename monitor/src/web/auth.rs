@@ -2,8 +2,8 @@
 //!
 //! With a token configured (the monitor's `--token-file`), every route except the page
 //! shell (`GET /`) and its script and style (`/static/...`) needs the token:
-//! `/monitor/status`, `/monitor/events`, `/monitor/plot/...`, `/monitor/history`, `/metrics`
-//! and `POST /monitor/command`. It is given either as the header `X-Labwire-Token: <token>`
+//! `/monitor/status`, `/monitor/events`, `/monitor/plot/...`, `/monitor/history`,
+//! `/monitor/frames`, `/monitor/frame/...`, `/metrics` and `POST /monitor/command`. It is given either as the header `X-Labwire-Token: <token>`
 //! (scripts, curl) or as the cookie `labwire_token=<token>`, percent-encoded, which the
 //! page's script sets once the user has typed the token (an `EventSource` or an `<img>`
 //! cannot send a header). The cookie is `SameSite=Strict`, so another site's page never

@@ -18,13 +18,14 @@ use askama::Template;
 use std::path::Path;
 
 /// The block templates compiled into the monitor.
-pub const BUILT_IN: [&str; 6] = [
+pub const BUILT_IN: [&str; 7] = [
     "default.html",
     "psu.html",
     "gauge.html",
     "cryocon.html",
     "ferment.html",
     "clusterctrl.html",
+    "ccd.html",
 ];
 
 /// In a user template, replaced by the client's name (HTML-escaped).
@@ -86,6 +87,7 @@ impl BlockTemplate {
             BlockTemplate::BuiltIn("cryocon.html") => CryoconBlock { b }.render(),
             BlockTemplate::BuiltIn("ferment.html") => FermentBlock { b }.render(),
             BlockTemplate::BuiltIn("clusterctrl.html") => ClusterctrlBlock { b }.render(),
+            BlockTemplate::BuiltIn("ccd.html") => CcdBlock { b }.render(),
             BlockTemplate::BuiltIn(_) => DefaultBlock { b }.render(),
             BlockTemplate::File { html, .. } => {
                 let client = escape_html(&b.name);
@@ -150,6 +152,78 @@ pub struct BlockData {
     pub kind: String,
     pub vars: Vec<(String, String)>,
     pub plots: Vec<PlotView>,
+    /// A camera's frames (`ccd.html`); empty for other clients.
+    pub camera: CameraView,
+}
+
+/// What a camera's block shows of its frames: the latest with its header, and the recent.
+#[derive(Clone, Debug, Default)]
+pub struct CameraView {
+    pub latest: Option<FrameView>,
+    pub recent: Vec<FrameView>,
+}
+
+/// One stored frame as the page shows it.
+#[derive(Clone, Debug)]
+pub struct FrameView {
+    pub id: i64,
+    pub time: String,
+    pub date_obs: String,
+    /// Seconds as the header gives them, "" when it gives none.
+    pub exposure: String,
+    pub image_type: String,
+    pub object: String,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+    pub file: String,
+    pub fits: String,
+    pub png: String,
+    pub header: Vec<String>,
+}
+
+impl FrameView {
+    pub fn of(frame: &crate::store::FrameRecord) -> FrameView {
+        let base = format!("/monitor/frame/{}", frame.id);
+        FrameView {
+            id: frame.id,
+            time: labwire_time::rfc3339(frame.time),
+            date_obs: frame.date_obs.clone(),
+            exposure: frame
+                .exposure
+                .map(labwire_protocol::format_number)
+                .unwrap_or_default(),
+            image_type: frame.image_type.clone(),
+            object: frame.object.clone(),
+            width: frame.width,
+            height: frame.height,
+            size: frame.size,
+            file: super::frames::file_name(frame),
+            fits: format!("{base}.fits"),
+            png: format!("{base}.png"),
+            header: frame.header.lines().map(str::to_owned).collect(),
+        }
+    }
+
+    /// The size in MB, one decimal.
+    pub fn megabytes(&self) -> String {
+        format!("{:.1}", self.size as f64 / 1e6)
+    }
+}
+
+impl CameraView {
+    /// `client`'s frames as the monitor knows them now.
+    pub fn of(frames: &crate::frames::Frames, client: &str) -> CameraView {
+        CameraView {
+            latest: frames.latest(client).as_ref().map(FrameView::of),
+            recent: frames
+                .recent()
+                .iter()
+                .filter(|f| f.client == client)
+                .map(FrameView::of)
+                .collect(),
+        }
+    }
 }
 
 /// One numbered group: the variables `<prefix><n>_<suffix>` (`ch2_voltage`,
@@ -226,6 +300,7 @@ impl BlockData {
                     }
                 })
                 .collect(),
+            camera: CameraView::default(),
         }
     }
 
@@ -471,6 +546,12 @@ struct FermentBlock<'a> {
 #[derive(Template)]
 #[template(path = "clusterctrl.html")]
 struct ClusterctrlBlock<'a> {
+    b: &'a BlockData,
+}
+
+#[derive(Template)]
+#[template(path = "ccd.html")]
+struct CcdBlock<'a> {
     b: &'a BlockData,
 }
 

@@ -7,6 +7,7 @@
 //! | `log` | `{"time", "level", "source", "message"}` |
 //! | `alarms` | the whole alarm list, whenever it changes |
 //! | `store` | `{"problem": text or null}`: the history database's problem, when it changes |
+//! | `frame` | a camera frame just stored: its index entry with its header cards (see [`super::frames::frame_json`]) |
 //!
 //! The snapshot carries `"store_problem"` too.
 //!
@@ -17,6 +18,7 @@
 use super::{failure, unix_seconds, utc_millis, LogEntry, Web};
 use crate::alarms::AlarmView;
 use crate::hub::Hub;
+use crate::store::FrameRecord;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -44,6 +46,7 @@ pub async fn stream(State(web): State<Arc<Web>>) -> Response {
     let mut feed = Feed {
         status: web.hub.subscribe_status(),
         log: web.hub.subscribe_log(),
+        frames: web.frames.subscribe(),
         changes: web.hub.changes(),
         alarms: alarms_json(&web.hub.alarms()),
         store_problem: None,
@@ -67,6 +70,7 @@ struct Feed {
     web: Arc<Web>,
     status: broadcast::Receiver<Arc<str>>,
     log: broadcast::Receiver<Arc<str>>,
+    frames: broadcast::Receiver<Arc<FrameRecord>>,
     changes: watch::Receiver<u64>,
     /// The alarm list last sent, to send it again only when it changed.
     alarms: Json,
@@ -106,6 +110,15 @@ impl Feed {
                         }
                     }
                     Err(RecvError::Lagged(_)) => self.log = self.log.resubscribe(),
+                    Err(RecvError::Closed) => return None,
+                },
+                frame = self.frames.recv() => match frame {
+                    Ok(frame) => {
+                        let data = super::frames::frame_json(&frame);
+                        self.pending.push_back(Event::default().event("frame").data(data.to_string()));
+                    }
+                    // A page that missed frames shows the newest one next time.
+                    Err(RecvError::Lagged(_)) => self.frames = self.frames.resubscribe(),
                     Err(RecvError::Closed) => return None,
                 },
                 changed = self.changes.changed() => {

@@ -5,7 +5,8 @@
 //! - `labwire_client_connected{client}`, `labwire_client_last_update_timestamp_seconds{client}`;
 //! - `labwire_alarms{state="active"|"unacknowledged"}`;
 //! - the monitor's counters (`labwire_polls_total`, ...), the store's
-//!   (`labwire_store_samples_written_total`, ...) and the web side's.
+//!   (`labwire_store_samples_written_total`, ...), the web side's and the camera frames'
+//!   (`labwire_frames_stored_total`, `labwire_frame_transfer_seconds_total`, ...).
 //!
 //! Each family gets its `# HELP` and `# TYPE` once, before its samples; label values are
 //! escaped as the format requires (`\\`, `\"`, `\n`).
@@ -245,6 +246,37 @@ pub fn render(web: &Web) -> String {
         "labwire_http_event_streams",
         "Open event streams (pages watching live).",
         (super::events::MAX_SUBSCRIBERS - web.subscribers.available_permits()) as f64,
+    );
+    let f = &web.frames.counters;
+    e.counter(
+        "labwire_frames_stored_total",
+        "Camera frames stored and indexed.",
+        read(&f.stored),
+    )
+    .counter(
+        "labwire_frame_bytes_total",
+        "Bytes of the camera frames stored.",
+        read(&f.bytes),
+    )
+    .family(
+        "labwire_frame_transfer_seconds_total",
+        "counter",
+        "Seconds spent moving frames from the cameras into files (get_frame to last byte).",
+    )
+    .sample(
+        "labwire_frame_transfer_seconds_total",
+        &[],
+        read(&f.transfer_micros) as f64 / 1e6,
+    )
+    .counter(
+        "labwire_frame_failures_total",
+        "Camera frames that could not be fetched or stored.",
+        read(&f.failures),
+    )
+    .counter(
+        "labwire_frame_keyword_updates_total",
+        "set_keywords lines the cameras accepted.",
+        read(&f.keyword_updates),
     );
     e.out
 }

@@ -13,6 +13,8 @@
 //!   only, and with the command port's token when one is configured.
 //! - [`plot`]: `GET /monitor/plot/<client>/<plot_id>`, PNGs drawn by `labwire-plot`;
 //!   [`plan`]: a daemon's planned profile drawn in them.
+//! - [`frames`]: `GET /monitor/frames` and `GET /monitor/frame/<n>.fits|.png|.json`:
+//!   the stored camera frames, their index and previews.
 //! - [`history`]: `GET /monitor/history`, stored samples as CSV or JSON.
 //! - [`metrics`]: `GET /metrics`, the Prometheus text exposition.
 //! - [`blocking`]: the bounded pool that SQLite reads and plot rendering go through, so a
@@ -34,6 +36,7 @@ pub mod blocking;
 pub mod blocks;
 pub mod command;
 pub mod events;
+pub mod frames;
 pub mod history;
 pub mod metrics;
 pub mod page;
@@ -44,6 +47,7 @@ pub mod series;
 pub mod server;
 
 use crate::config::{MonitorConfig, PlotConfig};
+use crate::frames::Frames;
 use crate::hub::Hub;
 use crate::service::MonitorService;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -99,6 +103,9 @@ pub struct WebCounters {
 /// The state every handler shares.
 pub struct Web {
     pub hub: Arc<Hub>,
+    /// Camera frames: stored files, their index, the latest per camera.
+    pub frames: Arc<Frames>,
+    previews: frames::PreviewCache,
     pub clients: Vec<ClientPage>,
     token: Option<String>,
     service: MonitorService,
@@ -147,8 +154,14 @@ impl Web {
         }
         let service = MonitorService::new(hub.clone(), token.is_some());
         let blocking = blocking::Pool::new(hub.store().map(|s| s.path().to_path_buf()));
+        let frames = Arc::new(Frames::open(
+            config.frames_dir(),
+            hub.store().map(|s| s.path().to_path_buf()),
+        ));
         let web = Arc::new(Web {
             hub,
+            frames,
+            previews: frames::PreviewCache::default(),
             clients,
             token,
             service,
@@ -247,6 +260,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/monitor/events", get(events::stream))
         .route("/monitor/plot/{client}/{plot_id}", get(plot::png))
         .route("/monitor/history", get(history::export))
+        .route("/monitor/frames", get(frames::list))
+        .route("/monitor/frame/{file}", get(frames::one))
         .route("/metrics", get(metrics::exposition))
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),

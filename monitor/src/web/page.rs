@@ -7,6 +7,7 @@
 //! the page fills (reloading with the cookie) once the user has typed the token.
 
 use super::{auth, blocks, events, failure, json_response, utc_millis, Web};
+use crate::frames::watch::CAMERA_KIND;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -71,12 +72,24 @@ pub fn render(web: &Web, locked: bool) -> askama::Result<String> {
         } else {
             slot.view()
         };
-        let data = blocks::BlockData::new(client, &slot.address, view);
+        let mut data = blocks::BlockData::new(client, &slot.address, view);
         clients.push(HeaderClient {
             name: data.name.clone(),
             connected: data.connected,
         });
-        blocks.push(client.template.render(&data)?);
+        // A camera left at the default block gets the camera's, frames and all.
+        let camera = data.kind == CAMERA_KIND
+            || client.template == blocks::BlockTemplate::BuiltIn("ccd.html");
+        let template = match &client.template {
+            blocks::BlockTemplate::BuiltIn("default.html") if camera => {
+                &blocks::BlockTemplate::BuiltIn("ccd.html")
+            }
+            template => template,
+        };
+        if camera && !locked {
+            data.camera = blocks::CameraView::of(&web.frames, &client.name);
+        }
+        blocks.push(template.render(&data)?);
     }
     let mut logs: Vec<LogRow> = if locked {
         Vec::new()
