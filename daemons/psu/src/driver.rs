@@ -6,12 +6,14 @@
 //! their own, never chained with queries: a command error makes a SCPI parser discard
 //! the rest of its line, and a query lost that way would look like a dead instrument.
 
-use labwire_daemon::transport::{ByteStream, Link, TcpLink};
+use labwire_daemon::transport::InstrumentLink;
 use labwire_daemon::Error;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
-use tokio::net::TcpStream;
+
+/// The instrument's SCPI socket port, for an address that names none.
+pub const SOCKET_PORT: u16 = 5025;
 
 /// Every E36300 model has three outputs.
 pub const CHANNELS: usize = 3;
@@ -303,25 +305,25 @@ fn on_off(on: bool) -> &'static str {
     }
 }
 
-/// An E36300 supply behind a link. Every read is bounded by the link's timeout.
-pub struct E36300<S: ByteStream> {
-    link: Link<S>,
+/// An E36300 supply behind a link (a raw socket or VXI-11: the driver does not care).
+/// Every read is bounded by the link's timeout.
+pub struct E36300 {
+    link: InstrumentLink,
     identity: Identity,
 }
 
-impl E36300<TcpStream> {
-    /// Connect to `address` (`host:port`), identify the instrument and drain its error
-    /// queue.
+impl E36300 {
+    /// Connect to `address` (`host:port`, or any VISA / `vxi11://` form `--device`
+    /// accepts), identify the instrument and drain its error queue.
     pub async fn connect(address: &str, timeout: Duration) -> Result<Self, Error> {
-        let link = TcpLink::connect_tcp(address, timeout).await?;
+        let link = InstrumentLink::connect_to(address, SOCKET_PORT, timeout).await?;
         E36300::open(link).await
     }
-}
 
-impl<S: ByteStream> E36300<S> {
     /// Identify the instrument on `link` (refusing models it does not know) and drain the
     /// error queue, so errors left by an earlier client are not blamed on our settings.
-    pub async fn open(mut link: Link<S>) -> Result<Self, Error> {
+    pub async fn open(link: impl Into<InstrumentLink>) -> Result<Self, Error> {
+        let mut link = link.into();
         let idn = link.query("*IDN?\n").await?;
         let identity = Identity::parse(&idn)?;
         let mut supply = E36300 { link, identity };
@@ -333,6 +335,11 @@ impl<S: ByteStream> E36300<S> {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Close the link politely (over VXI-11 the instrument frees the link at once).
+    pub async fn close(self) -> Result<(), Error> {
+        self.link.close().await
     }
 
     pub fn model(&self) -> Model {
@@ -454,6 +461,7 @@ impl<S: ByteStream> E36300<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use labwire_daemon::transport::Link;
     use labwire_protocol::ErrorCode;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 

@@ -1,5 +1,6 @@
 //! `labwire-psu`: a daemon for a Keysight E36311A, E36312A or E36313A triple-output power
-//! supply, driven by SCPI over a raw TCP socket (port 5025).
+//! supply, driven by SCPI over a raw TCP socket (port 5025) or VXI-11
+//! (`--device TCPIP::<host>::inst0::INSTR`, `vxi11://<host>`).
 //!
 //! Layout (the modules live in the `labwire_psu` library so tests can use them):
 //! - `driver`: the instrument's SCPI: identification and ratings per model, the one
@@ -32,7 +33,7 @@
 //! `clear_protection ch=`, `set_name ch= name=` and the framework's `reconnect`; see
 //! README.md.
 
-use labwire_daemon::DaemonInfo;
+use labwire_daemon::{DaemonInfo, Transports};
 use labwire_psu::cli::Cli;
 use labwire_psu::device::{Config, Psu};
 use labwire_psu::driver::Model;
@@ -67,18 +68,24 @@ fn main() -> ExitCode {
         Ok::<_, String>(sim.local_addr())
     };
     let (limits, names) = (cli.limits(), cli.names());
-    labwire_daemon::run(cli.common, INFO, simulator, move |setup| {
-        let config = Config {
-            address: setup.device_address,
-            timeout: setup.device_timeout,
-            expected_model: if setup.simulated {
-                Some(simulated_model)
-            } else {
-                cli.model
-            },
-            limits,
-            names,
-        };
-        Psu::with_state(config, setup.state)
-    })
+    labwire_daemon::run_over(
+        Transports::SocketOrVxi11,
+        cli.common,
+        INFO,
+        simulator,
+        move |setup| {
+            let config = Config {
+                address: setup.device_address,
+                timeout: setup.device_timeout,
+                expected_model: if setup.simulated {
+                    Some(simulated_model)
+                } else {
+                    cli.model
+                },
+                limits,
+                names,
+            };
+            Psu::with_state(config, setup.state)
+        },
+    )
 }

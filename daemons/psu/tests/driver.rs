@@ -9,7 +9,6 @@ use labwire_testkit::FakeDaemon;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -26,7 +25,7 @@ async fn sim(model: &str) -> SimHandle<PsuControl> {
     sim
 }
 
-async fn connect(sim: &SimHandle<PsuControl>) -> E36300<TcpStream> {
+async fn connect(sim: &SimHandle<PsuControl>) -> E36300 {
     E36300::connect(&sim.local_addr().to_string(), TIMEOUT)
         .await
         .expect("driver connects")
@@ -39,7 +38,7 @@ async fn connect_err(sim: &SimHandle<PsuControl>, timeout: Duration) -> labwire_
     }
 }
 
-async fn state(supply: &mut E36300<TcpStream>, ch: usize) -> ChannelState {
+async fn state(supply: &mut E36300, ch: usize) -> ChannelState {
     supply.read_state().await.expect("state read")[ch - 1]
 }
 
