@@ -72,6 +72,11 @@ impl Instrument {
 
     pub(super) fn status_byte_query(&mut self, params: &[&str], _: Instant) -> Outcome {
         no_params(params)?;
+        Ok(Some(format!("{:+}", self.status_byte())))
+    }
+
+    /// The status byte without MAV, which depends on the reader's own output queue.
+    pub(super) fn status_byte(&self) -> u8 {
         let mut stb = 0u8;
         if !self.errors.is_empty() {
             stb |= 0x04;
@@ -82,7 +87,7 @@ impl Instrument {
         if stb & self.sre & !0x40 != 0 {
             stb |= 0x40;
         }
-        Ok(Some(format!("{stb:+}")))
+        stb
     }
 
     pub(super) fn wait(&mut self, params: &[&str], _: Instant) -> Outcome {

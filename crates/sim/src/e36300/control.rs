@@ -30,7 +30,7 @@ impl fmt::Debug for PsuControl {
     }
 }
 
-fn lock(instrument: &Mutex<Instrument>) -> MutexGuard<'_, Instrument> {
+pub(super) fn lock(instrument: &Mutex<Instrument>) -> MutexGuard<'_, Instrument> {
     // No code panics while holding the lock; if one ever did, the state is still usable.
     instrument.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -121,6 +121,11 @@ impl PsuControl {
 
     pub fn model(&self) -> Model {
         lock(&self.instrument).model
+    }
+
+    /// The instrument itself, for the VXI-11 side serving it too.
+    pub(super) fn instrument(&self) -> Arc<Mutex<Instrument>> {
+        self.instrument.clone()
     }
 
     /// Turns measurement noise on (the default) or off, for exact readbacks.

@@ -35,12 +35,14 @@ mod params;
 mod source;
 #[cfg(test)]
 mod tests;
+mod vxi11;
 
 use channel::Channel;
 pub use channel::{ChannelSnapshot, Mode};
 use commands::lookup;
 pub use control::{spawn, PsuControl};
 pub use model::{ChannelRating, Model, ParseModelError, PsuOptions};
+pub use vxi11::{spawn_vxi11, Vxi11Handle, CORE_PROGRAM, CORE_VERSION, PORTMAPPER_PORT};
 
 /// The instrument's SCPI socket port.
 pub const DEFAULT_PORT: u16 = 5025;
@@ -88,6 +90,16 @@ fn join_replies<T>(items: impl IntoIterator<Item = T>, render: impl Fn(T) -> Str
     items.into_iter().map(render).collect::<Vec<_>>().join(",")
 }
 
+/// Who the front panel listens to (`SYST:REM`, `SYST:LOC`, `SYST:RWL`, or VXI-11's
+/// DEVICE_REMOTE / DEVICE_LOCAL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remote {
+    Local,
+    Remote,
+    /// Remote with the front panel locked out.
+    RemoteWithLock,
+}
+
 /// The whole simulated instrument, minus the socket.
 #[derive(Debug)]
 pub struct Instrument {
@@ -101,6 +113,7 @@ pub struct Instrument {
     esr: u8,
     ese: u8,
     sre: u8,
+    remote: Remote,
     noise: bool,
     rng: XorShift,
 }
@@ -122,6 +135,7 @@ impl Instrument {
             esr: 0,
             ese: 0,
             sre: 0,
+            remote: Remote::Local,
             noise: true,
             rng: XorShift::new(options.seed),
         }
