@@ -260,10 +260,7 @@ impl Psu {
         number(status, "current_set", state.current_set);
         number(status, "voltage", state.voltage);
         number(status, "current", state.current);
-        match state.mode() {
-            Some(mode) => status.text(key("mode"), mode.name()),
-            None => status.missing(key("mode")),
-        };
+        status.text(key("mode"), state.mode.name());
         number(status, "ovp_level", state.ovp_level);
         status
             .flag(key("ovp_tripped"), state.ovp_tripped)

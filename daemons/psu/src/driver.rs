@@ -1,8 +1,10 @@
-//! The Keysight E36300 series' SCPI over a byte link: LF-terminated lines, `;` chains,
-//! channel lists, and the error queue read after every setting.
+//! The Keysight E36300 series' SCPI over an instrument link (raw socket or VXI-11):
+//! LF-terminated lines, `;` chains, channel lists, and the error queue read after every
+//! setting.
 //!
-//! The whole state of all three channels is read with one chained query line, so a poll
-//! costs one round trip whatever the number of channels. Settings go out on a line of
+//! The whole state of all three channels, their CV/CC registers included, is read with
+//! one chained query line, so a poll costs one round trip whatever the number of
+//! channels. Settings go out on a line of
 //! their own, never chained with queries: a command error makes a SCPI parser discard
 //! the rest of its line, and a query lost that way would look like a dead instrument.
 
@@ -21,10 +23,6 @@ pub const CHANNELS: usize = 3;
 /// The error queue holds about 20 entries; more reads than this means the answers are
 /// not what they claim to be.
 const MAX_ERROR_READS: usize = 32;
-
-/// An output delivering at least this fraction of its current limit, with its voltage
-/// below this fraction of the setpoint, counts as constant-current regulated.
-const CC_FRACTION: f64 = 0.99;
 
 /// SCPI writes 9.9E+37 for overflow and 9.91E+37 for "not a number".
 const SCPI_SENTINEL: f64 = 9.9e37;
@@ -140,12 +138,14 @@ impl Identity {
     }
 }
 
-/// How an output regulates right now.
+/// How an output regulates right now, as the instrument reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Off,
     ConstantVoltage,
     ConstantCurrent,
+    /// Neither voltage nor current held (e.g. an external source drives the output).
+    Unregulated,
 }
 
 impl Mode {
@@ -154,6 +154,18 @@ impl Mode {
             Mode::Off => "off",
             Mode::ConstantVoltage => "cv",
             Mode::ConstantCurrent => "cc",
+            Mode::Unregulated => "unregulated",
+        }
+    }
+
+    /// The CV/CC bits of `STAT:QUES:INST:ISUM<n>:COND?`: bit 0 CC, bit 1 CV, both
+    /// unregulated, neither off. Other bits of the register say nothing about it.
+    pub fn from_condition(register: u32) -> Mode {
+        match register & 0b11 {
+            0 => Mode::Off,
+            1 => Mode::ConstantCurrent,
+            2 => Mode::ConstantVoltage,
+            _ => Mode::Unregulated,
         }
     }
 }
@@ -171,38 +183,23 @@ pub struct ChannelState {
     pub ovp_tripped: bool,
     pub ocp_enabled: bool,
     pub ocp_tripped: bool,
-}
-
-impl ChannelState {
-    /// Told from the readings, which this poll has anyway, rather than from the
-    /// `STAT:QUES:INST:ISUM<n>:COND?` registers (one more query per output, and not
-    /// modelled by the simulator): a current-limited output delivers its limit and sags
-    /// below its voltage setpoint. Checking both keeps an open output with a zero current
-    /// limit (no current, full voltage) in CV.
-    pub fn mode(&self) -> Option<Mode> {
-        if !self.output {
-            return Some(Mode::Off);
-        }
-        let (volts, amps) = (self.voltage?.abs(), self.current?.abs());
-        let (volts_set, amps_set) = (self.voltage_set?.abs(), self.current_set?.abs());
-        Some(
-            if amps >= CC_FRACTION * amps_set && volts < CC_FRACTION * volts_set {
-                Mode::ConstantCurrent
-            } else {
-                Mode::ConstantVoltage
-            },
-        )
-    }
+    /// From the instrument's own register, not guessed from the readings.
+    pub mode: Mode,
 }
 
 /// One chained query line: the readings and settings of every output, in the order
-/// [`parse_state`] expects. `;:` goes back to the root of the command tree, which SCPI
-/// requires between commands of different subsystems.
+/// [`parse_state`] expects, then each output's CV/CC register (which takes no channel
+/// list: one query per output). `;:` goes back to the root of the command tree, which
+/// SCPI requires between commands of different subsystems.
 pub const STATE_QUERY: &str = "MEAS:VOLT? (@1:3);:MEAS:CURR? (@1:3);:VOLT? (@1:3);:CURR? (@1:3);\
 :OUTP? (@1:3);:VOLT:PROT? (@1:3);:VOLT:PROT:TRIP? (@1:3);:CURR:PROT:STAT? (@1:3);\
-:CURR:PROT:TRIP? (@1:3)";
+:CURR:PROT:TRIP? (@1:3);:STAT:QUES:INST:ISUM1:COND?;:STAT:QUES:INST:ISUM2:COND?;\
+:STAT:QUES:INST:ISUM3:COND?";
 
-const STATE_FIELDS: usize = 9;
+/// Answers with one value per output.
+const LIST_FIELDS: usize = 9;
+/// Answers of one output each, one per output.
+const STATE_FIELDS: usize = LIST_FIELDS + CHANNELS;
 
 /// Read the answer to [`STATE_QUERY`]: `;`-separated answers, each a comma list with one
 /// value per output.
@@ -216,8 +213,9 @@ pub fn parse_state(reply: &str) -> Result<[ChannelState; CHANNELS], Error> {
             answers.len()
         )));
     }
-    let mut values = [[0.0; CHANNELS]; STATE_FIELDS];
-    for (slot, answer) in values.iter_mut().zip(&answers) {
+    let (lists, registers) = answers.split_at(LIST_FIELDS);
+    let mut values = [[0.0; CHANNELS]; LIST_FIELDS];
+    for (slot, answer) in values.iter_mut().zip(lists) {
         let items: Vec<&str> = answer.split(',').collect();
         if items.len() != CHANNELS {
             return Err(garbled(format!("{answer:?} is not one value per output")));
@@ -236,6 +234,13 @@ pub fn parse_state(reply: &str) -> Result<[ChannelState; CHANNELS], Error> {
         }
     };
     let reading = |value: f64| (value.abs() < SCPI_SENTINEL).then_some(value);
+    let mut modes = [Mode::Off; CHANNELS];
+    for (mode, register) in modes.iter_mut().zip(registers) {
+        let value = scpi_number(register)
+            .filter(|value| value.fract() == 0.0 && (0.0..=65535.0).contains(value))
+            .ok_or_else(|| garbled(format!("{register:?} is not a register value")))?;
+        *mode = Mode::from_condition(value as u32);
+    }
     let mut channels = [None; CHANNELS];
     for (i, channel) in channels.iter_mut().enumerate() {
         *channel = Some(ChannelState {
@@ -248,6 +253,7 @@ pub fn parse_state(reply: &str) -> Result<[ChannelState; CHANNELS], Error> {
             ovp_tripped: flag(ovp_trip[i])?,
             ocp_enabled: flag(ocp[i])?,
             ocp_tripped: flag(ocp_trip[i])?,
+            mode: modes[i],
         });
     }
     Ok(channels.map(|channel| channel.expect("every output filled above")))
@@ -499,14 +505,14 @@ mod tests {
         let reply = "+5.00000000E+00,+1.20000000E+01,+0.00000000E+00;\
                      +5.00000000E-01,+2.00000000E+00,+0.00000000E+00;\
                      +5.0E+00,+2.0E+01,+0.0E+00;+1.0E+00,+2.0E+00,+1.0E+00;1,1,0;\
-                     +6.6E+00,+2.75E+01,+9.91E+37;0,0,1;0,1,0;0,0,0";
+                     +6.6E+00,+2.75E+01,+9.91E+37;0,0,1;0,1,0;0,0,0;+2;+1;+0";
         let [ch1, ch2, ch3] = parse_state(reply).unwrap();
         assert_eq!(ch1.voltage, Some(5.0));
         assert_eq!(ch1.current, Some(0.5));
-        assert_eq!(ch1.mode(), Some(Mode::ConstantVoltage));
-        assert_eq!(ch2.mode(), Some(Mode::ConstantCurrent));
+        assert_eq!(ch1.mode, Mode::ConstantVoltage);
+        assert_eq!(ch2.mode, Mode::ConstantCurrent);
         assert!(ch2.ocp_enabled && !ch2.ocp_tripped);
-        assert_eq!(ch3.mode(), Some(Mode::Off));
+        assert_eq!(ch3.mode, Mode::Off);
         assert_eq!(ch3.ovp_level, None, "NaN sentinel is not a value");
         assert!(ch3.ovp_tripped);
         for bad in [
@@ -516,6 +522,10 @@ mod tests {
             &reply.replace("1,1,0", "1,2,0"),
             &reply.replace("+5.0E+00,", "nan,"),
             &format!("{reply};0,0,0"),
+            &reply.replace(";+2;", ";2.5;"),
+            &reply.replace(";+2;", ";-1;"),
+            &reply.replace(";+2;", ";1,1;"),
+            &reply.replace(";+1;+0", ";+1"),
         ] {
             assert_eq!(
                 parse_state(bad).unwrap_err().code,
@@ -526,31 +536,15 @@ mod tests {
     }
 
     #[test]
-    fn mode_edges() {
-        let mut state =
-            parse_state("0,0,0;0,0,0;5,0,0;0,0,0;1,1,1;0,0,0;0,0,0;0,0,0;0,0,0").unwrap()[0];
-        // A zero current limit holds a loaded output at 0 V...
-        assert_eq!(state.mode(), Some(Mode::ConstantCurrent));
-        // ...but an open one sits at its setpoint.
-        state.voltage = Some(5.0);
-        assert_eq!(state.mode(), Some(Mode::ConstantVoltage));
-        state.current_set = Some(1.0);
-        state.voltage = Some(4.0);
-        state.current = Some(0.98);
-        assert_eq!(state.mode(), Some(Mode::ConstantVoltage), "below the limit");
-        state.current = Some(0.995);
-        assert_eq!(state.mode(), Some(Mode::ConstantCurrent));
-        // The negative output: magnitudes count.
-        state.voltage_set = Some(-5.0);
-        state.voltage = Some(-4.0);
-        state.current = Some(-0.995);
-        assert_eq!(state.mode(), Some(Mode::ConstantCurrent));
-        state.voltage = Some(-5.0);
-        assert_eq!(state.mode(), Some(Mode::ConstantVoltage), "at the setpoint");
-        state.current = None;
-        assert_eq!(state.mode(), None);
-        state.output = false;
-        assert_eq!(state.mode(), Some(Mode::Off), "off needs no readings");
+    fn regulation_bits() {
+        // The E3631A's table, kept by the E36300: bit 0 CC, bit 1 CV.
+        assert_eq!(Mode::from_condition(0), Mode::Off);
+        assert_eq!(Mode::from_condition(1), Mode::ConstantCurrent);
+        assert_eq!(Mode::from_condition(2), Mode::ConstantVoltage);
+        assert_eq!(Mode::from_condition(3), Mode::Unregulated);
+        // Other bits (protection, ...) leave the regulation alone.
+        assert_eq!(Mode::from_condition(0x202), Mode::ConstantVoltage);
+        assert_eq!(Mode::Unregulated.name(), "unregulated");
     }
 
     #[test]

@@ -19,8 +19,9 @@
 //! - `chN_output`: 0/1, whether the output is on;
 //! - `chN_voltage_set` (V), `chN_current_set` (A): voltage setpoint and current limit;
 //! - `chN_voltage` (V), `chN_current` (A): measured at the output terminals;
-//! - `chN_mode`: `off`, `cv` (constant voltage) or `cc` (constant current: the output
-//!   delivers at least 99 % of its current limit, below 99 % of its voltage setpoint);
+//! - `chN_mode`: `off`, `cv` (constant voltage), `cc` (constant current) or
+//!   `unregulated`, as the supply itself reports it (`STAT:QUES:INST:ISUM<n>:COND?`, read
+//!   in the same round trip as everything else);
 //! - `chN_ovp_level` (V): over-voltage protection level; `chN_ovp_tripped`: 0/1;
 //! - `chN_ocp_enabled`, `chN_ocp_tripped`: 0/1, over-current protection.
 //!

@@ -17,6 +17,21 @@ pub enum Mode {
     Off,
     ConstantVoltage,
     ConstantCurrent,
+    /// Neither held: an external source drives the terminals above the setpoint.
+    Unregulated,
+}
+
+impl Mode {
+    /// The CV/CC bits of `STAT:QUES:INST:ISUM<n>:COND?`: bit 0 CC, bit 1 CV, both
+    /// unregulated, neither off (the E3631A's table, which the E36300 keeps).
+    pub fn condition_bits(self) -> u8 {
+        match self {
+            Mode::Off => 0,
+            Mode::ConstantCurrent => 1,
+            Mode::ConstantVoltage => 2,
+            Mode::Unregulated => 3,
+        }
+    }
 }
 
 /// One channel's state as [`PsuControl::channel`] reports it. `voltage` and `current`
@@ -36,6 +51,7 @@ pub struct ChannelSnapshot {
     pub ocp_delay: Duration,
     pub ocp_tripped: bool,
     pub load_ohms: f64,
+    pub external_volts: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +85,9 @@ pub(super) struct Channel {
     pub(super) ocp_delay: f64,
     pub(super) ocp_tripped: bool,
     pub(super) load_ohms: f64,
+    /// A stiff external source across the terminals (magnitude, in the output's polarity),
+    /// replacing the resistive load while set.
+    pub(super) external_volts: Option<f64>,
     /// Since when the channel has been in CC, for the OCP delay.
     pub(super) cc_since: Option<Instant>,
 }
@@ -86,6 +105,7 @@ impl Channel {
             ocp_delay: 0.0,
             ocp_tripped: false,
             load_ohms: DEFAULT_LOAD_OHMS,
+            external_volts: None,
             cc_since: None,
         };
         channel.reset();
@@ -175,6 +195,19 @@ impl Channel {
         }
         let sign = self.polarity();
         let volts = self.voltage_set.abs();
+        if let Some(external) = self.external_volts {
+            // Above the setpoint the supply can neither hold its voltage nor sink
+            // current; below it, it pushes its current limit into the source.
+            return if external > volts {
+                (sign * external, 0.0, Mode::Unregulated)
+            } else {
+                (
+                    sign * external,
+                    sign * self.current_set,
+                    Mode::ConstantCurrent,
+                )
+            };
+        }
         let ohms = self.load_ohms;
         let wanted = if ohms > 0.0 {
             volts / ohms
@@ -240,6 +273,7 @@ impl Channel {
             ocp_delay: Duration::from_secs_f64(self.ocp_delay),
             ocp_tripped: self.ocp_tripped,
             load_ohms: self.load_ohms,
+            external_volts: self.external_volts,
         }
     }
 }

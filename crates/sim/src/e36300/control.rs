@@ -60,6 +60,19 @@ impl PsuControl {
         self.with_channel(channel, |c| c.load_ohms = ohms);
     }
 
+    /// Connects a stiff external source of `volts` (a magnitude, in the output's own
+    /// polarity) across a channel instead of its load, or takes it away with `None`.
+    /// Above the setpoint the channel is unregulated; below it, in CC.
+    ///
+    /// # Panics
+    /// If the channel does not exist or `volts` is negative or NaN.
+    pub fn set_external_voltage(&self, channel: usize, volts: Option<f64>) {
+        if let Some(volts) = volts {
+            assert!(volts >= 0.0, "external voltage must be >= 0, got {volts}");
+        }
+        self.with_channel(channel, |c| c.external_volts = volts);
+    }
+
     pub fn load_ohms(&self, channel: usize) -> f64 {
         self.with_channel(channel, |c| c.load_ohms)
     }

@@ -33,6 +33,7 @@ mod model;
 mod output;
 mod params;
 mod source;
+mod status;
 #[cfg(test)]
 mod tests;
 mod vxi11;
@@ -62,6 +63,21 @@ pub const ERROR_QUEUE_CAPACITY: usize = 20;
 pub const MAX_LINE: usize = 4096;
 /// What `SYST:VERS?` answers.
 pub const SCPI_VERSION: &str = "1999.0";
+
+/// SCPI -114: a numeric header suffix (`ISUM4`) the instrument has no node for.
+const HEADER_SUFFIX_OUT_OF_RANGE: i32 = -114;
+/// IEEE 488.2 -410: a new program message came while an answer was still unread.
+const QUERY_INTERRUPTED: i32 = -410;
+
+/// The `SYST:ERR?` text of an error number, including the ones only this instrument
+/// raises.
+fn message_of(code: i32) -> &'static str {
+    match code {
+        HEADER_SUFFIX_OUT_OF_RANGE => "Header suffix out of range",
+        QUERY_INTERRUPTED => "Query INTERRUPTED",
+        _ => error_message(code),
+    }
+}
 
 /// Command errors (-1xx) mean the parser lost track of the line, so the rest of it is
 /// discarded; execution errors (-2xx) only cost their own unit.
@@ -158,7 +174,7 @@ impl Instrument {
     }
 
     fn queue(&mut self, code: i32) {
-        self.push_error(code, error_message(code));
+        self.push_error(code, message_of(code));
     }
 
     fn settle(&mut self, now: Instant) {
@@ -190,7 +206,7 @@ impl Instrument {
                 }
             };
             let resolved = path.resolve(&unit.header);
-            let Some(handler) = lookup(unit.header.common, unit.header.query, &resolved) else {
+            let Some(found) = lookup(unit.header.common, unit.header.query, &resolved) else {
                 debug!(unit = text, "undefined header");
                 self.queue(scpi::UNDEFINED_HEADER);
                 break;
@@ -198,7 +214,7 @@ impl Instrument {
             if !unit.header.common {
                 path.descend(resolved);
             }
-            let result = handler(self, &unit.params, now);
+            let result = found.run(self, &unit.params, now);
             self.settle(now);
             match result {
                 Ok(Some(reply)) => replies.push(reply),

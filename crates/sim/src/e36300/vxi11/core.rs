@@ -19,7 +19,7 @@ use tracing::debug;
 use super::rpc::{frame, parse_call, reply, Accept, Incoming, RecordReader, XdrReader, XdrWriter};
 use super::{CORE_PROGRAM, CORE_VERSION};
 use crate::e36300::control::lock;
-use crate::e36300::{Instrument, Remote, MAX_LINE};
+use crate::e36300::{Instrument, Remote, MAX_LINE, QUERY_INTERRUPTED};
 use crate::scpi;
 use crate::server::{Conn, Fault};
 
@@ -58,8 +58,6 @@ const REASON_END: i32 = 0x04;
 const MAX_RECEIVE: u32 = 4096;
 /// A read with nothing to answer waits at most this long, whatever the client asked.
 const MAX_IO_WAIT: Duration = Duration::from_secs(10);
-/// IEEE 488.2: a new message while an answer is unread.
-const QUERY_INTERRUPTED: i32 = -410;
 /// The only device of a LAN instrument.
 const DEVICE_NAME: &str = "inst0";
 
@@ -281,7 +279,7 @@ fn execute(instrument: &Mutex<Instrument>, state: &mut LinkState, message: &[u8]
     let mut instrument = lock(instrument);
     if !state.output.is_empty() {
         state.output.clear();
-        instrument.push_error(QUERY_INTERRUPTED, "Query INTERRUPTED");
+        instrument.queue(QUERY_INTERRUPTED);
     }
     let Ok(text) = std::str::from_utf8(message) else {
         instrument.queue(scpi::SYNTAX_ERROR);
