@@ -61,9 +61,11 @@ async fn identifies_every_model_and_reads_all_outputs_at_once() {
             let ch = i + 1;
             assert!(!out.output, "{name} ch{ch}");
             assert_eq!(out.mode, Mode::Off);
-            assert_eq!((out.voltage_set, out.current_set), (Some(0.0), Some(0.0)));
-            // After *RST the protection sits at 110 % of the rating, signed like it.
+            // Power-on (*RST) state: 0 V, the current limit at the rating.
             let rating = model.rating(ch);
+            let rated = Some(rating.current_max);
+            assert_eq!((out.voltage_set, out.current_set), (Some(0.0), rated));
+            // The protection sits at 110 % of the rating, signed like it.
             let expected = 1.1 * (rating.voltage_min + rating.voltage_max);
             let level = out.ovp_level.unwrap();
             assert!((level - expected).abs() < 1e-6, "{name} ch{ch}: {level}");

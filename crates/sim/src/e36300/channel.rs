@@ -73,6 +73,16 @@ impl Quantity {
     }
 }
 
+/// One output's settings in a `*SAV` location.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct SavedChannel {
+    voltage_set: f64,
+    current_set: f64,
+    ovp_level: f64,
+    ocp_enabled: bool,
+    ocp_delay: f64,
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct Channel {
     pub(super) rating: ChannelRating,
@@ -112,10 +122,12 @@ impl Channel {
         channel
     }
 
-    /// The `*RST` state; the load is physics, not a setting, so it stays.
+    /// The `*RST` state; the load is physics, not a setting, so it stays. The current
+    /// limit goes to the rating, not to 0 (the E3631A's *RST table, 5 A / 1 A / 1 A):
+    /// "set a voltage, switch on" then delivers it.
     pub(super) fn reset(&mut self) {
         self.voltage_set = 0.0;
-        self.current_set = 0.0;
+        self.current_set = self.rating.max_current;
         self.output = false;
         self.ovp_level = self.limits(Quantity::OvpLevel).2;
         self.ovp_tripped = false;
@@ -138,7 +150,11 @@ impl Channel {
         let volts = self.rating.max_voltage;
         match quantity {
             Quantity::Voltage => (0.0, volts * PROGRAMMABLE_MARGIN, 0.0),
-            Quantity::Current => (0.0, self.rating.max_current * PROGRAMMABLE_MARGIN, 0.0),
+            Quantity::Current => (
+                0.0,
+                self.rating.max_current * PROGRAMMABLE_MARGIN,
+                self.rating.max_current,
+            ),
             Quantity::OvpLevel => (0.0, volts * OVP_MARGIN, volts * OVP_MARGIN),
             Quantity::OcpDelay => (0.0, MAX_OCP_DELAY_S, DEFAULT_OCP_DELAY.as_secs_f64()),
         }
@@ -181,6 +197,26 @@ impl Channel {
                 }
             }
         }
+    }
+
+    /// What `*SAV` keeps of this output.
+    pub(super) fn settings(&self) -> SavedChannel {
+        SavedChannel {
+            voltage_set: self.voltage_set,
+            current_set: self.current_set,
+            ovp_level: self.ovp_level,
+            ocp_enabled: self.ocp_enabled,
+            ocp_delay: self.ocp_delay,
+        }
+    }
+
+    /// `*RCL`: the saved settings; the output stays as it is and trips stay latched.
+    pub(super) fn recall(&mut self, saved: &SavedChannel) {
+        self.voltage_set = saved.voltage_set;
+        self.current_set = saved.current_set;
+        self.ovp_level = saved.ovp_level;
+        self.ocp_enabled = saved.ocp_enabled;
+        self.ocp_delay = saved.ocp_delay;
     }
 
     pub(super) fn tripped(&self) -> bool {

@@ -47,12 +47,19 @@ const COMMON: &[(&str, bool, Handler)] = &[
     ("SRE", true, Instrument::service_request_enable_query),
     ("WAI", false, Instrument::wait),
     ("TST", true, Instrument::self_test_query),
+    ("OPT", true, Instrument::options_query),
+    ("SAV", false, Instrument::save),
+    ("RCL", false, Instrument::recall),
+    ("TRG", false, Instrument::trigger),
 ];
 
 /// The command tree in manual notation: pattern, query?, handler. First match wins.
 const TREE: &[(&str, bool, Handler)] = &[
     ("SYSTem:ERRor[:NEXT]", true, Instrument::system_error_query),
     ("SYSTem:VERSion", true, Instrument::system_version_query),
+    ("SYSTem:REMote", false, Instrument::system_remote),
+    ("SYSTem:LOCal", false, Instrument::system_local),
+    ("SYSTem:RWLock", false, Instrument::system_remote_with_lock),
     ("INSTrument[:SELect]", false, Instrument::select),
     ("INSTrument[:SELect]", true, Instrument::select_query),
     ("INSTrument:NSELect", false, Instrument::select_number),

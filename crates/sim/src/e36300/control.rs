@@ -11,7 +11,7 @@ use tracing::debug;
 
 use super::channel::{Channel, ChannelSnapshot, Mode};
 use super::model::{Model, PsuOptions};
-use super::{Instrument, MAX_LINE};
+use super::{Instrument, Remote, MAX_LINE};
 use crate::scpi;
 use crate::server::{self, Conn, Fault, SimHandle};
 
@@ -130,6 +130,11 @@ impl PsuControl {
     /// Channel (1-based) that commands without a channel list act on.
     pub fn selected_channel(&self) -> usize {
         lock(&self.instrument).selected + 1
+    }
+
+    /// Whether the front panel is in remote (`SYST:REM`, VXI-11 DEVICE_REMOTE) or local.
+    pub fn remote(&self) -> Remote {
+        lock(&self.instrument).remote
     }
 
     pub fn model(&self) -> Model {

@@ -61,6 +61,13 @@ pub const MAX_OCP_DELAY_S: f64 = 10.0;
 pub const ERROR_QUEUE_CAPACITY: usize = 20;
 /// Longest accepted input line; longer lines are dropped with -363.
 pub const MAX_LINE: usize = 4096;
+/// `*SAV`/`*RCL` locations, 0 up to this.
+pub const LAST_STATE_LOCATION: usize = 9;
+/// What `*OPT?` answers: no options installed, in IEEE 488.2's way of saying so.
+pub const OPTIONS: &str = "0";
+/// Event status register bit set at power-on (IEEE 488.2 PON), cleared by `*ESR?`/`*CLS`.
+const ESR_POWER_ON: u8 = 0x80;
+
 /// What `SYST:VERS?` answers.
 pub const SCPI_VERSION: &str = "1999.0";
 
@@ -130,28 +137,34 @@ pub struct Instrument {
     ese: u8,
     sre: u8,
     remote: Remote,
+    /// `*SAV` locations: each output's settings and the selected output.
+    saved: Vec<(Vec<channel::SavedChannel>, usize)>,
     noise: bool,
     rng: XorShift,
 }
 
 impl Instrument {
+    /// The instrument just switched on: `*RST` state, PON set in the event register.
     pub fn new(options: &PsuOptions) -> Self {
+        let channels: Vec<Channel> = options
+            .model
+            .ratings()
+            .iter()
+            .map(|r| Channel::new(*r))
+            .collect();
+        let reset_state = (channels.iter().map(Channel::settings).collect(), 0);
         Instrument {
             model: options.model,
             serial: options.serial.clone(),
             firmware: options.firmware.clone(),
-            channels: options
-                .model
-                .ratings()
-                .iter()
-                .map(|r| Channel::new(*r))
-                .collect(),
+            channels,
             selected: 0,
             errors: VecDeque::with_capacity(ERROR_QUEUE_CAPACITY),
-            esr: 0,
+            esr: ESR_POWER_ON,
             ese: 0,
             sre: 0,
             remote: Remote::Local,
+            saved: vec![reset_state; LAST_STATE_LOCATION + 1],
             noise: true,
             rng: XorShift::new(options.seed),
         }
@@ -248,9 +261,16 @@ impl Instrument {
             .collect()
     }
 
-    /// `CH1`, `ch2`, ... as used by `INST:SEL` and `APPL`.
+    /// `CH1`, `ch2`, ... or the output identifiers `P6V`, `P25V`, `N25V` (outputs 1, 2
+    /// and 3 on every model), as used by `INST:SEL` and `APPL`.
     fn channel_keyword(&self, text: &str) -> Result<usize, i32> {
         let text = text.trim();
+        if let Some(index) = ["P6V", "P25V", "N25V"]
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(text))
+        {
+            return Ok(index);
+        }
         let number = text
             .get(..2)
             .filter(|prefix| prefix.eq_ignore_ascii_case("CH"))

@@ -100,6 +100,8 @@ fn error_queue_overflow_keeps_19_and_marks_the_last() {
 #[test]
 fn status_registers() {
     let mut p = psu(Model::E36313A);
+    // PON: the instrument was just switched on; reading the register clears it.
+    assert_eq!(run(&mut p, "*ESR?").as_deref(), Some("+128"));
     assert_eq!(run(&mut p, "*ESR?").as_deref(), Some("+0"));
     run(&mut p, "FOO");
     assert_eq!(run(&mut p, "*STB?").as_deref(), Some("+4"));
