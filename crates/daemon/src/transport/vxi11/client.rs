@@ -188,16 +188,13 @@ impl Vxi11Link {
         self.timeout + RPC_SLACK
     }
 
-    /// Send one message; the last chunk carries END.
+    /// Send one message in pieces the instrument takes; the last carries END.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let chunks: Vec<&[u8]> = if bytes.is_empty() {
-            vec![bytes]
-        } else {
-            bytes.chunks(self.max_write).collect()
-        };
-        let last = chunks.len() - 1;
-        for (index, chunk) in chunks.into_iter().enumerate() {
-            let flags = if index == last { FLAG_END } else { 0 };
+        let mut rest = bytes;
+        loop {
+            let chunk = &rest[..rest.len().min(self.max_write)];
+            let last = chunk.len() == rest.len();
+            let flags = if last { FLAG_END } else { 0 };
             let mut parameters = XdrWriter::new();
             parameters
                 .u32(self.link_id)
@@ -211,12 +208,22 @@ impl Vxi11Link {
                 .await?;
             let mut reader = XdrReader::new(&results);
             let error = reader.i32()?;
-            let _size = reader.u32()?;
+            let taken = reader.u32()? as usize;
             if error != 0 {
                 return Err(vxi11_error(error, "DEVICE_WRITE"));
             }
+            // A device may take less than it was given; the rest goes again.
+            if (taken == 0 && !chunk.is_empty()) || taken > chunk.len() {
+                return Err(Error::device_error(format!(
+                    "DEVICE_WRITE: the instrument took {taken} of {} bytes",
+                    chunk.len()
+                )));
+            }
+            rest = &rest[taken..];
+            if rest.is_empty() {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Read one text line: up to LF, or to the end of the instrument's message.
@@ -295,4 +302,90 @@ fn text(line: &[u8]) -> Result<String, Error> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     String::from_utf8(line.to_vec())
         .map_err(|_| Error::device_error("the device sent non-text bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rpc::{frame, read_record};
+    use super::*;
+
+    /// A core channel on a pipe that takes at most 3 bytes per DEVICE_WRITE and answers
+    /// DEVICE_READ in two pieces; returns each write's (flags, data).
+    async fn instrument(stream: Box<dyn ByteStream>) -> Vec<(u32, Vec<u8>)> {
+        let mut stream = stream;
+        let mut writes = Vec::new();
+        let mut answer: Vec<&[u8]> = vec![b"ab", b"c\n"];
+        while let Ok(call) = read_record(&mut stream).await {
+            let mut call = XdrReader::new(&call);
+            let xid = call.u32().unwrap();
+            for _ in 0..4 {
+                call.u32().unwrap();
+            }
+            let procedure = call.u32().unwrap();
+            call.u32().unwrap();
+            call.opaque().unwrap();
+            call.u32().unwrap();
+            call.opaque().unwrap();
+            let mut results = XdrWriter::new();
+            match procedure {
+                CREATE_LINK => {
+                    results.u32(0).u32(7).u32(0).u32(4);
+                }
+                DEVICE_WRITE => {
+                    let _link = call.u32().unwrap();
+                    call.u32().unwrap();
+                    call.u32().unwrap();
+                    let flags = call.u32().unwrap();
+                    let data = call.opaque().unwrap();
+                    let taken = data.len().min(3);
+                    writes.push((flags, data[..taken].to_vec()));
+                    results.u32(0).u32(taken as u32);
+                }
+                DEVICE_READ => {
+                    let piece = answer.remove(0);
+                    let reason = if answer.is_empty() { REASON_END } else { 1 };
+                    results.u32(0).u32(reason as u32).opaque(piece);
+                }
+                _ => {
+                    results.u32(0);
+                }
+            }
+            let mut reply = XdrWriter::new();
+            reply.u32(xid).u32(1).u32(0).u32(0).opaque(&[]).u32(0);
+            let mut record = reply.into_bytes();
+            record.extend_from_slice(&results.into_bytes());
+            if tokio::io::AsyncWriteExt::write_all(&mut stream, &frame(&record))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        writes
+    }
+
+    #[tokio::test]
+    async fn partial_writes_are_resent_and_end_marks_the_last_piece() {
+        let (near, far) = tokio::io::duplex(4096);
+        let server = tokio::spawn(instrument(Box::new(far)));
+        let mut link = Vxi11Link::open(Box::new(near), "inst0", Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(link.max_write, 4, "as the instrument announced");
+        link.send(b"*IDN?\n").await.unwrap();
+        assert_eq!(link.read_line().await.unwrap(), "abc");
+        // A piece with END that was taken only in part goes again, END and all.
+        link.send(b"*RST;*CLS\n").await.unwrap();
+        link.close().await.unwrap();
+        let writes = server.await.unwrap();
+        let expected: Vec<(u32, Vec<u8>)> = vec![
+            (0, b"*ID".to_vec()),
+            (FLAG_END, b"N?\n".to_vec()),
+            (0, b"*RS".to_vec()),
+            (0, b"T;*".to_vec()),
+            (FLAG_END, b"CLS".to_vec()),
+            (FLAG_END, b"\n".to_vec()),
+        ];
+        assert_eq!(writes, expected);
+    }
 }

@@ -160,7 +160,7 @@ impl RpcChannel {
 }
 
 /// A record as one last fragment.
-fn frame(record: &[u8]) -> Vec<u8> {
+pub(super) fn frame(record: &[u8]) -> Vec<u8> {
     let length = u32::try_from(record.len()).expect("records are bounded");
     let mut framed = Vec::with_capacity(record.len() + 4);
     framed.extend_from_slice(&(LAST_FRAGMENT | length).to_be_bytes());
@@ -169,7 +169,7 @@ fn frame(record: &[u8]) -> Vec<u8> {
 }
 
 /// Read one record (its fragments joined), at most [`MAX_RECORD`] bytes.
-async fn read_record(stream: &mut Box<dyn ByteStream>) -> Result<Vec<u8>, Error> {
+pub(super) async fn read_record(stream: &mut Box<dyn ByteStream>) -> Result<Vec<u8>, Error> {
     let lost = |err: std::io::Error| Error::not_connected(format!("read failed: {err}"));
     let mut record = Vec::new();
     loop {
