@@ -990,7 +990,7 @@ mod tests {
             (
                 "template_dir = views\n[c1]\nport = 1\ntemplate = oven.html\n",
                 4,
-                "template 'oven.html' is not built in (default.html, psu.html, gauge.html) and not in template_dir",
+                "template 'oven.html' is not built in (default.html, psu.html, gauge.html, cryocon.html, ferment.html, clusterctrl.html) and not in template_dir",
             ),
             (
                 "[c1]\nport = 1\ntemplate = chamber.html\n",
@@ -1103,5 +1103,16 @@ mod tests {
         assert!(psu1.plots.len() >= 2);
         let psu2 = config.client("psu2").unwrap();
         assert_eq!((psu2.port, psu2.template.as_str()), (7002, "psu.html"));
+        let cryo = config.client("cryo").unwrap();
+        assert_eq!((cryo.port, cryo.template.as_str()), (7021, "cryocon.html"));
+        assert!(cryo.plots[0]
+            .values
+            .contains(&"loop1_profile_setpoint".into()));
+        let ferment = config.client("ferment1").unwrap();
+        assert_eq!(
+            (ferment.port, ferment.template.as_str()),
+            (7031, "ferment.html")
+        );
+        assert!(ferment.plots[0].values.contains(&"profile_setpoint".into()));
     }
 }

@@ -39,7 +39,8 @@
         el.classList.toggle("off", !isOn(value));
         return;
       case "trip":
-        el.textContent = isOn(value) ? "tripped" : "ok";
+      case "alarm":
+        el.textContent = isOn(value) ? (el.dataset.format === "trip" ? "tripped" : "alarm") : "ok";
         el.classList.toggle("bad", isOn(value));
         el.classList.toggle("good", !isOn(value));
         return;
@@ -197,6 +198,7 @@
       }
       renderAlarms(snapshot.alarms);
       renderStoreProblem(snapshot.store_problem);
+      readAllSteps();
     });
     events.addEventListener("status", (e) => {
       const update = JSON.parse(e.data);
@@ -246,14 +248,17 @@
     reply.textContent = `> ${line}\n${text}`;
   }
 
-  async function run(line) {
+  // Run a monitor command and show its reply; resolves to the reply (or null). `quiet`:
+  // only a failure is shown, and nothing is asked for (a read the page makes by itself).
+  async function run(line, quiet = false) {
     const headers = { "Content-Type": "application/json" };
     if (tokenRequired) {
       const secret = token();
       if (!secret) {
+        if (quiet) return null;
         askToken();
         showReply(line, "This monitor needs its token: enter it, then run the command again.", false);
-        return;
+        return null;
       }
       headers["X-Labwire-Token"] = secret;
     }
@@ -267,7 +272,7 @@
       });
     } catch (err) {
       showReply(line, `The monitor did not answer: ${err}`, false);
-      return;
+      return null;
     }
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
@@ -277,10 +282,11 @@
     }
     if (!response.ok) {
       showReply(line, (await response.text()).trim(), false);
-      return;
+      return null;
     }
     const reply = await response.json();
-    showReply(line, reply.reply, reply.ok);
+    if (!quiet || !reply.ok) showReply(line, reply.reply, reply.ok);
+    return reply;
   }
 
   const history = [];
@@ -311,7 +317,7 @@
   const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
   document.addEventListener("submit", (e) => {
     const form = e.target.closest("form[data-command]");
-    if (!form) return;
+    if (!form || form.matches(".profile-editor, .profile-start")) return;
     e.preventDefault();
     const field = form.elements.value;
     const value = field.value.trim();
@@ -323,6 +329,113 @@
     field.value = "";
     run(command.replace("{value}", value));
   });
+
+  // ---- profile editors ----------------------------------------------------------------
+
+  // A table of steps (time from the start, setpoint) in a form.profile-editor. Submitting
+  // runs its data-command with {points} replaced by "0s:20,2h:-100,..." (only times like
+  // 90m or 1.5h and numbers get in); "Read loaded" fills the table from the reply to its
+  // data-read command (the daemon's profile_status, profile_points=). A form.profile-start
+  // runs its data-command, with " at=<time>" when a UTC time is typed in its field.
+  const STEP_TIME = /^(\d+\.?\d*|\.\d+)[smhd]$/;
+  const UTC_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$/;
+
+  function stepRows(form) {
+    return $$("tbody tr", form);
+  }
+
+  function addStep(form, time = "", setpoint = "") {
+    const rows = stepRows(form);
+    const row = rows[rows.length - 1].cloneNode(true);
+    row.querySelector('[name="time"]').value = time;
+    row.querySelector('[name="setpoint"]').value = setpoint;
+    rows[rows.length - 1].after(row);
+    return row;
+  }
+
+  function fillSteps(form, points) {
+    const rows = stepRows(form);
+    for (const row of rows.slice(1)) row.remove();
+    rows[0].querySelector('[name="time"]').value = "";
+    rows[0].querySelector('[name="setpoint"]').value = "";
+    points.split(",").filter(Boolean).forEach((point, i) => {
+      const [time, setpoint] = point.split(/:(.*)/s);
+      const row = i === 0 ? rows[0] : addStep(form);
+      row.querySelector('[name="time"]').value = time;
+      row.querySelector('[name="setpoint"]').value = setpoint || "";
+    });
+  }
+
+  // `untouched`: only into a table nobody has typed in (the read when the page opens).
+  async function readSteps(form, quiet, untouched = false) {
+    const reply = await run(form.dataset.read, quiet);
+    if (!reply || !reply.ok || typeof reply.kwargs.profile_points !== "string") return;
+    if (untouched && $$("input", form).some((input) => input.value !== "")) return;
+    fillSteps(form, reply.kwargs.profile_points);
+  }
+
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest(".profile-editor button[data-step]");
+    if (!button) return;
+    const form = button.closest("form");
+    switch (button.dataset.step) {
+      case "add":
+        addStep(form).querySelector('[name="time"]').focus();
+        break;
+      case "remove": {
+        const row = button.closest("tr");
+        if (stepRows(form).length > 1) row.remove();
+        else for (const input of $$("input", row)) input.value = "";
+        break;
+      }
+      case "read":
+        readSteps(form, false);
+        break;
+    }
+  });
+
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form.profile-editor, form.profile-start");
+    if (!form) return;
+    e.preventDefault();
+    const command = form.dataset.command;
+    if (form.matches(".profile-start")) {
+      const at = form.elements.at.value.trim();
+      if (at && !UTC_TIME.test(at)) {
+        showReply(`${command} at=${at}`, "Enter a UTC time such as 2026-12-24T08:00:00Z, or nothing for now.", false);
+        return;
+      }
+      run(at ? `${command} at=${at}` : command);
+      return;
+    }
+    const points = [];
+    for (const [i, row] of stepRows(form).entries()) {
+      const time = row.querySelector('[name="time"]').value.trim();
+      const setpoint = row.querySelector('[name="setpoint"]').value.trim();
+      if (!time && !setpoint) continue;
+      if (!STEP_TIME.test(time) || !NUMBER.test(setpoint)) {
+        showReply(command.replace("{points}", "?"), `Step ${i + 1}: enter a time from the start such as 0s, 90m, 2h or 3d, and a setpoint number.`, false);
+        return;
+      }
+      points.push(`${time}:${setpoint}`);
+    }
+    if (!points.length) {
+      showReply(command.replace("{points}", "?"), "Enter at least one step (the first at 0s).", false);
+      return;
+    }
+    run(command.replace("{points}", points.join(","))).then((reply) => {
+      if (reply && reply.ok) readSteps(form, true);
+    });
+  });
+
+  // The loaded profiles fill their tables once the live stream has opened (so the token,
+  // if one is needed, is known).
+  let stepsRead = false;
+  function readAllSteps() {
+    if (stepsRead) return;
+    stepsRead = true;
+    for (const form of $$("form.profile-editor[data-read]")) readSteps(form, true, true);
+  }
 
   // ---- plots --------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 //! `promtool` from Debian's `prometheus` package in `target/tools/`); without them this
 //! test fails, it never skips.
 //!
-//! Screenshots are kept in `target/artifacts/` (desktop and phone width).
+//! Screenshots are kept in `target/artifacts/` (desktop and phone width, and the page of
+//! a temperature controller and a fermentation chamber).
 
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use futures_util::FutureExt;
@@ -183,6 +184,28 @@ async fn the_page_in_a_real_browser() {
         .expect("the monitor prints `http <addr>`")
         .parse()
         .unwrap();
+    // A third monitor: a temperature controller and a fermentation chamber on their
+    // built-in blocks, the controller's plot with its planned profile.
+    let cryo = daemon("cryocon", "cryo");
+    let ferment = daemon("ferment", "ferm1");
+    let devices_config = dir.path().join("devices.ini");
+    std::fs::write(
+        &devices_config,
+        format!(
+            "name = devices\npoll_interval = 0.2\ndb = devices.sqlite\n\
+             [cryo]\nhost = 127.0.0.1\nport = {cryo}\ntemplate = cryocon.html\n\
+             [[plots]]\n[[[temperature]]]\nname = Cold stage\n\
+             values = time, temp_a, loop1_profile_setpoint\nylabel = Temperature [K]\n\
+             [ferm1]\nhost = 127.0.0.1\nport = {ferment}\ntemplate = ferment.html\n",
+            cryo = cryo.addr.port(),
+            ferment = ferment.addr.port(),
+        ),
+    )
+    .unwrap();
+    let (devices_monitor, devices_http) = labwire_testkit::start_monitor(&devices_config);
+    let devices_port = Client::connect(devices_monitor.addr, ClientOptions::default())
+        .await
+        .unwrap();
     let port = Client::connect(monitor.addr, ClientOptions::default())
         .await
         .unwrap();
@@ -240,6 +263,7 @@ async fn the_page_in_a_real_browser() {
     let outcome = AssertUnwindSafe(async {
         drive(&browser, http, &port).await;
         drive_locked(&browser, locked_http, "open sesame; 100%").await;
+        drive_devices(&browser, devices_http, &devices_port).await;
     })
     .catch_unwind()
     .await;
@@ -477,4 +501,233 @@ async fn drive_locked(browser: &Browser, http: SocketAddr, token: &str) {
         pressure.as_str().is_some_and(|p| p.contains('e')),
         "shown as 1.23e-4: {pressure}"
     );
+}
+
+/// Click the element `selector` finds.
+async fn click(browser: &Browser, selector: &str) {
+    browser
+        .find(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|err| panic!("{selector}: {err}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Type `text` into the `index`th element `selector` finds.
+async fn type_into(browser: &Browser, selector: &str, index: usize, text: &str) {
+    let fields = browser.find_all(Locator::Css(selector)).await.unwrap();
+    let field = fields
+        .get(index)
+        .unwrap_or_else(|| panic!("{selector} [{index}]: not there"));
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// The command line's reply once it is about `command`.
+async fn reply_to(browser: &Browser, command: &str) -> String {
+    let script = format!(
+        "const r = document.querySelector('#reply'); \
+         return !r.hidden && r.textContent.startsWith({}) ? r.textContent : '';",
+        json!(format!("> {command}\n"))
+    );
+    until(browser, command, &script)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Loop 1's profile editor and start form on the controller's block.
+const EDITOR: &str = "#cryo-loop1 form.profile-editor";
+const START: &str = "#cryo-loop1 form.profile-start";
+
+/// The steps in loop 1's editor, as (time, setpoint) texts.
+async fn steps(browser: &Browser) -> Json {
+    browser
+        .execute(
+            &format!(
+                "return [...document.querySelectorAll('{EDITOR} tbody tr')].map(r => \
+                 [r.querySelector('[name=time]').value, r.querySelector('[name=setpoint]').value]);"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// The built-in blocks of a temperature controller and a fermentation chamber, on their
+/// simulators: values shown, the chamber's controls, the profile editor's commands, and
+/// the planned profile in the controller's plot.
+async fn drive_devices(browser: &Browser, http: SocketAddr, port: &Client) {
+    browser.set_window_size(1400, 1800).await.unwrap();
+    eventually(WAIT, "both devices polled", || async {
+        let status = port.call("get_status").await.ok()?;
+        let polled = status.get("nconnected") == Some("2")
+            && status
+                .get("cryo.loop1_setpoint")
+                .is_some_and(|v| !v.is_empty())
+            && status
+                .get("ferm1.beer_temperature")
+                .is_some_and(|v| !v.is_empty());
+        polled.then_some(())
+    })
+    .await;
+    browser.goto(&format!("http://{http}/")).await.unwrap();
+    until(
+        browser,
+        "the live stream open",
+        "return document.querySelector('#live').textContent === 'live';",
+    )
+    .await;
+
+    // Values fill in: the controller's input A in kelvin, the chamber's beer.
+    let temp_a = until(
+        browser,
+        "input A's temperature",
+        "return document.querySelector('[data-var=\"cryo.temp_a\"]').textContent;",
+    )
+    .await;
+    let kelvin: f64 = temp_a.as_str().unwrap().parse().unwrap();
+    // The simulated cold stage cools from room temperature.
+    assert!((4.0..320.0).contains(&kelvin), "a cold stage: {temp_a}");
+    let beer = until(
+        browser,
+        "the beer temperature",
+        "return document.querySelector('[data-var=\"ferm1.beer_temperature\"]').textContent;",
+    )
+    .await;
+    let celsius: f64 = beer.as_str().unwrap().parse().unwrap();
+    assert!((10.0..30.0).contains(&celsius), "a room: {beer}");
+    assert_eq!(
+        text_of(browser, "[data-var=\"ferm1.alarm_probe_fault\"]").await,
+        "ok"
+    );
+    assert_eq!(text_of(browser, "[data-var=\"ferm1.heater\"]").await, "off");
+
+    // The chamber's controls: a mode button and the setpoint form.
+    click(
+        browser,
+        "button[data-command=\"send ferm1 set_mode mode=constant\"]",
+    )
+    .await;
+    until(
+        browser,
+        "mode constant",
+        "return document.querySelector('[data-var=\"ferm1.mode\"]').textContent === 'constant';",
+    )
+    .await;
+    type_into(
+        browser,
+        "form[data-command=\"send ferm1 set_setpoint value={value}\"] input",
+        0,
+        "19.5",
+    )
+    .await;
+    click(
+        browser,
+        "form[data-command=\"send ferm1 set_setpoint value={value}\"] button",
+    )
+    .await;
+    until(
+        browser,
+        "the chamber's new setpoint",
+        "return document.querySelector('[data-var=\"ferm1.setpoint\"]').textContent === '19.50';",
+    )
+    .await;
+
+    // A step the editor cannot read is refused on the page: nothing is sent.
+    type_into(browser, &format!("{EDITOR} [name=time]"), 0, "2 hours").await;
+    type_into(browser, &format!("{EDITOR} [name=setpoint]"), 0, "250").await;
+    click(browser, &format!("{EDITOR} button[type=submit]")).await;
+    let refused = reply_to(browser, "send cryo profile_load loop=1 points=?").await;
+    assert!(refused.contains("Step 1: enter a time"), "{refused}");
+    let status = port.call("send cryo profile_status loop=1").await.unwrap();
+    assert_eq!(status.get("profile_points").unwrap_or(""), "", "{status}");
+
+    // Two steps typed in the table, loaded with the page's command.
+    type_into(browser, &format!("{EDITOR} [name=time]"), 0, "0s").await;
+    type_into(browser, &format!("{EDITOR} [name=setpoint]"), 0, "295").await;
+    click(browser, &format!("{EDITOR} button[data-step=add]")).await;
+    type_into(browser, &format!("{EDITOR} [name=time]"), 1, "2h").await;
+    type_into(browser, &format!("{EDITOR} [name=setpoint]"), 1, "250").await;
+    click(browser, &format!("{EDITOR} button[type=submit]")).await;
+    let loaded = reply_to(
+        browser,
+        "send cryo profile_load loop=1 points=0s:295,2h:250",
+    )
+    .await;
+    assert_eq!(
+        loaded,
+        "> send cryo profile_load loop=1 points=0s:295,2h:250\nok profile_load loop=1 points=2"
+    );
+    let status = port.call("send cryo profile_status loop=1").await.unwrap();
+    assert_eq!(
+        status.get("profile_points"),
+        Some("0s:295,2h:250"),
+        "{status}"
+    );
+
+    // Started from the page: the run shows, and the plot draws the plan (the second
+    // colour, dashed) up to an hour ahead of now, the right half of the image.
+    click(browser, &format!("{START} button:not([type=button])")).await;
+    assert_eq!(
+        reply_to(browser, "send cryo profile_start loop=1")
+            .await
+            .lines()
+            .nth(1)
+            .map(|l| l.starts_with("ok profile_start loop=1 profile=running")),
+        Some(true)
+    );
+    until(
+        browser,
+        "loop 1's profile running",
+        "return document.querySelector('[data-var=\"cryo.loop1_profile\"]').textContent === 'running';",
+    )
+    .await;
+    let plan_pixels = until(
+        browser,
+        "the planned profile in the plot's future half",
+        "const img = document.querySelector('#client-cryo .plot img'); \
+         img.scrollIntoView(); \
+         if (!window.__planReload) { window.__planReload = true; \
+           document.querySelector('#client-cryo .ranges button[data-span=\"3600\"]').click(); return 0; } \
+         if (!img.complete || !img.naturalWidth || !img.src.includes('from=-3600')) return 0; \
+         const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight; \
+         const g = c.getContext('2d'); g.drawImage(img, 0, 0); \
+         const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0; \
+         for (let y = 40; y < c.height; y++) for (let x = Math.floor(c.width * 0.6); x < c.width; x++) { \
+           const i = (y * c.width + x) * 4; if (d[i] === 255 && d[i + 1] === 127 && d[i + 2] === 14) n++; } \
+         return n > 20 ? n : 0;",
+    )
+    .await;
+    assert!(plan_pixels.as_u64().unwrap() > 20);
+
+    // A fresh page reads the loaded steps into the table by itself.
+    browser.refresh().await.unwrap();
+    until(
+        browser,
+        "the loaded steps read into the editor",
+        &format!("return document.querySelectorAll('{EDITOR} tbody tr').length === 2;"),
+    )
+    .await;
+    assert_eq!(steps(browser).await, json!([["0s", "295"], ["2h", "250"]]));
+
+    browser
+        .execute("window.scrollTo(0, 0);", vec![])
+        .await
+        .unwrap();
+    let shot = browser.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("web-devices.png"), &shot).unwrap();
+
+    // On a phone the loops, the step table and the forms fit the screen.
+    browser.set_window_size(390, 844).await.unwrap();
+    until(
+        browser,
+        "the devices' blocks fit a phone",
+        "return document.documentElement.scrollWidth <= window.innerWidth;",
+    )
+    .await;
+    let shot = browser.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("web-devices-phone.png"), &shot).unwrap();
 }

@@ -6,11 +6,12 @@
 //!
 //! Layout:
 //!
-//! - `render`: [`render_png`] and its types. Decimates each series, lays out title,
-//!   legend and plot area, draws grid, ticks and lines (broken at gaps) with plotters'
-//!   bitmap backend, then encodes with the `png` crate: as a palette image when the
-//!   plot has at most 256 colours (it normally does: about a third of the RGB size),
-//!   else as RGB.
+//! - `render`: [`render_png`] and its types; [`render_png_with_plans`] adds planned
+//!   series (a setpoint profile), dashed, cut at the range's edges. Decimates each
+//!   series, lays out title, legend and plot area, draws grid, ticks and lines (broken at
+//!   gaps) with plotters' bitmap backend, then encodes with the `png` crate: as a palette
+//!   image when the plot has at most 256 colours (it normally does: about a third of the
+//!   RGB size), else as RGB.
 //! - `text`: labels set with `ab_glyph` from DejaVu Sans compiled into the crate
 //!   (`fonts/`, with its licence). No system fonts, nothing linking fontconfig or
 //!   freetype; plotters draws no text, because its own `ab_glyph` path misplaces glyphs.
@@ -41,4 +42,7 @@ mod render;
 mod text;
 
 pub use decimate::decimate;
-pub use render::{clamp_size, render_png, PlotError, PlotSpec, Series, YScale, MAX_SIZE, MIN_SIZE};
+pub use render::{
+    clamp_size, render_png, render_png_with_plans, PlotError, PlotSpec, Series, YScale, MAX_SIZE,
+    MIN_SIZE,
+};

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::axis::{self, Axis};
@@ -183,6 +184,33 @@ pub fn render_png(
     series: &[Series],
     x_range: (f64, f64),
 ) -> Result<Vec<u8>, PlotError> {
+    render_png_with_plans(spec, series, &[], x_range)
+}
+
+/// [`render_png`] with `planned` series too: what is meant to happen (a setpoint
+/// profile, say) next to what was measured. Each planned series is drawn dashed, in the
+/// palette colours after the measured ones, and named in the legend after them; it
+/// counts for the y range like any other. A planned series is a line through its points
+/// (a profile's few corners), so a segment crossing an edge of `x_range` is cut there
+/// rather than dropped with its outside end: a day-long hold shows in a one-hour plot.
+pub fn render_png_with_plans(
+    spec: &PlotSpec,
+    measured: &[Series],
+    planned: &[Series],
+    x_range: (f64, f64),
+) -> Result<Vec<u8>, PlotError> {
+    let planned: Vec<Series> = planned
+        .iter()
+        .map(|s| Series {
+            name: s.name.clone(),
+            points: clipped(&s.points, x_range),
+        })
+        .collect();
+    let series: Vec<(&Series, Stroke)> = measured
+        .iter()
+        .map(|s| (s, Stroke::Solid))
+        .chain(planned.iter().map(|s| (s, Stroke::Dashed)))
+        .collect();
     let ts = Typesetter::get().ok_or(PlotError::Font)?;
     let (width, height) = clamp_size(spec.width, spec.height);
     // Starting white saves a fill pass over the whole image.
@@ -190,7 +218,7 @@ pub fn render_png(
     let mut labels = Vec::new();
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
-        draw(&root, ts, spec, series, x_range, &mut labels)?;
+        draw(&root, ts, spec, &series, x_range, &mut labels)?;
         root.present()?;
     }
     for label in &labels {
@@ -271,11 +299,47 @@ fn label(text: impl Into<String>, size: f32, color: RGBColor, at: (i32, i32)) ->
     }
 }
 
+/// The points of the line through `points` (sorted by x) within `x_range`, with the
+/// line's own values at the range's edges when it crosses them. At a step (two points at
+/// one x) on an edge, both stay.
+fn clipped(points: &[(f64, f64)], (x0, x1): (f64, f64)) -> Vec<(f64, f64)> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Vec::new();
+    };
+    let value_at = |x: f64| {
+        let after = points.partition_point(|p| p.0 <= x);
+        let (a, b) = (points[after - 1], points[after]);
+        a.1 + (b.1 - a.1) * (x - a.0) / (b.0 - a.0)
+    };
+    // An edge needs a point of its own unless one of the line's corners is on it.
+    let cut_at = |x: f64| first.0 < x && x < last.0 && !points.iter().any(|p| p.0 == x);
+    let mut out = Vec::with_capacity(points.len() + 2);
+    if cut_at(x0) {
+        out.push((x0, value_at(x0)));
+    }
+    out.extend(points.iter().filter(|p| x0 <= p.0 && p.0 <= x1));
+    if cut_at(x1) {
+        out.push((x1, value_at(x1)));
+    }
+    out
+}
+
+/// How a series' line is drawn: measured solid, planned dashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stroke {
+    Solid,
+    Dashed,
+}
+
+/// Dash and gap lengths of a planned line, pixels.
+const DASH: u32 = 6;
+const DASH_GAP: u32 = 4;
+
 fn draw(
     root: &Area<'_>,
     ts: Typesetter,
     spec: &PlotSpec,
-    series: &[Series],
+    series: &[(&Series, Stroke)],
     x_range: (f64, f64),
     labels: &mut Vec<Label>,
 ) -> Result<(), PlotError> {
@@ -290,7 +354,7 @@ fn draw(
     // The image width bounds the plot area's, so no column holds two pixels' extremes.
     let lines: Vec<Vec<(f64, f64)>> = series
         .iter()
-        .map(|s| decimate_map(&s.points, x_range, width, to_axis))
+        .map(|(s, _)| decimate_map(&s.points, x_range, width, to_axis))
         .collect();
     let Some((y_lo, y_hi)) = y_extent(&lines).map(|(lo, hi)| pad(lo, hi, log)) else {
         no_data(ts, spec, (w, h), labels);
@@ -301,7 +365,7 @@ fn draw(
     let legend: Vec<(&str, RGBColor)> = series
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.name.as_str(), PALETTE[i % PALETTE.len()]))
+        .map(|(i, (s, _))| (s.name.as_str(), PALETTE[i % PALETTE.len()]))
         .collect();
     let mut header = Header::lay_out(ts, w, &spec.title, &legend);
     let mut x_desc = x_description(spec, x_range);
@@ -376,7 +440,7 @@ fn draw(
     segment((l, t), (r, t), GRID)?;
     segment((r, t), (r, b), GRID)?;
 
-    for (points, &(_, color)) in lines.iter().zip(&legend) {
+    for ((points, &(_, color)), &(_, stroke)) in lines.iter().zip(&legend).zip(series) {
         // NaN marks a gap: each run between gaps is its own line.
         for run in points.split(|p| p.1.is_nan()) {
             match run {
@@ -387,7 +451,17 @@ fn draw(
                 }
                 _ => {
                     let path: Vec<(i32, i32)> = run.iter().map(|p| at(p.0, p.1)).collect();
-                    root.draw(&PathElement::new(path, color.stroke_width(1)))?;
+                    match stroke {
+                        Stroke::Solid => {
+                            root.draw(&PathElement::new(path, color.stroke_width(1)))?
+                        }
+                        Stroke::Dashed => root.draw(&DashedPathElement::new(
+                            path,
+                            DASH,
+                            DASH_GAP,
+                            color.stroke_width(1),
+                        ))?,
+                    }
                 }
             }
         }
@@ -804,6 +878,61 @@ mod tests {
         let never_positive = one("p", hour_of(|s| -s));
         let image = Image::decode(&render_png(&log, &never_positive, HOUR).unwrap());
         assert!(image.where_is(PALETTE[0], &log, &never_positive).is_empty());
+    }
+
+    #[test]
+    fn a_planned_series_is_dashed_in_the_next_colour() {
+        let spec = spec(800, 300);
+        let measured = one("temp", hour_of(|s| 300.0 - s / 36.0));
+        // Flat, so that its pixels lie on one row; beyond the measured hour.
+        let planned = one("plan", vec![(T0, 250.0), (T0 + 7200.0, 250.0)]);
+        let x_range = (T0, T0 + 7200.0);
+        let png = render_png_with_plans(&spec, &measured, &planned, x_range).unwrap();
+        let image = Image::decode(&png);
+        let both: Vec<Series> = measured.iter().chain(&planned).cloned().collect();
+        let plan = image.where_is(PALETTE[1], &spec, &both);
+        assert!(!plan.is_empty(), "no planned line");
+        let row = plan[plan.len() / 2].1;
+        let xs: Vec<u32> = plan.iter().filter(|p| p.1 == row).map(|p| p.0).collect();
+        let (first, last) = (xs[0], xs[xs.len() - 1]);
+        // It runs across the whole range, with gaps: dashed.
+        assert!(last - first > 600, "the plan spans {first}..{last}");
+        let gaps = xs.windows(2).filter(|w| w[1] - w[0] > 1).count();
+        assert!(gaps > 20, "{gaps} gaps: not dashed");
+        // The measured line stays solid and in the first colour.
+        assert!(!image.where_is(PALETTE[0], &spec, &both).is_empty());
+    }
+
+    #[test]
+    fn a_planned_segment_across_the_range_is_cut_at_its_edges() {
+        // A ramp from a day before to a day after the hour: none of its points is inside.
+        let ramp = vec![(T0 - DAY, 0.0), (T0 + DAY, 200.0)];
+        assert_eq!(
+            clipped(&ramp, HOUR),
+            vec![
+                (T0, 100.0),
+                (T0 + 3600.0, 100.0 + 200.0 * 3600.0 / (2.0 * DAY))
+            ]
+        );
+        // A step on the range's start stays a step; points inside stay.
+        let step = vec![(T0 - 60.0, 5.0), (T0, 5.0), (T0, 7.0), (T0 + 60.0, 7.0)];
+        assert_eq!(
+            clipped(&step, (T0, T0 + 30.0)),
+            vec![(T0, 5.0), (T0, 7.0), (T0 + 30.0, 7.0)]
+        );
+        assert_eq!(clipped(&step, (T0 + 120.0, T0 + 180.0)), vec![]);
+        assert_eq!(clipped(&[], HOUR), vec![]);
+
+        let spec = spec(800, 300);
+        let measured = one("temp", hour_of(|s| 300.0 - s / 36.0));
+        let planned = one("plan", ramp);
+        let png = render_png_with_plans(&spec, &measured, &planned, HOUR).unwrap();
+        let both: Vec<Series> = measured.iter().chain(&planned).cloned().collect();
+        let plan = Image::decode(&png).where_is(PALETTE[1], &spec, &both);
+        let (lo, hi) = plan
+            .iter()
+            .fold((u32::MAX, 0), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+        assert!(hi > lo + 600, "the plan spans the plot: {lo}..{hi}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use labwire_sim::clusterctrl::bridge::{self, Console};
 use labwire_sim::cryocon::{self, CryoconOptions};
 use labwire_sim::e36300::{self, Model, PsuOptions};
 use labwire_sim::gauge::{self, GaugeOptions};
@@ -18,6 +19,8 @@ use labwire_sim::{Fault, SimHandle};
 enum Kind {
     /// Pfeiffer TPG 361 vacuum gauge (default listen 127.0.0.1:8000)
     Gauge,
+    /// Pfeiffer TPG 362 two-channel vacuum gauge (default listen 127.0.0.1:8000)
+    Gauge362,
     /// Keysight E36311A power supply (default listen 127.0.0.1:5025)
     E36311a,
     /// Keysight E36312A power supply (default listen 127.0.0.1:5025)
@@ -28,13 +31,17 @@ enum Kind {
     Cryocon,
     /// Cryo-con 22C temperature controller (default listen 127.0.0.1:5000)
     Cryocon22,
+    /// ClusterCTRL boards and a ClusterHAT as a register console (default listen
+    /// 127.0.0.1:5041; see --boards)
+    Clusterctrl,
 }
 
 impl Kind {
     fn default_port(self) -> u16 {
         match self {
-            Kind::Gauge => gauge::DEFAULT_PORT,
+            Kind::Gauge | Kind::Gauge362 => gauge::DEFAULT_PORT,
             Kind::Cryocon | Kind::Cryocon22 => cryocon::DEFAULT_PORT,
+            Kind::Clusterctrl => bridge::DEFAULT_PORT,
             _ => e36300::DEFAULT_PORT,
         }
     }
@@ -49,7 +56,9 @@ impl Kind {
 
     fn model(self) -> Option<Model> {
         match self {
-            Kind::Gauge | Kind::Cryocon | Kind::Cryocon22 => None,
+            Kind::Gauge | Kind::Gauge362 | Kind::Cryocon | Kind::Cryocon22 | Kind::Clusterctrl => {
+                None
+            }
             Kind::E36311a => Some(Model::E36311A),
             Kind::E36312a => Some(Model::E36312A),
             Kind::E36313a => Some(Model::E36313A),
@@ -89,6 +98,15 @@ struct Cli {
     #[arg(long, default_value_t = 1)]
     seed: u64,
 
+    /// clusterctrl: the buses, e.g. hat-v3,stack,triple (hat-vX.Y, da, triple, phat,
+    /// aplus6, single, stack).
+    #[arg(long, value_name = "LIST", default_value = "hat-v3,stack,triple")]
+    boards: String,
+
+    /// clusterctrl: keep the boards' EEPROMs in files in this directory.
+    #[arg(long, value_name = "DIR")]
+    eeprom_dir: Option<std::path::PathBuf>,
+
     /// Log level: error, warn, info, debug or trace (logs go to stderr).
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     log_level: tracing::Level,
@@ -105,6 +123,12 @@ async fn main() -> ExitCode {
         .with_max_level(cli.log_level)
         .with_writer(std::io::stderr)
         .init();
+    if cli.kind == Kind::Clusterctrl {
+        if let Err(err) = Console::new(&cli.boards, None) {
+            eprintln!("labwire-sim: --boards: {err}");
+            return ExitCode::from(2);
+        }
+    }
     let listen = cli.listen.unwrap_or_else(|| {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), cli.kind.default_port())
     });
@@ -118,6 +142,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
+    if cli.kind == Kind::Clusterctrl {
+        let console =
+            Console::new(&cli.boards, cli.eeprom_dir.as_deref()).expect("--boards checked in main");
+        announce("clusterctrl", bridge::spawn(listen, console).await?);
+        return wait_for_signal().await;
+    }
     if let Some(model) = cli.kind.cryocon_model() {
         let options = CryoconOptions {
             model,
@@ -131,9 +161,18 @@ async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
         None => {
             let options = GaugeOptions {
                 seed: cli.seed,
+                model: match cli.kind {
+                    Kind::Gauge362 => gauge::Model::Tpg362,
+                    _ => gauge::Model::Tpg361,
+                },
                 ..GaugeOptions::default()
             };
-            serve("gauge", gauge::spawn(listen, options).await?, cli.fault).await
+            let name = if cli.kind == Kind::Gauge362 {
+                "gauge362"
+            } else {
+                "gauge"
+            };
+            serve(name, gauge::spawn(listen, options).await?, cli.fault).await
         }
         Some(model) => {
             let options = PsuOptions {

@@ -33,6 +33,7 @@ fn bad_command_lines_exit_with_2() {
         &["gauge", "--vxi11"][..],
         &["e36313a", "--portmapper-port", "0"][..],
         &["e36313a", "--vxi11", "--portmapper-port", "x"][..],
+        &["clusterctrl", "--boards", "stack,toaster"][..],
     ] {
         let status = Command::new(BIN)
             .args(args)
@@ -70,4 +71,20 @@ async fn gauge_starts_with_the_requested_fault() {
         .unwrap()
         .success());
     assert_eq!(wait_exit(&mut running).code(), Some(0));
+}
+
+#[tokio::test]
+async fn clusterctrl_serves_its_register_console() {
+    let mut running = start(&["clusterctrl", "--boards", "hat-v2.0,triple"]);
+    let mut client = LineConn::connect(running.addr).await;
+    assert_eq!(client.query("buses").await, "ok 0=hat-v2.0 1=triple");
+    assert_eq!(client.query("1 w 00").await, "ok");
+    assert_eq!(client.query("1 r 5").await, "ok 02 03 14 00 01");
+    assert_eq!(client.query("0 w 03").await, "ok");
+    assert_eq!(
+        client.query("0 r 1").await,
+        "ok ff",
+        "the HAT powers up as inputs"
+    );
+    running.kill();
 }

@@ -1,8 +1,11 @@
-//! The TPG 361 simulator over real loopback TCP, byte for byte as a driver sees it.
+//! The TPG 361/362 simulator over real loopback TCP, byte for byte as a driver sees it.
 
 use std::time::Duration;
 
-use labwire_sim::gauge::{self, GaugeControl, GaugeOptions, Unit, FIRMWARE, GAUGE_TYPE};
+use labwire_sim::gauge::{
+    self, GaugeControl, GaugeOptions, GaugeType, Interface, Model, Unit, AYT_ANSWER, FIRMWARE,
+    GAUGE_TYPE,
+};
 use labwire_sim::{Fault, SimHandle};
 use labwire_testkit::{any_port, LineConn};
 
@@ -11,11 +14,16 @@ const NAK: &[u8] = b"\x15\r\n";
 
 /// A gauge held at `mbar` without noise, so answers are exact.
 async fn steady_gauge(mbar: f64) -> SimHandle<GaugeControl> {
+    steady(mbar, GaugeOptions::default()).await
+}
+
+/// As [`steady_gauge`], started with `options`.
+async fn steady(mbar: f64, options: GaugeOptions) -> SimHandle<GaugeControl> {
     let handle = gauge::spawn(
         any_port(),
         GaugeOptions {
             initial_pressure_mbar: mbar,
-            ..GaugeOptions::default()
+            ..options
         },
     )
     .await
@@ -61,7 +69,7 @@ async fn ack_enq_exchange_and_repeated_enq() {
     assert_eq!(ask(&mut client, "TID").await, GAUGE_TYPE);
     assert_eq!(ask(&mut client, "PNR").await, FIRMWARE);
     assert_eq!(ask(&mut client, "ERR").await, "0000");
-    assert!(ask(&mut client, "AYT").await.starts_with("TPG361,"));
+    assert!(ask(&mut client, "AYT").await.starts_with("TPG 361,"));
     // CR alone ends a message too, and spaces are ignored.
     client.send(b"P R1\r").await;
     assert_eq!(client.read_until(b"\r\n").await, ACK);
@@ -92,7 +100,8 @@ async fn unit_change_is_reflected_in_pr1() {
     assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E+00");
     assert_eq!(ask(&mut client, "UNI,1").await, "1");
     assert_eq!(gauge.control().unit(), Unit::Torr);
-    assert_eq!(ask(&mut client, "PR1").await, "0,+7.5006E-01");
+    // A logarithmic gauge (the PKR) resolves three digits: 0.75006 Torr prints as 7.50.
+    assert_eq!(ask(&mut client, "PR1").await, "0,+7.5000E-01");
     assert_eq!(ask(&mut client, "UNI,2").await, "2");
     assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E+02");
     // The unit belongs to the gauge, not to the connection.
@@ -108,6 +117,7 @@ async fn initial_unit_option_applies() {
             initial_pressure_mbar: 2.0,
             unit: Unit::Pa,
             seed: 9,
+            ..GaugeOptions::default()
         },
     )
     .await
@@ -126,10 +136,13 @@ async fn status_codes_other_than_ok_carry_no_pressure() {
     let mut client = LineConn::connect(gauge.local_addr()).await;
     for status in 3..=6 {
         gauge.control().set_sensor_status(status);
-        assert_eq!(
-            ask(&mut client, "PR1").await,
-            format!("{status},+0.0000E+00")
-        );
+        // "No sensor" carries the manual's `2.0000E-2`, the others zero.
+        let value = if status == 5 {
+            "+2.0000E-02"
+        } else {
+            "+0.0000E+00"
+        };
+        assert_eq!(ask(&mut client, "PR1").await, format!("{status},{value}"));
     }
     gauge.control().set_sensor_status(0);
     assert_eq!(ask(&mut client, "PR1").await, "0,+5.0000E-04");
@@ -288,4 +301,147 @@ async fn spawn_rejects_a_non_positive_initial_pressure() {
     };
     let err = gauge::spawn(any_port(), options).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn every_unit_over_the_wire_with_the_gauges_real_format() {
+    let gauge = steady_gauge(1.2345e-3).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
+    // A logarithmic gauge (the PKR): three digits, the 3rd and 4th decimals always 0.
+    let expected = [
+        "0,+1.2300E-03",
+        "0,+9.2600E-04",
+        "0,+1.2300E-01",
+        "0,+9.2600E-01",
+        "0,+1.2300E-03",
+        // Volt mode: the FullRange signal, 6.8 V + 0.6 V per decade of mbar.
+        "0,+5.0549E+00",
+    ];
+    for (code, line) in expected.iter().enumerate() {
+        assert_eq!(
+            ask(&mut client, &format!("UNI,{code}")).await,
+            code.to_string()
+        );
+        assert_eq!(gauge.control().unit(), Unit::from_code(code as u8).unwrap());
+        assert_eq!(ask(&mut client, "PR1").await, *line, "UNI {code}");
+    }
+    // A linear gauge (capacitance) shows all four decimals.
+    gauge.control().set_gauge_type(1, GaugeType::Cmr);
+    assert_eq!(ask(&mut client, "UNI,0").await, "0");
+    assert_eq!(ask(&mut client, "PR1").await, "0,+1.2345E-03");
+    assert_eq!(ask(&mut client, "TID").await, "CMR");
+}
+
+#[tokio::test]
+async fn identity_type_and_error_word() {
+    let gauge = steady_gauge(1.0).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
+    assert_eq!(ask(&mut client, "AYT").await, AYT_ANSWER);
+    assert_eq!(AYT_ANSWER, "TPG 361,PTG28040,44990000,010100,010100");
+    assert_eq!(ask(&mut client, "TID").await, "PKR");
+    // A TPG 361 has no second channel: NAK, "no hardware".
+    client.send(b"PR2\r\n").await;
+    assert_eq!(client.read_until(b"\r\n").await, NAK);
+    client.send(b"SEN,1,1\r\n").await;
+    assert_eq!(client.read_until(b"\r\n").await, NAK);
+    assert_eq!(ask(&mut client, "ERR").await, "0110");
+    assert_eq!(ask(&mut client, "ERR").await, "0000");
+    // PRX on a 361 is the one pair.
+    assert_eq!(ask(&mut client, "PRX").await, "0,+1.0000E+00");
+}
+
+#[tokio::test]
+async fn tpg362_reads_both_channels_and_switches_sensors() {
+    let options = GaugeOptions {
+        model: Model::Tpg362,
+        ..GaugeOptions::default()
+    };
+    let gauge = steady(1.0e-3, options).await;
+    gauge.control().set_channel_pressure_mbar(2, 5.0e-1);
+    let mut client = LineConn::connect(gauge.local_addr()).await;
+    assert!(ask(&mut client, "AYT")
+        .await
+        .starts_with("TPG 362,PTG28290,"));
+    assert_eq!(ask(&mut client, "TID").await, "PKR,TPR");
+    assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E-03");
+    assert_eq!(ask(&mut client, "PR2").await, "0,+5.0000E-01");
+    assert_eq!(ask(&mut client, "PRX").await, "0,+1.0000E-03,0,+5.0000E-01");
+    // SEN: 0 cannot be switched (the Pirani), 1 off, 2 on; a 0 argument leaves it.
+    assert_eq!(ask(&mut client, "SEN").await, "2,0");
+    assert_eq!(ask(&mut client, "SEN,1,0").await, "1,0");
+    assert!(!gauge.control().sensor_on(1));
+    assert_eq!(ask(&mut client, "PRX").await, "4,+0.0000E+00,0,+5.0000E-01");
+    // Switching the Pirani is refused, and refuses the whole message.
+    client.send(b"SEN,2,2\r\n").await;
+    assert_eq!(client.read_until(b"\r\n").await, NAK);
+    assert!(!gauge.control().sensor_on(1), "nothing switched");
+    assert_eq!(ask(&mut client, "ERR").await, "0010");
+    assert_eq!(ask(&mut client, "SEN,2").await, "2,0");
+    assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E-03");
+}
+
+#[tokio::test]
+async fn etx_throws_away_half_a_message() {
+    let gauge = steady_gauge(1.0).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
+    client.send(b"UNI,").await;
+    client.send(b"\x03").await;
+    client.expect_silence().await;
+    // Without the ETX this would read `UNI,PR1`, a bad parameter.
+    assert_eq!(ask(&mut client, "PR1").await, "0,+1.0000E+00");
+    assert_eq!(ask(&mut client, "ERR").await, "0000");
+}
+
+/// CCDLab's daemon reads the gauge this way: `COM` every second, one line each time,
+/// never an ENQ. The first value follows the ACK at once, not after the interval.
+#[tokio::test]
+async fn continuous_mode_serves_a_client_that_never_sends_enq() {
+    let gauge = steady_gauge(7.0e-6).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
+    for _ in 0..3 {
+        client.send(b"COM\r\n").await;
+        let started = tokio::time::Instant::now();
+        assert_eq!(client.read_until(b"\r\n").await, ACK);
+        assert_eq!(client.read_until(b"\r\n").await, b"0,+7.0000E-06\r\n");
+        assert!(started.elapsed() < Duration::from_millis(500), "at once");
+    }
+    // Left alone, it goes on every second (COM's default) without any request.
+    let started = tokio::time::Instant::now();
+    assert_eq!(client.read_until(b"\r\n").await, b"0,+7.0000E-06\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(700));
+}
+
+#[tokio::test]
+async fn continuous_mode_survives_an_lf_in_a_later_packet() {
+    let gauge = steady_gauge(7.0e-6).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
+    client.send(b"COM,0\r").await;
+    assert_eq!(client.read_until(b"\r\n").await, ACK);
+    assert_eq!(client.read_until(b"\r\n").await, b"0,+7.0000E-06\r\n");
+    // The LF of that CR LF, late: not a byte that stops the stream.
+    client.send(b"\n").await;
+    for _ in 0..3 {
+        assert_eq!(client.read_until(b"\r\n").await, b"0,+7.0000E-06\r\n");
+    }
+}
+
+#[tokio::test]
+async fn rs485_takes_cr_alone_and_refuses_an_lf() {
+    let options = GaugeOptions {
+        interface: Interface::Rs485,
+        ..GaugeOptions::default()
+    };
+    let gauge = steady(1.0, options).await;
+    let mut client = LineConn::connect(gauge.local_addr()).await;
+    client.send(b"PR1\r").await;
+    // The answers still end in CR LF.
+    assert_eq!(client.read_until(b"\r\n").await, ACK);
+    assert_eq!(enq(&mut client).await, "0,+1.0000E+00");
+    client.send(b"UNI,4\r\n").await;
+    assert_eq!(client.read_until(b"\r\n").await, ACK);
+    assert_eq!(client.read_until(b"\r\n").await, NAK, "the LF");
+    assert_eq!(gauge.control().unit(), Unit::Hpa, "the CR ended UNI,4");
+    client.send(b"ERR\r").await;
+    assert_eq!(client.read_until(b"\r\n").await, ACK);
+    assert_eq!(enq(&mut client).await, "0001");
 }

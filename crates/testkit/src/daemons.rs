@@ -12,7 +12,7 @@ use crate::scratch::TempDir;
 
 /// Every daemon binary, by the `<name>` of `labwire-<name>`: the tests that must hold for
 /// each daemon go through this list, so a new daemon is one line here.
-pub const DAEMONS: &[&str] = &["gauge", "psu", "cryocon", "ferment"];
+pub const DAEMONS: &[&str] = &["gauge", "psu", "cryocon", "ferment", "clusterctrl"];
 
 /// A daemon binary simulating its device, with a state file of its own; killed (and its
 /// state removed) on drop. Derefs to its [`Process`] (`addr`, `kill`, `terminate`...).

@@ -1,20 +1,23 @@
 //! The gauge as a labwire [`Device`]: what it reports and which commands it takes.
 
-use crate::driver::{status_text, Reading, Tpg36x, Unit};
+use crate::driver::{status_text, LineEnd, Reading, Tpg36x};
+use crate::units::Unit;
 use labwire_daemon::{Args, CommandSpec, Device, Error, Kwargs, StatusBuilder};
 use labwire_protocol::{format_number, Message};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tracing::{info, warn};
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "set_unit",
-        synopsis:
-            "unit=<mbar|torr|pa> (the controller's display unit; status pressure stays in mbar)",
+        synopsis: "unit=<mbar|torr|pa|micron|hpa|volt> (the controller's display unit; \
+                   status pressure stays in mbar, volt shows the gauge's signal instead)",
     },
     CommandSpec {
         name: "measure",
-        synopsis: "(read the gauge now; answers pressure=<mbar> gauge_status=<0-6>)",
+        synopsis: "(read the gauge now; answers pressure=<mbar> voltage=<V> unit=<unit> \
+                   gauge_status=<0-6> gauge_status_text=<word>)",
     },
 ];
 
@@ -33,22 +36,64 @@ pub enum Command {
     Measure,
 }
 
+/// One reading with the unit it came in, and what it means for labwire.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measurement {
+    pub unit: Unit,
+    pub status: u8,
+    /// In mbar; `None` in Volt mode and unless the status is 0.
+    pub pressure_mbar: Option<f64>,
+    /// The gauge's signal in Volt mode; `None` otherwise and unless the status is 0.
+    pub voltage: Option<f64>,
+}
+
+impl Measurement {
+    pub fn new(unit: Unit, reading: Reading) -> Measurement {
+        let (pressure_mbar, voltage) = match unit.to_mbar() {
+            Some(factor) => (
+                reading
+                    .value
+                    .map(|value| significant(value * factor, GAUGE_DIGITS)),
+                None,
+            ),
+            None => (None, reading.value),
+        };
+        Measurement {
+            unit,
+            status: reading.status,
+            pressure_mbar,
+            voltage,
+        }
+    }
+
+    /// What `measurement` reports: which of `pressure` and `voltage` the controller fills.
+    pub fn kind(&self) -> &'static str {
+        match self.unit {
+            Unit::Volt => "voltage",
+            _ => "pressure",
+        }
+    }
+}
+
 pub struct Gauge {
     address: String,
     timeout: Duration,
+    line_end: LineEnd,
     driver: Option<Tpg36x<TcpStream>>,
     gauge_type: String,
-    unit: Unit,
+    /// The unit last read from the controller; `None` before the first connection.
+    unit: Option<Unit>,
 }
 
 impl Gauge {
-    pub fn new(address: String, timeout: Duration) -> Self {
+    pub fn new(address: String, timeout: Duration, line_end: LineEnd) -> Self {
         Gauge {
             address,
             timeout,
+            line_end,
             driver: None,
             gauge_type: String::new(),
-            unit: Unit::Mbar,
+            unit: None,
         }
     }
 
@@ -58,15 +103,42 @@ impl Gauge {
             .ok_or_else(|| Error::not_connected("gauge not connected"))
     }
 
-    async fn read(&mut self) -> Result<Reading, Error> {
-        self.driver()?.read_pressure().await
+    /// Notes the controller's unit, saying so when it changed behind the daemon's back
+    /// (front panel, another client) or when it leaves no pressure to report.
+    fn note_unit(&mut self, unit: Unit, by_set_unit: bool) {
+        if self.unit == Some(unit) {
+            return;
+        }
+        if let Some(before) = self.unit.filter(|_| !by_set_unit) {
+            info!(
+                "the controller's unit changed from {} to {} (not by set_unit)",
+                before.name(),
+                unit.name()
+            );
+        }
+        if unit == Unit::Volt {
+            warn!(
+                "the controller is in Volt mode: it reports the gauge's signal (status \
+                 variable voltage) and no pressure; set_unit mbar to read pressures again"
+            );
+        }
+        self.unit = Some(unit);
     }
 
-    fn pressure_mbar(&self, reading: &Reading) -> Option<f64> {
-        reading
-            .value
-            .map(|value| significant(value * self.unit.to_mbar(), GAUGE_DIGITS))
+    /// The unit, then the reading in it: the unit is read every time, because the front
+    /// panel can change it at any moment and a stale unit would misreport the pressure by
+    /// orders of magnitude.
+    async fn measure(&mut self) -> Result<Measurement, Error> {
+        let driver = self.driver()?;
+        let unit = driver.unit().await?;
+        let reading = driver.read_pressure().await?;
+        self.note_unit(unit, false);
+        Ok(Measurement::new(unit, reading))
     }
+}
+
+fn optional_number(value: Option<f64>) -> String {
+    value.map(format_number).unwrap_or_default()
 }
 
 impl Device for Gauge {
@@ -92,11 +164,12 @@ impl Device for Gauge {
     }
 
     async fn connect(&mut self) -> Result<(), Error> {
-        let mut driver = Tpg36x::connect(&self.address, self.timeout).await?;
+        let mut driver = Tpg36x::connect(&self.address, self.timeout, self.line_end).await?;
         driver.quiet().await?;
         self.gauge_type = driver.gauge_type().await?;
-        self.unit = driver.unit().await?;
+        let unit = driver.unit().await?;
         self.driver = Some(driver);
+        self.note_unit(unit, false);
         Ok(())
     }
 
@@ -105,15 +178,20 @@ impl Device for Gauge {
     }
 
     async fn poll(&mut self, status: &mut StatusBuilder) -> Result<(), Error> {
-        let reading = self.read().await?;
-        match self.pressure_mbar(&reading) {
+        let measured = self.measure().await?;
+        match measured.pressure_mbar {
             Some(mbar) => status.number("pressure", mbar),
             None => status.missing("pressure"),
         };
+        match measured.voltage {
+            Some(volts) => status.number("voltage", volts),
+            None => status.missing("voltage"),
+        };
         status
-            .number("gauge_status", f64::from(reading.status))
-            .text("gauge_status_text", status_text(reading.status))
-            .text("unit", self.unit.name())
+            .text("measurement", measured.kind())
+            .number("gauge_status", f64::from(measured.status))
+            .text("gauge_status_text", status_text(measured.status))
+            .text("unit", measured.unit.name())
             .text("gauge_type", self.gauge_type.clone());
         Ok(())
     }
@@ -122,7 +200,7 @@ impl Device for Gauge {
         match command {
             Command::SetUnit(unit) => {
                 let now = self.driver()?.set_unit(unit).await?;
-                self.unit = now;
+                self.note_unit(now, true);
                 if now != unit {
                     return Err(Error::device_error(format!(
                         "the gauge kept unit {} instead of {}",
@@ -133,17 +211,15 @@ impl Device for Gauge {
                 Ok(vec![("unit".into(), now.name().into())])
             }
             Command::Measure => {
-                let reading = self.read().await?;
-                let pressure = self
-                    .pressure_mbar(&reading)
-                    .map(format_number)
-                    .unwrap_or_default();
+                let measured = self.measure().await?;
                 Ok(vec![
-                    ("pressure".into(), pressure),
-                    ("gauge_status".into(), reading.status.to_string()),
+                    ("pressure".into(), optional_number(measured.pressure_mbar)),
+                    ("voltage".into(), optional_number(measured.voltage)),
+                    ("unit".into(), measured.unit.name().into()),
+                    ("gauge_status".into(), measured.status.to_string()),
                     (
                         "gauge_status_text".into(),
-                        status_text(reading.status).into(),
+                        status_text(measured.status).into(),
                     ),
                 ])
             }
@@ -153,7 +229,32 @@ impl Device for Gauge {
 
 #[cfg(test)]
 mod tests {
-    use super::significant;
+    use super::*;
+
+    #[test]
+    fn every_unit_but_volt_gives_mbar() {
+        let ok = |value| Reading {
+            status: 0,
+            value: Some(value),
+        };
+        let mbar = |unit, value| Measurement::new(unit, ok(value)).pressure_mbar;
+        assert_eq!(mbar(Unit::Mbar, 1.23e-3), Some(1.23e-3));
+        assert_eq!(mbar(Unit::Hpa, 1.23e-3), Some(1.23e-3));
+        assert_eq!(mbar(Unit::Pa, 1.23e-1), Some(1.23e-3));
+        assert_eq!(mbar(Unit::Torr, 7.5e-1), Some(0.99992));
+        assert_eq!(mbar(Unit::Micron, 7.5e2), Some(0.99992));
+        let volt = Measurement::new(Unit::Volt, ok(5.2));
+        assert_eq!((volt.pressure_mbar, volt.voltage), (None, Some(5.2)));
+        assert_eq!(volt.kind(), "voltage");
+        let off = Measurement::new(
+            Unit::Volt,
+            Reading {
+                status: 4,
+                value: None,
+            },
+        );
+        assert_eq!((off.pressure_mbar, off.voltage), (None, None));
+    }
 
     #[test]
     fn conversions_keep_the_gauge_precision() {

@@ -1,57 +1,33 @@
-//! The Pfeiffer TPG 36x mnemonic protocol: send `<mnemonic>\r\n`, expect ACK (0x06) or
-//! NAK (0x15) and CR LF, then send ENQ (0x05) and read the data line.
+//! The Pfeiffer TPG 36x mnemonic protocol: send `<mnemonic>` and its line end, expect
+//! ACK (0x06) or NAK (0x15) and CR LF, then send ENQ (0x05) and read the data line.
 
 use labwire_daemon::transport::{ByteStream, Link, TcpLink};
 use labwire_daemon::Error;
 use std::time::Duration;
 
+pub use crate::units::Unit;
+
 const ACK: &str = "\x06";
 const NAK: &str = "\x15";
 const ENQ: &[u8] = b"\x05";
+/// Clears the controller's input buffer; like any byte, it also ends continuous mode.
+const ETX: &[u8] = b"\x03";
 
-/// Pressure units of the controller (`UNI` codes 0, 1, 2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
-    Mbar,
-    Torr,
-    Pa,
+/// What ends a mnemonic the host sends. The controller answers with CR LF either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LineEnd {
+    /// Ethernet and USB: CR LF (the LF is optional there, and harmless).
+    #[default]
+    CrLf,
+    /// RS-485: CR alone; the controller must not receive an LF.
+    Cr,
 }
 
-impl Unit {
-    pub const CHOICES: [(&'static str, Unit); 3] =
-        [("mbar", Unit::Mbar), ("torr", Unit::Torr), ("pa", Unit::Pa)];
-
-    pub fn code(self) -> u8 {
+impl LineEnd {
+    fn bytes(self) -> &'static str {
         match self {
-            Unit::Mbar => 0,
-            Unit::Torr => 1,
-            Unit::Pa => 2,
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Unit> {
-        match code.trim() {
-            "0" => Some(Unit::Mbar),
-            "1" => Some(Unit::Torr),
-            "2" => Some(Unit::Pa),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Unit::Mbar => "mbar",
-            Unit::Torr => "torr",
-            Unit::Pa => "pa",
-        }
-    }
-
-    /// Multiply a reading in this unit to get mbar.
-    pub fn to_mbar(self) -> f64 {
-        match self {
-            Unit::Mbar => 1.0,
-            Unit::Torr => 1.333_223_684,
-            Unit::Pa => 0.01,
+            LineEnd::CrLf => "\r\n",
+            LineEnd::Cr => "\r",
         }
     }
 }
@@ -70,11 +46,12 @@ pub fn status_text(code: u8) -> &'static str {
     }
 }
 
-/// One `PR1` answer: the status code and, when the status is 0, the pressure.
+/// One `PR1` answer: the status code and, when the status is 0, the value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reading {
     pub status: u8,
-    /// In the controller's current unit; `None` unless `status == 0`.
+    /// In the controller's current unit (a voltage in Volt mode); `None` unless
+    /// `status == 0`.
     pub value: Option<f64>,
 }
 
@@ -94,23 +71,29 @@ pub fn parse_reading(data: &str) -> Result<Reading, Error> {
 
 pub struct Tpg36x<S: ByteStream> {
     link: Link<S>,
+    line_end: LineEnd,
 }
 
 impl Tpg36x<tokio::net::TcpStream> {
-    pub async fn connect(address: &str, timeout: Duration) -> Result<Self, Error> {
+    pub async fn connect(
+        address: &str,
+        timeout: Duration,
+        line_end: LineEnd,
+    ) -> Result<Self, Error> {
         let link = TcpLink::connect_tcp(address, timeout).await?;
-        Ok(Tpg36x::new(link))
+        Ok(Tpg36x::new(link, line_end))
     }
 }
 
 impl<S: ByteStream> Tpg36x<S> {
-    pub fn new(link: Link<S>) -> Self {
-        Tpg36x { link }
+    pub fn new(link: Link<S>, line_end: LineEnd) -> Self {
+        Tpg36x { link, line_end }
     }
 
     /// One mnemonic exchange: request, ACK, ENQ, data line.
     pub async fn exchange(&mut self, mnemonic: &str) -> Result<String, Error> {
-        self.link.send(format!("{mnemonic}\r\n").as_bytes()).await?;
+        let request = format!("{mnemonic}{}", self.line_end.bytes());
+        self.link.send(request.as_bytes()).await?;
         let answer = self.link.read_line().await?;
         match answer.as_str() {
             ACK => {}
@@ -131,11 +114,12 @@ impl<S: ByteStream> Tpg36x<S> {
         self.link.read_line().await
     }
 
-    /// Stop continuous mode (`COM`) if a previous user left it on: any byte ends it.
+    /// Start from a quiet line: ETX ends continuous mode (`COM`) if a previous user left
+    /// it on, and throws away half a message another client left in the input buffer.
     pub async fn quiet(&mut self) -> Result<(), Error> {
-        self.link.send(b"\r\n").await?;
+        self.link.send(ETX).await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        // Drain whatever the gauge still sent (a NAK for the blank line, old data).
+        // Drain whatever the gauge still sent (continuous-mode lines under way).
         while let Ok(Ok(_)) =
             tokio::time::timeout(Duration::from_millis(50), self.link.read_line()).await
         {}
@@ -190,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn exchange_bytes_and_nak() {
         let (near, mut far) = tokio::io::duplex(256);
-        let mut gauge = Tpg36x::new(Link::new(near, Duration::from_millis(200)));
+        let mut gauge = Tpg36x::new(Link::new(near, Duration::from_millis(200)), LineEnd::CrLf);
         let script = tokio::spawn(async move {
             let mut buf = [0u8; 64];
             let n = far.read(&mut buf).await.unwrap();
@@ -208,6 +192,30 @@ mod tests {
         let err = gauge.exchange("XYZ").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::DeviceError);
         assert!(err.message.contains("NAK"));
+        script.await.unwrap();
+    }
+
+    /// On RS-485 the mnemonic ends in CR alone, and ETX (not a line end) quiets the line.
+    #[tokio::test]
+    async fn rs485_sends_no_lf() {
+        let (near, mut far) = tokio::io::duplex(256);
+        let mut gauge = Tpg36x::new(Link::new(near, Duration::from_millis(200)), LineEnd::Cr);
+        let script = tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let n = far.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"\x03");
+            // A continuous-mode line still under way when ETX arrived.
+            far.write_all(b"0,+1.0000E+00\r\n").await.unwrap();
+            let n = far.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"UNI,4\r");
+            far.write_all(b"\x06\r\n").await.unwrap();
+            let n = far.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"\x05");
+            far.write_all(b"4\r\n").await.unwrap();
+            far
+        });
+        gauge.quiet().await.unwrap();
+        assert_eq!(gauge.set_unit(Unit::Hpa).await.unwrap(), Unit::Hpa);
         script.await.unwrap();
     }
 }

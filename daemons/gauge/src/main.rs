@@ -1,21 +1,20 @@
-//! `labwire-gauge`: a daemon for a Pfeiffer TPG 36x vacuum gauge controller reached as a
-//! TCP byte stream (usually through a serial-to-Ethernet server).
+//! `labwire-gauge`: a daemon for a Pfeiffer TPG 36x vacuum gauge controller on its own
+//! Ethernet command port (TCP 8000), or on its RS-485 interface through a converter
+//! (`--rs485`). The modules live in the `labwire_gauge` library (see its layout); this is
+//! the framework's start-up, and `--simulate` starts `labwire_sim::gauge` in-process,
+//! still talked to through the real TCP driver.
 //!
-//! Layout:
-//! - [`driver`]: the controller's mnemonic protocol (ACK/NAK/ENQ) over a byte link.
-//! - [`device`]: the labwire `Device`: status variables and commands.
-//! - `main`: the command line; `--simulate` starts `labwire_sim::gauge` in-process and
-//!   still talks to it through the real TCP driver.
-//!
-//! Status variables: `pressure` (mbar, whatever unit the controller displays; empty when
-//! the gauge has no valid reading), `gauge_status` (0 ok, 1 underrange, 2 overrange,
-//! 3 sensor error, 4 sensor off, 5 no sensor, 6 identification error),
+//! Status variables: `pressure` (mbar, converted from whatever unit the controller
+//! displays; empty when the gauge has no valid reading or in Volt mode), `voltage` (V,
+//! the gauge's signal, only in Volt mode), `measurement` (`pressure` or `voltage`: which
+//! of the two the controller's unit fills), `gauge_status` (0 ok, 1 underrange,
+//! 2 overrange, 3 sensor error, 4 sensor off, 5 no sensor, 6 identification error),
 //! `gauge_status_text`, `unit` (the controller's display unit), `gauge_type`, plus the
 //! framework's `hw_connected`, `status_age` (s) and `errors`.
 
-use labwire_daemon::{CommonArgs, DaemonInfo};
+use labwire_daemon::DaemonInfo;
+use labwire_gauge::cli::{spawn_simulator, Cli};
 use labwire_gauge::device::Gauge;
-use labwire_sim::gauge::{spawn, GaugeOptions};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,29 +22,24 @@ const INFO: DaemonInfo = DaemonInfo {
     default_name: "gauge",
     version: env!("CARGO_PKG_VERSION"),
     default_port: 7011,
-    // The port serial-to-Ethernet servers commonly expose.
+    // The TPG 36x's Ethernet command port.
     default_device_port: 8000,
     default_device_timeout: Duration::from_secs(1),
 };
 
-#[derive(clap::Parser, Debug)]
-#[command(
-    name = "labwire-gauge",
-    version,
-    about = "labwire daemon for Pfeiffer TPG 36x vacuum gauges"
-)]
-struct Cli {
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
 fn main() -> ExitCode {
     let cli: Cli = labwire_daemon::parse(&INFO);
-    let simulator = |listen| async move {
-        let sim = spawn(listen, GaugeOptions::default()).await;
-        sim.map(|sim| sim.local_addr())
-    };
-    labwire_daemon::run(cli.common, INFO, simulator, |setup| {
-        Ok(Gauge::new(setup.device_address, setup.device_timeout))
-    })
+    let line_end = cli.line_end();
+    labwire_daemon::run(
+        cli.common,
+        INFO,
+        move |listen| spawn_simulator(listen, line_end),
+        move |setup| {
+            Ok(Gauge::new(
+                setup.device_address,
+                setup.device_timeout,
+                line_end,
+            ))
+        },
+    )
 }

@@ -1,10 +1,12 @@
 //! One block per client on the page, rendered with the template its configuration names
 //! (`template =` in monitor.ini): a built-in one compiled in by askama (`default.html`,
-//! `psu.html`, `gauge.html`), or a plain HTML file from `template_dir`, read at start-up.
+//! `psu.html`, `gauge.html`, `cryocon.html`, `ferment.html`), or a plain HTML file from
+//! `template_dir`, read at start-up.
 //!
 //! No block needs Rust of its own. Every template gets the same generic [`BlockData`]: the
-//! variables, the channel groups found from the `ch<N>_` prefix ([`BlockData::channels`]),
-//! and the variables not shown otherwise, for the table of the rest. A user file is plain
+//! variables, the numbered groups found from a prefix (`ch<N>_`, [`BlockData::channels`];
+//! `loop<N>_`, [`BlockData::groups`]), the device alarms ([`BlockData::alarm_codes`]), and
+//! the variables not shown otherwise, for the table of the rest. A user file is plain
 //! HTML in which [`CLIENT_PLACEHOLDER`] becomes the (escaped) client name; its `data-var`
 //! elements are filled by the page's script, which only ever sets text. The monitor puts it
 //! inside the same frame as the built-in blocks: the client's header, then the file, then a
@@ -16,7 +18,14 @@ use askama::Template;
 use std::path::Path;
 
 /// The block templates compiled into the monitor.
-pub const BUILT_IN: [&str; 3] = ["default.html", "psu.html", "gauge.html"];
+pub const BUILT_IN: [&str; 6] = [
+    "default.html",
+    "psu.html",
+    "gauge.html",
+    "cryocon.html",
+    "ferment.html",
+    "clusterctrl.html",
+];
 
 /// In a user template, replaced by the client's name (HTML-escaped).
 pub const CLIENT_PLACEHOLDER: &str = "{{client}}";
@@ -74,6 +83,9 @@ impl BlockTemplate {
         match self {
             BlockTemplate::BuiltIn("psu.html") => PsuBlock { b }.render(),
             BlockTemplate::BuiltIn("gauge.html") => GaugeBlock { b }.render(),
+            BlockTemplate::BuiltIn("cryocon.html") => CryoconBlock { b }.render(),
+            BlockTemplate::BuiltIn("ferment.html") => FermentBlock { b }.render(),
+            BlockTemplate::BuiltIn("clusterctrl.html") => ClusterctrlBlock { b }.render(),
             BlockTemplate::BuiltIn(_) => DefaultBlock { b }.render(),
             BlockTemplate::File { html, .. } => {
                 let client = escape_html(&b.name);
@@ -140,9 +152,12 @@ pub struct BlockData {
     pub plots: Vec<PlotView>,
 }
 
-/// One channel group: the variables `ch<n>_<suffix>`.
+/// One numbered group: the variables `<prefix><n>_<suffix>` (`ch2_voltage`,
+/// `loop1_setpoint`).
 pub struct Channel {
     pub n: u32,
+    /// What its keys start with: `ch2_`, `loop1_`; "" for [`BlockData::ungrouped`].
+    pub prefix: String,
     /// (suffix, value), in the client's order.
     pub vars: Vec<(String, String)>,
 }
@@ -222,6 +237,31 @@ impl BlockData {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// The value of `<prefix><suffix>` (`var_at("temp_", "a")`), "" when not reported.
+    pub fn var_at(&self, prefix: &str, suffix: &str) -> &str {
+        self.vars
+            .iter()
+            .find(|(k, _)| k.strip_prefix(prefix) == Some(suffix))
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The device alarm `alarm_<code>` is latched.
+    pub fn alarm_on(&self, code: &str) -> bool {
+        is_on(self.var_at("alarm_", code))
+    }
+
+    /// The daemon's `alarm_<code>_message`.
+    pub fn alarm_message(&self, code: &str) -> &str {
+        self.vars
+            .iter()
+            .find(|(k, _)| {
+                k.strip_prefix("alarm_")
+                    .and_then(|rest| rest.strip_suffix("_message"))
+                    == Some(code)
+            })
+            .map_or("", |(_, v)| v.as_str())
+    }
+
     /// A flag variable is set (`1`).
     pub fn on(&self, key: &str) -> bool {
         is_on(self.var(key))
@@ -230,9 +270,15 @@ impl BlockData {
     /// The channel groups the client has shown (`ch<N>_...`), by number; before it has
     /// shown any, channels 1 to `expected` (so a block has its layout before the first poll).
     pub fn channels(&self, expected: u32) -> Vec<Channel> {
+        self.groups("ch", expected)
+    }
+
+    /// [`BlockData::channels`] for any prefix: the groups `<prefix><N>_...` by number
+    /// (`groups("loop", 4)`: a temperature controller's loops).
+    pub fn groups(&self, prefix: &str, expected: u32) -> Vec<Channel> {
         let mut channels: Vec<Channel> = Vec::new();
         for (key, value) in &self.vars {
-            let Some((n, suffix)) = channel_of(key) else {
+            let Some((n, suffix)) = group_of(prefix, key) else {
                 continue;
             };
             let entry = (suffix.to_owned(), value.clone());
@@ -240,6 +286,7 @@ impl BlockData {
                 Some(channel) => channel.vars.push(entry),
                 None => channels.push(Channel {
                     n,
+                    prefix: format!("{prefix}{n}_"),
                     vars: vec![entry],
                 }),
             }
@@ -248,12 +295,23 @@ impl BlockData {
             channels = (1..=expected)
                 .map(|n| Channel {
                     n,
+                    prefix: format!("{prefix}{n}_"),
                     vars: Vec::new(),
                 })
                 .collect();
         }
         channels.sort_by_key(|c| c.n);
         channels
+    }
+
+    /// Every variable as one group with no prefix, for a part template that takes a group
+    /// (`_profile.html`: a loop's profile, or the client's own).
+    pub fn ungrouped(&self) -> Channel {
+        Channel {
+            n: 0,
+            prefix: String::new(),
+            vars: self.vars.clone(),
+        }
     }
 
     /// The variables outside every channel group.
@@ -263,6 +321,67 @@ impl BlockData {
             .filter(|(k, _)| channel_of(k).is_none())
             .cloned()
             .collect()
+    }
+
+    /// The `x` of every variable `<prefix><x>` shown, in the client's order; before any,
+    /// `expected` (`suffixes("temp_", &["a", "b"])`: a controller's inputs).
+    pub fn suffixes(&self, prefix: &str, expected: &[&str]) -> Vec<String> {
+        let seen: Vec<String> = self
+            .vars
+            .iter()
+            .filter_map(|(k, _)| k.strip_prefix(prefix))
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if seen.is_empty() {
+            expected.iter().map(|x| x.to_string()).collect()
+        } else {
+            seen
+        }
+    }
+
+    /// The codes of the device alarms the client reports (`alarm_<code>` with its
+    /// `alarm_<code>_message`, docs/protocol.md); before any, `expected`.
+    pub fn alarm_codes(&self, expected: &[&str]) -> Vec<String> {
+        let codes: Vec<String> = self
+            .vars
+            .iter()
+            .filter_map(|(k, _)| k.strip_prefix("alarm_"))
+            .filter(|code| !code.ends_with("_message"))
+            .filter(|code| {
+                let message = format!("alarm_{code}_message");
+                self.vars.iter().any(|(k, _)| *k == message)
+            })
+            .map(str::to_owned)
+            .collect();
+        if codes.is_empty() {
+            expected.iter().map(|x| x.to_string()).collect()
+        } else {
+            codes
+        }
+    }
+
+    /// The variables except `keys` and those starting with one of `prefixes`.
+    pub fn outside(&self, keys: &[&str], prefixes: &[&str]) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .filter(|(k, _)| !keys.contains(&k.as_str()))
+            .filter(|(k, _)| !prefixes.iter().any(|p| k.starts_with(p)))
+            .cloned()
+            .collect()
+    }
+
+    /// The page script's `data-skip` pattern for [`BlockData::outside`].
+    pub fn skip_outside(&self, keys: &[&str], prefixes: &[&str]) -> String {
+        let escape = |k: &&str| k.replace('.', "\\.");
+        let keys: Vec<String> = keys.iter().map(escape).collect();
+        let prefixes: Vec<String> = prefixes.iter().map(escape).collect();
+        match (keys.is_empty(), prefixes.is_empty()) {
+            (true, true) => String::new(),
+            (false, true) => format!("^({})$", keys.join("|")),
+            (true, false) => format!("^({})", prefixes.join("|")),
+            (false, false) => format!("^(({})$|({}))", keys.join("|"), prefixes.join("|")),
+        }
     }
 
     /// The variables except `keys` (those a template shows by itself).
@@ -307,7 +426,12 @@ pub struct PlotView {
 
 /// `ch2_voltage` -> (2, "voltage").
 pub fn channel_of(key: &str) -> Option<(u32, &str)> {
-    let (digits, suffix) = key.strip_prefix("ch")?.split_once('_')?;
+    group_of("ch", key)
+}
+
+/// `group_of("loop", "loop2_setpoint")` -> (2, "setpoint").
+pub fn group_of<'k>(prefix: &str, key: &'k str) -> Option<(u32, &'k str)> {
+    let (digits, suffix) = key.strip_prefix(prefix)?.split_once('_')?;
     if digits.is_empty() || suffix.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -329,6 +453,24 @@ struct PsuBlock<'a> {
 #[derive(Template)]
 #[template(path = "gauge.html")]
 struct GaugeBlock<'a> {
+    b: &'a BlockData,
+}
+
+#[derive(Template)]
+#[template(path = "cryocon.html")]
+struct CryoconBlock<'a> {
+    b: &'a BlockData,
+}
+
+#[derive(Template)]
+#[template(path = "ferment.html")]
+struct FermentBlock<'a> {
+    b: &'a BlockData,
+}
+
+#[derive(Template)]
+#[template(path = "clusterctrl.html")]
+struct ClusterctrlBlock<'a> {
     b: &'a BlockData,
 }
 
@@ -357,6 +499,62 @@ mod tests {
         assert_eq!(channel_of("ch3_"), None);
         assert_eq!(channel_of("chx1_a"), None);
         assert_eq!(channel_of("pressure"), None);
+    }
+
+    fn block(vars: &[(&str, &str)]) -> BlockData {
+        BlockData {
+            name: "c".into(),
+            description: String::new(),
+            address: String::new(),
+            connected: true,
+            legacy: false,
+            kind: String::new(),
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            plots: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn groups_suffixes_and_alarms_come_from_keys() {
+        assert_eq!(group_of("loop", "loop2_setpoint"), Some((2, "setpoint")));
+        assert_eq!(group_of("loop", "loop_x"), None);
+        assert_eq!(group_of("loop", "ch1_x"), None);
+        let b = block(&[
+            ("temp_a", "1"),
+            ("alarm_state_a", "--"),
+            ("temp_b", "2"),
+            ("loop2_setpoint", "3"),
+            ("loop1_setpoint", "4"),
+            ("loop1_profile", "idle"),
+            ("alarm_heater_fault", "1"),
+            ("alarm_heater_fault_message", "loop 2 heater: -Overtemp-"),
+            ("errors", "0"),
+        ]);
+        let loops = b.groups("loop", 4);
+        assert_eq!(loops.iter().map(|l| l.n).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(loops[0].var("profile"), "idle");
+        assert_eq!(b.suffixes("temp_", &["a", "b", "c", "d"]), ["a", "b"]);
+        assert_eq!(block(&[]).suffixes("temp_", &["a", "b"]), ["a", "b"]);
+        assert_eq!(
+            b.alarm_codes(&["x"]),
+            ["heater_fault"],
+            "alarm_state_a is none"
+        );
+        assert_eq!(block(&[]).alarm_codes(&["x"]), ["x"]);
+        assert_eq!(
+            b.outside(&["errors"], &["loop", "temp_", "alarm_"]),
+            Vec::<(String, String)>::new()
+        );
+        assert_eq!(b.outside(&[], &["loop", "temp_", "alarm_"]).len(), 1);
+        assert_eq!(
+            b.skip_outside(&["unit", "a.b"], &["loop", "temp_"]),
+            "^((unit|a\\.b)$|(loop|temp_))"
+        );
+        assert_eq!(b.skip_outside(&["unit"], &[]), "^(unit)$");
+        assert_eq!(b.skip_outside(&[], &["loop"]), "^(loop)");
     }
 
     #[test]

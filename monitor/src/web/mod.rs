@@ -3,7 +3,7 @@
 //! Layout, one module per route family:
 //! - [`page`]: `GET /`, the page, rendered by askama from the repository's `templates/`
 //!   (`monitor.html` around one block per client), and `GET /monitor/status`.
-//! - [`blocks`]: the client blocks: built-in (`default.html`, `psu.html`, `gauge.html`) or
+//! - [`blocks`]: the client blocks: built-in (`default.html`, `psu.html`, `gauge.html`, `clusterctrl.html`) or
 //!   plain HTML files from `template_dir`, all fed the same generic data.
 //! - [`assets`]: the page's script and style sheet, served by the monitor itself (no CDN).
 //! - [`auth`]: the token rule: with a token, every route but the page shell and its
@@ -11,7 +11,8 @@
 //! - [`events`]: `GET /monitor/events`, Server-Sent Events: status, logs, alarms.
 //! - [`command`]: `POST /monitor/command`, monitor commands from the page; same-origin
 //!   only, and with the command port's token when one is configured.
-//! - [`plot`]: `GET /monitor/plot/<client>/<plot_id>`, PNGs drawn by `labwire-plot`.
+//! - [`plot`]: `GET /monitor/plot/<client>/<plot_id>`, PNGs drawn by `labwire-plot`;
+//!   [`plan`]: a daemon's planned profile drawn in them.
 //! - [`history`]: `GET /monitor/history`, stored samples as CSV or JSON.
 //! - [`metrics`]: `GET /metrics`, the Prometheus text exposition.
 //! - [`blocking`]: the bounded pool that SQLite reads and plot rendering go through, so a
@@ -21,8 +22,9 @@
 //! - [`server`]: the connections: hyper HTTP/1 with header and idle timeouts, and a cap
 //!   that closes stray sockets first.
 //!
-//! Every handler only reads the hub and the store, except `POST /monitor/command`: a GET
-//! never changes state. A monitor listening on loopback only answers requests that name a
+//! Every handler only reads the hub and the store (a plot with a plan also asks the daemon
+//! its read-only `profile_status`), except `POST /monitor/command`: a GET never changes
+//! state. A monitor listening on loopback only answers requests that name a
 //! loopback host, so a page on another site cannot reach it by pointing its own name at
 //! 127.0.0.1 (DNS rebinding).
 
@@ -35,6 +37,7 @@ pub mod events;
 pub mod history;
 pub mod metrics;
 pub mod page;
+pub mod plan;
 pub mod plot;
 pub mod range;
 pub mod series;

@@ -7,10 +7,16 @@
 //! as in [`super::range`] (default: the last hour); `width`/`height` default to the
 //! configuration's and are kept within 100..4000 pixels.
 //!
+//! A plotted `profile_setpoint` or `loop<N>_profile_setpoint` is the daemon's planned
+//! profile ([`super::plan`]), drawn dashed over the measured values; without a `to` the
+//! plot then reaches past now as far as it looks back (at most to the plan's end), so
+//! the part still to come shows.
+//!
 //! Reading and drawing run in the [`super::blocking`] pool; when it is full the answer is
 //! 503 with `Retry-After`, at once.
 
 use super::blocking::PoolError;
+use super::plan::{self, Plan};
 use super::range::Range;
 use super::series::SeriesCache;
 use super::{failure, unix_seconds, Web};
@@ -19,7 +25,7 @@ use crate::store::{Reader, StoreError, Value};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use labwire_plot::{render_png, PlotSpec, Series};
+use labwire_plot::{render_png_with_plans, PlotSpec, Series};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -33,8 +39,12 @@ pub struct Request {
     pub client: String,
     pub plot: PlotConfig,
     pub range: Range,
+    /// No `to` was asked: a plot with plans may reach past the range's end (now).
+    pub open_ended: bool,
     pub width: u32,
     pub height: u32,
+    /// The daemon's planned profiles, for plotted `..profile_setpoint` variables.
+    pub plans: Vec<Plan>,
 }
 
 pub async fn png(
@@ -51,10 +61,13 @@ pub async fn png(
             format!("{client} has no plot {plot_id:?}"),
         );
     };
-    let request = match parse_query(&client, plot, query.as_deref().unwrap_or("")) {
+    let mut request = match parse_query(&client, plot, query.as_deref().unwrap_or("")) {
         Ok(request) => request,
         Err(why) => return failure(StatusCode::BAD_REQUEST, why),
     };
+    if plot.values.first().is_some_and(|x| x == "time") {
+        request.plans = plan::fetch(&web.hub, &client, &plot.values[1..]).await;
+    }
     if let Some(store) = web.hub.store() {
         web.series.follow(store.stats().reopened);
     }
@@ -118,8 +131,10 @@ fn parse_query(client: &str, plot: &PlotConfig, query: &str) -> Result<Request, 
         client: client.to_string(),
         plot: plot.clone(),
         range,
+        open_ended: to.is_none(),
         width,
         height,
+        plans: Vec::new(),
     })
 }
 
@@ -152,7 +167,15 @@ pub fn draw(reader: &Reader, cache: &SeriesCache, request: &Request) -> Result<V
         history(abscissa).map_err(fail)?
     };
     let mut series = Vec::with_capacity(ordinates.len());
+    let mut planned = Vec::new();
     for key in ordinates {
+        if let Some(plan) = request.plans.iter().find(|p| &p.key == key) {
+            planned.push(Series {
+                name: format!("{key} (plan)"),
+                points: plan.points.clone(),
+            });
+            continue;
+        }
         let points = if time_axis {
             cache
                 .points(
@@ -171,7 +194,9 @@ pub fn draw(reader: &Reader, cache: &SeriesCache, request: &Request) -> Result<V
             points,
         });
     }
-    let x_range = if time_axis {
+    let x_range = if time_axis && request.open_ended {
+        (x0, plan::reach_ahead(&request.plans, (x0, x1)))
+    } else if time_axis {
         (x0, x1)
     } else {
         let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
@@ -193,7 +218,7 @@ pub fn draw(reader: &Reader, cache: &SeriesCache, request: &Request) -> Result<V
         yscale: plot.yscale,
         time_axis,
     };
-    render_png(&spec, &series, x_range).map_err(|err| err.to_string())
+    render_png_with_plans(&spec, &series, &planned, x_range).map_err(|err| err.to_string())
 }
 
 /// A plotted value: numbers as they are, an unreadable value as a gap (NaN), text not at

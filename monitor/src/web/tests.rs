@@ -1249,3 +1249,240 @@ async fn device_alarms_are_shown_with_their_message() {
     assert_eq!(alarms[0]["state"], "device");
     assert_eq!(alarms[0]["message"], "input <B> open");
 }
+
+/// A monitor with a temperature controller (`cryocon.html`) and a fermentation chamber
+/// (`ferment.html`), the controller's daemon at `cryo_port`.
+fn device_fixture(cryo_port: u16) -> Fixture {
+    let mut cryo = ClientConfig::new("cryo", "127.0.0.1", cryo_port);
+    cryo.template = "cryocon.html".into();
+    let mut plot = plot("temperature", &["time", "temp_a", "loop1_profile_setpoint"]);
+    plot.width = 800;
+    plot.height = 300;
+    cryo.plots = vec![plot];
+    let mut ferm = ClientConfig::new("ferm", "127.0.0.1", 7031);
+    ferm.template = "ferment.html".into();
+    let config = MonitorConfig {
+        name: "testmon".into(),
+        clients: vec![cryo, ferm],
+        ..MonitorConfig::default()
+    };
+    fixture_of(config, None, TempDir::new("web-devices"))
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_controller_and_chamber_blocks_show_their_values_and_controls() {
+    let f = device_fixture(7021);
+    let _cryo = connect(&f.hub, "cryo", "cryocon").await;
+    let _ferm = connect(&f.hub, "ferm", "ferment").await;
+    f.hub.record_status(
+        f.hub.slot("cryo").unwrap(),
+        vars(&[
+            ("unit", "K"),
+            ("temp_a", "77.125"),
+            ("alarm_state_a", "--"),
+            ("temp_b", ""),
+            ("alarm_state_b", "SF"),
+            ("loop1_setpoint", "80"),
+            ("loop1_source", "a"),
+            ("loop1_type", "pid"),
+            ("loop1_heater", "42.5"),
+            ("loop1_profile", "running"),
+            ("loop1_profile_setpoint", "79.5"),
+            ("loop2_setpoint", "300"),
+            ("loop2_profile", "idle"),
+            ("control", "1"),
+            ("alarm_sensor_fault", "1"),
+            ("alarm_sensor_fault_message", "input B: sensor fault"),
+            ("alarm_heater_fault", "0"),
+            ("alarm_heater_fault_message", ""),
+            ("errors", "0"),
+        ]),
+    );
+    f.hub.record_status(
+        f.hub.slot("ferm").unwrap(),
+        vars(&[
+            ("beer_temperature", "18.25"),
+            ("chamber_temperature", "16.5"),
+            ("setpoint", "18"),
+            ("mode", "constant"),
+            ("band", "0.3"),
+            ("heater", "0"),
+            ("cooler", "1"),
+            ("cooler_wait", "0"),
+            ("profile", "idle"),
+            ("profile_step", ""),
+            ("alarm_probe_fault", "1"),
+            ("alarm_probe_fault_message", "chamber: CRC error"),
+            ("alarm_relay_mismatch", "0"),
+            ("alarm_relay_mismatch_message", ""),
+            ("status_age", "0.2"),
+        ]),
+    );
+    let html = get(&f.app, "/").await.text();
+    let once = |needle: &str| {
+        assert_eq!(html.matches(needle).count(), 1, "once: {needle}\n{html}");
+    };
+
+    // The controller: inputs, the loops it reported (two), each with its controls.
+    once("data-var=\"cryo.temp_a\" data-digits=\"3\">77.125<");
+    once("<th scope=\"row\">input B</th>");
+    once("data-var=\"cryo.alarm_state_b\">SF<");
+    assert!(!html.contains("input C"), "only the inputs reported");
+    once("data-var=\"cryo.loop1_heater\" data-digits=\"1\">42.5<");
+    once("data-var=\"cryo.control\" data-format=\"onoff\">on<");
+    once("data-command=\"send cryo control state=off\"");
+    once("data-command=\"send cryo set_setpoint loop=2 value={value}\"");
+    once("data-command=\"send cryo set_type loop=1 type=rampp\"");
+    assert!(!html.contains("loop=3"), "only the loops reported");
+    // Each loop's profile: its run, and the editor that loads and reads its steps.
+    once("data-var=\"cryo.loop1_profile\">running<");
+    once("data-command=\"send cryo profile_load loop=1 points={points}\" data-read=\"send cryo profile_status loop=1\"");
+    once("data-command=\"send cryo profile_start loop=2\"");
+    once("data-command=\"send cryo profile_stop loop=2\"");
+    // Device alarms with the daemon's message; a raised one in the alarm panel too, with
+    // the monitor's acknowledgement.
+    once("<span class=\"bad\" data-var=\"cryo.alarm_sensor_fault\" data-format=\"alarm\">alarm</span>");
+    once("data-var=\"cryo.alarm_sensor_fault_message\">input B: sensor fault</span>");
+    once("data-command=\"ack cryo.alarm_sensor_fault\"");
+    once(
+        "<span class=\"good\" data-var=\"cryo.alarm_heater_fault\" data-format=\"alarm\">ok</span>",
+    );
+    // What the block shows is not repeated in the table of the rest; the rest is there.
+    once("data-var=\"cryo.loop1_setpoint\"");
+    once("data-var=\"cryo.errors\"");
+    once("data-skip=\"^((unit|control)$|(temp_|alarm_|loop))\"");
+    once("src=\"/monitor/plot/cryo/temperature?from=-3600&#38;width=800&#38;height=300\"");
+
+    // The chamber: temperatures, mode, relays, controls, profile, alarms.
+    once("data-var=\"ferm.beer_temperature\" data-digits=\"2\">18.25<");
+    once("data-var=\"ferm.chamber_temperature\" data-digits=\"2\">16.5<");
+    once("data-var=\"ferm.mode\">constant<");
+    once("<span class=\"pill off\" data-var=\"ferm.heater\" data-format=\"onoff\">off</span>");
+    once("<span class=\"pill on\" data-var=\"ferm.cooler\" data-format=\"onoff\">on</span>");
+    once("data-command=\"send ferm set_mode mode=off\"");
+    once("data-command=\"send ferm set_band value={value}\"");
+    once("data-command=\"send ferm profile_load points={points}\" data-read=\"send ferm profile_status\"");
+    once("data-command=\"send ferm profile_start\"");
+    once("data-var=\"ferm.alarm_probe_fault_message\">chamber: CRC error</span>");
+    once("data-command=\"ack ferm.alarm_probe_fault\"");
+    assert!(
+        !html.contains("ack ferm.alarm_relay_mismatch"),
+        "not raised"
+    );
+    once("data-var=\"ferm.status_age\"");
+    once("data-var=\"ferm.profile_step\"");
+}
+
+/// The pixels of `color` in a PNG, below its top `skip` rows (title and legend).
+fn pixels_of(png_bytes: &[u8], color: [u8; 3], skip: u32) -> Vec<(u32, u32)> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut rgb).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let mut found = Vec::new();
+    for y in skip..info.height {
+        for x in 0..info.width {
+            let i = ((y * info.width + x) * 3) as usize;
+            if rgb[i..i + 3] == color {
+                found.push((x, y));
+            }
+        }
+    }
+    found
+}
+
+/// labwire-plot's first two line colours: the measured temperature, then the plan.
+const MEASURED: [u8; 3] = [31, 119, 180];
+const PLANNED: [u8; 3] = [255, 127, 14];
+
+#[tokio::test]
+async fn a_plotted_profile_setpoint_is_the_daemons_plan_to_its_end() {
+    use labwire_protocol::Message;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // The daemon: loop 1 runs a two-hour ramp started an hour ago (its end in an hour),
+    // until `idle` is set.
+    let idle = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let end = labwire_daemon::profile::format_time(SystemTime::now() + Duration::from_secs(3600));
+    let daemon = {
+        let (idle, asked) = (idle.clone(), asked.clone());
+        labwire_testkit::FakeDaemon::answering(move |request| {
+            let (idle, asked, end) = (idle.clone(), asked.clone(), end.clone());
+            async move {
+                let mut plain = request.clone();
+                plain.tag = None;
+                asked.lock().unwrap().push(plain.to_line());
+                let state = if idle.load(Ordering::SeqCst) {
+                    "idle"
+                } else {
+                    "running"
+                };
+                let reply = Message::new("ok")
+                    .arg("profile_status")
+                    .kwarg("loop", "1")
+                    .kwarg("profile", state)
+                    .kwarg("profile_end", end)
+                    .kwarg("profile_points", "0s:300,2h:100");
+                vec![labwire_testkit::reply_to(&request, reply)]
+            }
+        })
+    };
+    let f = device_fixture(daemon.addr.port());
+    let _cryo = connect(&f.hub, "cryo", "cryocon").await;
+    // The measured temperature: the last ten minutes.
+    let now = labwire_time::now_ms() as u64;
+    let samples: Vec<(u64, Value)> = (0..600)
+        .map(|i| {
+            (
+                now - 600_000 + i * 1000,
+                Value::Number(200.0 + i as f64 / 60.0),
+            )
+        })
+        .collect();
+    record(&f.hub, "cryo", "temp_a", &samples);
+
+    let uri = "/monitor/plot/cryo/temperature?from=-3600&width=800&height=300";
+    let answer = get(&f.app, uri).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        asked.lock().unwrap().as_slice(),
+        ["profile_status loop=1"],
+        "the plan is asked of the daemon"
+    );
+    // An hour back and an hour ahead: the plan (dashed) runs across the whole plot; the
+    // measured line stops at now, the middle.
+    let plan = pixels_of(&answer.body, PLANNED, 40);
+    let measured = pixels_of(&answer.body, MEASURED, 40);
+    let right_of = |pixels: &[(u32, u32)], x: u32| pixels.iter().filter(|p| p.0 > x).count();
+    assert!(right_of(&plan, 700) > 10, "the plan reaches the future");
+    assert!(plan.iter().any(|p| p.0 < 150), "and the past");
+    assert!(right_of(&measured, 200) > 10, "the measured line is drawn");
+    assert_eq!(right_of(&measured, 480), 0, "nothing measured after now");
+
+    // With `to` given, the range is as asked: the plan is cut at now.
+    let answer = get(&f.app, &format!("{uri}&to=0")).await;
+    assert!(right_of(&pixels_of(&answer.body, MEASURED, 40), 700) > 10);
+
+    // A profile not started has no place in time: the plot is the history, up to now.
+    idle.store(true, Ordering::SeqCst);
+    let answer = get(&f.app, uri).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(pixels_of(&answer.body, PLANNED, 40).is_empty(), "no plan");
+    assert!(right_of(&pixels_of(&answer.body, MEASURED, 40), 700) > 10);
+
+    // Nor has a daemon that is gone: the plot is still drawn, from the history.
+    idle.store(false, Ordering::SeqCst);
+    daemon.stop().await;
+    let answer = get(&f.app, uri).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(pixels_of(&answer.body, PLANNED, 40).is_empty(), "no plan");
+}
