@@ -41,7 +41,7 @@ fn bad_shared_flags_exit_2_naming_the_problem() {
         (&[], "--device"),
         (&["--simulate", "--device", "h"], "--device"),
         (&["--device", ""], "--device"),
-        (&["--device", "TCPIP::lab::INSTR"], "--device"),
+        (&["--device", "TCPIP::lab::hislip0::INSTR"], "--device"),
         (&["--device", "TCPIP::lab::port::SOCKET"], "--device"),
         (&["--device", "lab:port"], "--device"),
         (&["--device", "lab:99999"], "--device"),

@@ -24,7 +24,9 @@ pub const EXIT_CONFIG: u8 = 2;
 pub struct Setup {
     /// `host:port` of the hardware: from `--device` (with the daemon's default port), or
     /// the in-process simulator's address under `--simulate`; empty for local hardware
-    /// ([`crate::cli::parse_local`]).
+    /// ([`crate::cli::parse_local`]). A daemon started with [`run_over`] and
+    /// [`Transports::SocketOrVxi11`] may get `vxi11://host:port/device` instead:
+    /// [`transport::InstrumentLink::connect_to`] reaches either.
     pub device_address: String,
     /// Whether `device_address` is the in-process simulator.
     pub simulated: bool,
@@ -32,6 +34,16 @@ pub struct Setup {
     pub device_timeout: Duration,
     /// The daemon's state file, already read ([`StateFile::load`] what was saved).
     pub state: StateFile,
+}
+
+/// The transports a daemon's device is reached by, which decides the `--device` forms
+/// accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transports {
+    /// A raw TCP socket only: `host[:port]`, `TCPIP::<host>::<port>::SOCKET`.
+    Socket,
+    /// The socket forms, and VXI-11: `TCPIP[n]::<host>[::inst0]::INSTR`, `vxi11://host`.
+    SocketOrVxi11,
 }
 
 /// Where the hardware is, as resolved from the command line.
@@ -52,11 +64,21 @@ struct Checked {
     state: StateFile,
 }
 
-fn check(common: &CommonArgs, info: &DaemonInfo) -> Result<Checked, String> {
+fn check(
+    common: &CommonArgs,
+    info: &DaemonInfo,
+    transports: Transports,
+) -> Result<Checked, String> {
+    let port = info.default_device_port;
     let hardware = match (&common.device, common.simulate) {
         (Some(spec), false) => Hardware::At(
-            transport::tcp_address(spec, info.default_device_port)
-                .map_err(|err| format!("--device: {}", err.message))?,
+            match transports {
+                Transports::Socket => transport::tcp_address(spec, port),
+                Transports::SocketOrVxi11 => {
+                    transport::DeviceAddress::parse(spec, port).map(|address| address.to_string())
+                }
+            }
+            .map_err(|err| format!("--device: {}", err.message))?,
         ),
         (None, false) => Hardware::Local,
         (_, true) => Hardware::Simulated,
@@ -90,8 +112,26 @@ where
     SimError: Display,
     M: FnOnce(Setup) -> Result<D, String>,
 {
+    run_over(Transports::Socket, common, info, simulator, make_device)
+}
+
+/// [`run`] for a device reached over any of `transports`.
+pub fn run_over<D, S, SimFut, SimError, M>(
+    transports: Transports,
+    common: CommonArgs,
+    info: DaemonInfo,
+    simulator: S,
+    make_device: M,
+) -> ExitCode
+where
+    D: Device,
+    S: FnOnce(SocketAddr) -> SimFut,
+    SimFut: Future<Output = Result<SocketAddr, SimError>>,
+    SimError: Display,
+    M: FnOnce(Setup) -> Result<D, String>,
+{
     init_logging(common.log_level, &common.name(&info));
-    let checked = match check(&common, &info) {
+    let checked = match check(&common, &info, transports) {
         Ok(checked) => checked,
         Err(message) => return configuration_error(&message),
     };

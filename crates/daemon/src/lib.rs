@@ -22,7 +22,8 @@
 //! - [`auth`]: token comparison and the brake on guessing tokens.
 //! - [`daemon`]: a running device daemon ([`Daemon`]): server plus hardware task.
 //! - [`logbus`]: a tracing layer that turns log events into `log` lines for subscribers.
-//! - [`transport`]: byte-stream links to hardware (TCP, or any async stream in tests).
+//! - [`transport`]: links to hardware: device addresses, raw sockets (or any async stream
+//!   in tests) and VXI-11, behind one [`transport::InstrumentLink`].
 //! - [`cli`]: the command-line flags every daemon shares ([`CommonArgs`]), what a daemon
 //!   says about itself ([`DaemonInfo`]), [`parse`] (`cli::parse_local` for local hardware),
 //!   logging, the runtime and signals.
@@ -59,7 +60,7 @@ pub use cli::{parse, CommonArgs, DaemonInfo};
 pub use daemon::Daemon;
 pub use device::{CommandSpec, Device, Error, Kwargs, Outcome};
 pub use device_alarms::{AlarmSelector, DeviceAlarms};
-pub use launch::{run, Setup};
+pub use launch::{run, run_over, Setup, Transports};
 pub use profile::{Profile, ProfileRun, ProfileStatus, RunState};
 pub use server::ServerConfig;
 pub use service::{DeviceService, Service};

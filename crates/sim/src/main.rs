@@ -99,6 +99,16 @@ struct Cli {
     #[arg(long, value_name = "PIXELS", default_value_t = 4.0e6)]
     pixel_rate: f64,
 
+    /// Supplies only: serve VXI-11 too (`TCPIP::<host>::inst0::INSTR`), a portmapper on
+    /// --portmapper-port of the listen address and the core channel on a free port.
+    #[arg(long)]
+    vxi11: bool,
+
+    /// With --vxi11, the portmapper's port (111 on a real instrument, which takes
+    /// privileges; 0 picks a free one).
+    #[arg(long, value_name = "PORT", default_value_t = e36300::PORTMAPPER_PORT, requires = "vxi11")]
+    portmapper_port: u16,
+
     /// Seed of measurement noise, for reproducible runs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -120,6 +130,10 @@ struct Cli {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.vxi11 && cli.kind.model().is_none() {
+        eprintln!("labwire-sim: error: --vxi11: only the supplies speak VXI-11");
+        return ExitCode::from(2);
+    }
     tracing_subscriber::fmt()
         .with_max_level(cli.log_level)
         .with_writer(std::io::stderr)
@@ -196,7 +210,26 @@ async fn run(cli: &Cli, listen: SocketAddr) -> std::io::Result<()> {
                 ..PsuOptions::default()
             };
             let handle = e36300::spawn(listen, options).await?;
-            serve(model.idn_model(), handle, cli.fault).await
+            if !cli.vxi11 {
+                return serve(model.idn_model(), handle, cli.fault).await;
+            }
+            let portmapper = SocketAddr::new(listen.ip(), cli.portmapper_port);
+            let vxi11 = e36300::spawn_vxi11(handle.control(), portmapper, cli.seed)
+                .await
+                .map_err(|err| {
+                    std::io::Error::new(err.kind(), format!("portmapper {portmapper}: {err}"))
+                })?;
+            vxi11.set_fault(cli.fault);
+            println!(
+                "labwire-sim {} vxi11 portmapper on {} (core channel {})",
+                model.idn_model(),
+                vxi11.portmapper_addr(),
+                vxi11.core_addr()
+            );
+            let result = serve(model.idn_model(), handle, cli.fault).await;
+            vxi11.shutdown();
+            vxi11.stopped().await;
+            result
         }
     }
 }

@@ -222,7 +222,7 @@ impl Conn {
 
     /// 8 to 24 random bytes plus the device's terminator, avoiding line ends and the
     /// gauge's control characters so the junk cannot pass for a well-formed answer.
-    fn junk_line(&mut self) -> Vec<u8> {
+    pub(crate) fn junk_line(&mut self) -> Vec<u8> {
         let len = 8 + self.rng.below(17) as usize;
         let mut junk = Vec::with_capacity(len + self.terminator.len());
         while junk.len() < len {

@@ -30,6 +30,9 @@ fn bad_command_lines_exit_with_2() {
         &[][..],
         &["gauge", "--fault", "sometimes"][..],
         &["e36313a", "--listen", "nowhere"][..],
+        &["gauge", "--vxi11"][..],
+        &["e36313a", "--portmapper-port", "0"][..],
+        &["e36313a", "--vxi11", "--portmapper-port", "x"][..],
         &["clusterctrl", "--boards", "stack,toaster"][..],
     ] {
         let status = Command::new(BIN)

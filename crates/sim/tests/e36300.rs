@@ -321,7 +321,7 @@ async fn over_current_protection_trips_after_its_delay_in_cc() {
 }
 
 #[tokio::test]
-async fn rst_turns_outputs_off_and_settings_to_zero() {
+async fn rst_turns_outputs_off_voltages_to_zero_and_current_limits_to_the_rating() {
     let handle = psu(Model::E36313A).await;
     let mut client = LineConn::connect(handle.local_addr()).await;
     client
@@ -338,8 +338,12 @@ async fn rst_turns_outputs_off_and_settings_to_zero() {
     );
     assert_eq!(
         client.query("VOLT? (@2);CURR? (@2);:VOLT:PROT? (@2)").await,
-        "+0.00000000E+00;+0.00000000E+00;+2.75000000E+01"
+        "+0.00000000E+00;+2.00000000E+00;+2.75000000E+01"
     );
+    // So "set a voltage, switch on" after *RST delivers that voltage.
+    client.send_line("VOLT 3.3,(@1);:OUTP ON,(@1)").await;
+    handle.control().set_noise(false);
+    assert_eq!(client.query("MEAS:VOLT? (@1)").await, "+3.30000000E+00");
     assert_eq!(client.query("CURR:PROT:DEL? (@2)").await, "+2.00000000E-02");
     expect_no_error(&mut client).await;
 }
@@ -360,10 +364,16 @@ async fn instrument_selection_and_apply() {
     assert_eq!(handle.control().voltage_set(3), 7.0);
     assert_eq!(handle.control().selected_channel(), 3);
     assert_eq!(
-        client.query("APPL?").await,
-        "\"+7.00000000E+00,+0.00000000E+00\""
+        client.query("APPL? CH3").await,
+        "\"+7.00000000E+00,+2.00000000E+00\""
     );
     expect_no_error(&mut client).await;
+    // The output identifier is required.
+    client.send_line("APPL?").await;
+    assert_eq!(
+        client.query("SYST:ERR?").await,
+        "-109,\"Missing parameter\""
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ use labwire_protocol::{format_bool, format_number, ErrorCode, Message};
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
@@ -120,12 +119,15 @@ pub enum Command {
     SetName { ch: usize, name: String },
 }
 
+/// How long closing a link politely may take before it is simply dropped.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
 pub struct Psu {
     config: Config,
     names: [String; CHANNELS],
     /// Where `set_name` saves the names; `None`: they last until the daemon stops.
     state: Option<StateFile>,
-    driver: Option<E36300<TcpStream>>,
+    driver: Option<E36300>,
     /// The model whose ratings apply: the one last identified, or the expected one.
     model: Option<Model>,
     identity: Option<Identity>,
@@ -180,7 +182,7 @@ impl Psu {
         }
     }
 
-    fn driver(&mut self) -> Result<&mut E36300<TcpStream>, Error> {
+    fn driver(&mut self) -> Result<&mut E36300, Error> {
         self.driver
             .as_mut()
             .ok_or_else(|| Error::not_connected("supply not connected"))
@@ -258,10 +260,7 @@ impl Psu {
         number(status, "current_set", state.current_set);
         number(status, "voltage", state.voltage);
         number(status, "current", state.current);
-        match state.mode() {
-            Some(mode) => status.text(key("mode"), mode.name()),
-            None => status.missing(key("mode")),
-        };
+        status.text(key("mode"), state.mode.name());
         number(status, "ovp_level", state.ovp_level);
         status
             .flag(key("ovp_tripped"), state.ovp_tripped)
@@ -405,7 +404,11 @@ impl Device for Psu {
     }
 
     async fn disconnect(&mut self) {
-        self.driver = None;
+        if let Some(driver) = self.driver.take() {
+            // A VXI-11 link is freed at once on the instrument, which allows few links;
+            // a dead one is simply dropped, its TCP connection with it.
+            let _ = tokio::time::timeout(CLOSE_WAIT, driver.close()).await;
+        }
     }
 
     async fn poll(&mut self, status: &mut StatusBuilder) -> Result<(), Error> {

@@ -1,17 +1,21 @@
-//! The Keysight E36300 series' SCPI over a byte link: LF-terminated lines, `;` chains,
-//! channel lists, and the error queue read after every setting.
+//! The Keysight E36300 series' SCPI over an instrument link (raw socket or VXI-11):
+//! LF-terminated lines, `;` chains, channel lists, and the error queue read after every
+//! setting.
 //!
-//! The whole state of all three channels is read with one chained query line, so a poll
-//! costs one round trip whatever the number of channels. Settings go out on a line of
+//! The whole state of all three channels, their CV/CC registers included, is read with
+//! one chained query line, so a poll costs one round trip whatever the number of
+//! channels. Settings go out on a line of
 //! their own, never chained with queries: a command error makes a SCPI parser discard
 //! the rest of its line, and a query lost that way would look like a dead instrument.
 
-use labwire_daemon::transport::{ByteStream, Link, TcpLink};
+use labwire_daemon::transport::InstrumentLink;
 use labwire_daemon::Error;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
-use tokio::net::TcpStream;
+
+/// The instrument's SCPI socket port, for an address that names none.
+pub const SOCKET_PORT: u16 = 5025;
 
 /// Every E36300 model has three outputs.
 pub const CHANNELS: usize = 3;
@@ -19,10 +23,6 @@ pub const CHANNELS: usize = 3;
 /// The error queue holds about 20 entries; more reads than this means the answers are
 /// not what they claim to be.
 const MAX_ERROR_READS: usize = 32;
-
-/// An output delivering at least this fraction of its current limit, with its voltage
-/// below this fraction of the setpoint, counts as constant-current regulated.
-const CC_FRACTION: f64 = 0.99;
 
 /// SCPI writes 9.9E+37 for overflow and 9.91E+37 for "not a number".
 const SCPI_SENTINEL: f64 = 9.9e37;
@@ -138,12 +138,14 @@ impl Identity {
     }
 }
 
-/// How an output regulates right now.
+/// How an output regulates right now, as the instrument reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Off,
     ConstantVoltage,
     ConstantCurrent,
+    /// Neither voltage nor current held (e.g. an external source drives the output).
+    Unregulated,
 }
 
 impl Mode {
@@ -152,6 +154,18 @@ impl Mode {
             Mode::Off => "off",
             Mode::ConstantVoltage => "cv",
             Mode::ConstantCurrent => "cc",
+            Mode::Unregulated => "unregulated",
+        }
+    }
+
+    /// The CV/CC bits of `STAT:QUES:INST:ISUM<n>:COND?`: bit 0 CC, bit 1 CV, both
+    /// unregulated, neither off. Other bits of the register say nothing about it.
+    pub fn from_condition(register: u32) -> Mode {
+        match register & 0b11 {
+            0 => Mode::Off,
+            1 => Mode::ConstantCurrent,
+            2 => Mode::ConstantVoltage,
+            _ => Mode::Unregulated,
         }
     }
 }
@@ -169,38 +183,23 @@ pub struct ChannelState {
     pub ovp_tripped: bool,
     pub ocp_enabled: bool,
     pub ocp_tripped: bool,
-}
-
-impl ChannelState {
-    /// Told from the readings, which this poll has anyway, rather than from the
-    /// `STAT:QUES:INST:ISUM<n>:COND?` registers (one more query per output, and not
-    /// modelled by the simulator): a current-limited output delivers its limit and sags
-    /// below its voltage setpoint. Checking both keeps an open output with a zero current
-    /// limit (no current, full voltage) in CV.
-    pub fn mode(&self) -> Option<Mode> {
-        if !self.output {
-            return Some(Mode::Off);
-        }
-        let (volts, amps) = (self.voltage?.abs(), self.current?.abs());
-        let (volts_set, amps_set) = (self.voltage_set?.abs(), self.current_set?.abs());
-        Some(
-            if amps >= CC_FRACTION * amps_set && volts < CC_FRACTION * volts_set {
-                Mode::ConstantCurrent
-            } else {
-                Mode::ConstantVoltage
-            },
-        )
-    }
+    /// From the instrument's own register, not guessed from the readings.
+    pub mode: Mode,
 }
 
 /// One chained query line: the readings and settings of every output, in the order
-/// [`parse_state`] expects. `;:` goes back to the root of the command tree, which SCPI
-/// requires between commands of different subsystems.
+/// [`parse_state`] expects, then each output's CV/CC register (which takes no channel
+/// list: one query per output). `;:` goes back to the root of the command tree, which
+/// SCPI requires between commands of different subsystems.
 pub const STATE_QUERY: &str = "MEAS:VOLT? (@1:3);:MEAS:CURR? (@1:3);:VOLT? (@1:3);:CURR? (@1:3);\
 :OUTP? (@1:3);:VOLT:PROT? (@1:3);:VOLT:PROT:TRIP? (@1:3);:CURR:PROT:STAT? (@1:3);\
-:CURR:PROT:TRIP? (@1:3)";
+:CURR:PROT:TRIP? (@1:3);:STAT:QUES:INST:ISUM1:COND?;:STAT:QUES:INST:ISUM2:COND?;\
+:STAT:QUES:INST:ISUM3:COND?";
 
-const STATE_FIELDS: usize = 9;
+/// Answers with one value per output.
+const LIST_FIELDS: usize = 9;
+/// Answers of one output each, one per output.
+const STATE_FIELDS: usize = LIST_FIELDS + CHANNELS;
 
 /// Read the answer to [`STATE_QUERY`]: `;`-separated answers, each a comma list with one
 /// value per output.
@@ -214,8 +213,9 @@ pub fn parse_state(reply: &str) -> Result<[ChannelState; CHANNELS], Error> {
             answers.len()
         )));
     }
-    let mut values = [[0.0; CHANNELS]; STATE_FIELDS];
-    for (slot, answer) in values.iter_mut().zip(&answers) {
+    let (lists, registers) = answers.split_at(LIST_FIELDS);
+    let mut values = [[0.0; CHANNELS]; LIST_FIELDS];
+    for (slot, answer) in values.iter_mut().zip(lists) {
         let items: Vec<&str> = answer.split(',').collect();
         if items.len() != CHANNELS {
             return Err(garbled(format!("{answer:?} is not one value per output")));
@@ -234,6 +234,13 @@ pub fn parse_state(reply: &str) -> Result<[ChannelState; CHANNELS], Error> {
         }
     };
     let reading = |value: f64| (value.abs() < SCPI_SENTINEL).then_some(value);
+    let mut modes = [Mode::Off; CHANNELS];
+    for (mode, register) in modes.iter_mut().zip(registers) {
+        let value = scpi_number(register)
+            .filter(|value| value.fract() == 0.0 && (0.0..=65535.0).contains(value))
+            .ok_or_else(|| garbled(format!("{register:?} is not a register value")))?;
+        *mode = Mode::from_condition(value as u32);
+    }
     let mut channels = [None; CHANNELS];
     for (i, channel) in channels.iter_mut().enumerate() {
         *channel = Some(ChannelState {
@@ -246,6 +253,7 @@ pub fn parse_state(reply: &str) -> Result<[ChannelState; CHANNELS], Error> {
             ovp_tripped: flag(ovp_trip[i])?,
             ocp_enabled: flag(ocp[i])?,
             ocp_tripped: flag(ocp_trip[i])?,
+            mode: modes[i],
         });
     }
     Ok(channels.map(|channel| channel.expect("every output filled above")))
@@ -303,25 +311,25 @@ fn on_off(on: bool) -> &'static str {
     }
 }
 
-/// An E36300 supply behind a link. Every read is bounded by the link's timeout.
-pub struct E36300<S: ByteStream> {
-    link: Link<S>,
+/// An E36300 supply behind a link (a raw socket or VXI-11: the driver does not care).
+/// Every read is bounded by the link's timeout.
+pub struct E36300 {
+    link: InstrumentLink,
     identity: Identity,
 }
 
-impl E36300<TcpStream> {
-    /// Connect to `address` (`host:port`), identify the instrument and drain its error
-    /// queue.
+impl E36300 {
+    /// Connect to `address` (`host:port`, or any VISA / `vxi11://` form `--device`
+    /// accepts), identify the instrument and drain its error queue.
     pub async fn connect(address: &str, timeout: Duration) -> Result<Self, Error> {
-        let link = TcpLink::connect_tcp(address, timeout).await?;
+        let link = InstrumentLink::connect_to(address, SOCKET_PORT, timeout).await?;
         E36300::open(link).await
     }
-}
 
-impl<S: ByteStream> E36300<S> {
     /// Identify the instrument on `link` (refusing models it does not know) and drain the
     /// error queue, so errors left by an earlier client are not blamed on our settings.
-    pub async fn open(mut link: Link<S>) -> Result<Self, Error> {
+    pub async fn open(link: impl Into<InstrumentLink>) -> Result<Self, Error> {
+        let mut link = link.into();
         let idn = link.query("*IDN?\n").await?;
         let identity = Identity::parse(&idn)?;
         let mut supply = E36300 { link, identity };
@@ -333,6 +341,11 @@ impl<S: ByteStream> E36300<S> {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Close the link politely (over VXI-11 the instrument frees the link at once).
+    pub async fn close(self) -> Result<(), Error> {
+        self.link.close().await
     }
 
     pub fn model(&self) -> Model {
@@ -454,6 +467,7 @@ impl<S: ByteStream> E36300<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use labwire_daemon::transport::Link;
     use labwire_protocol::ErrorCode;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
@@ -491,14 +505,14 @@ mod tests {
         let reply = "+5.00000000E+00,+1.20000000E+01,+0.00000000E+00;\
                      +5.00000000E-01,+2.00000000E+00,+0.00000000E+00;\
                      +5.0E+00,+2.0E+01,+0.0E+00;+1.0E+00,+2.0E+00,+1.0E+00;1,1,0;\
-                     +6.6E+00,+2.75E+01,+9.91E+37;0,0,1;0,1,0;0,0,0";
+                     +6.6E+00,+2.75E+01,+9.91E+37;0,0,1;0,1,0;0,0,0;+2;+1;+0";
         let [ch1, ch2, ch3] = parse_state(reply).unwrap();
         assert_eq!(ch1.voltage, Some(5.0));
         assert_eq!(ch1.current, Some(0.5));
-        assert_eq!(ch1.mode(), Some(Mode::ConstantVoltage));
-        assert_eq!(ch2.mode(), Some(Mode::ConstantCurrent));
+        assert_eq!(ch1.mode, Mode::ConstantVoltage);
+        assert_eq!(ch2.mode, Mode::ConstantCurrent);
         assert!(ch2.ocp_enabled && !ch2.ocp_tripped);
-        assert_eq!(ch3.mode(), Some(Mode::Off));
+        assert_eq!(ch3.mode, Mode::Off);
         assert_eq!(ch3.ovp_level, None, "NaN sentinel is not a value");
         assert!(ch3.ovp_tripped);
         for bad in [
@@ -508,6 +522,10 @@ mod tests {
             &reply.replace("1,1,0", "1,2,0"),
             &reply.replace("+5.0E+00,", "nan,"),
             &format!("{reply};0,0,0"),
+            &reply.replace(";+2;", ";2.5;"),
+            &reply.replace(";+2;", ";-1;"),
+            &reply.replace(";+2;", ";1,1;"),
+            &reply.replace(";+1;+0", ";+1"),
         ] {
             assert_eq!(
                 parse_state(bad).unwrap_err().code,
@@ -518,31 +536,15 @@ mod tests {
     }
 
     #[test]
-    fn mode_edges() {
-        let mut state =
-            parse_state("0,0,0;0,0,0;5,0,0;0,0,0;1,1,1;0,0,0;0,0,0;0,0,0;0,0,0").unwrap()[0];
-        // A zero current limit holds a loaded output at 0 V...
-        assert_eq!(state.mode(), Some(Mode::ConstantCurrent));
-        // ...but an open one sits at its setpoint.
-        state.voltage = Some(5.0);
-        assert_eq!(state.mode(), Some(Mode::ConstantVoltage));
-        state.current_set = Some(1.0);
-        state.voltage = Some(4.0);
-        state.current = Some(0.98);
-        assert_eq!(state.mode(), Some(Mode::ConstantVoltage), "below the limit");
-        state.current = Some(0.995);
-        assert_eq!(state.mode(), Some(Mode::ConstantCurrent));
-        // The negative output: magnitudes count.
-        state.voltage_set = Some(-5.0);
-        state.voltage = Some(-4.0);
-        state.current = Some(-0.995);
-        assert_eq!(state.mode(), Some(Mode::ConstantCurrent));
-        state.voltage = Some(-5.0);
-        assert_eq!(state.mode(), Some(Mode::ConstantVoltage), "at the setpoint");
-        state.current = None;
-        assert_eq!(state.mode(), None);
-        state.output = false;
-        assert_eq!(state.mode(), Some(Mode::Off), "off needs no readings");
+    fn regulation_bits() {
+        // The E3631A's table, kept by the E36300: bit 0 CC, bit 1 CV.
+        assert_eq!(Mode::from_condition(0), Mode::Off);
+        assert_eq!(Mode::from_condition(1), Mode::ConstantCurrent);
+        assert_eq!(Mode::from_condition(2), Mode::ConstantVoltage);
+        assert_eq!(Mode::from_condition(3), Mode::Unregulated);
+        // Other bits (protection, ...) leave the regulation alone.
+        assert_eq!(Mode::from_condition(0x202), Mode::ConstantVoltage);
+        assert_eq!(Mode::Unregulated.name(), "unregulated");
     }
 
     #[test]

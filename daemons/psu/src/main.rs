@@ -1,5 +1,6 @@
 //! `labwire-psu`: a daemon for a Keysight E36311A, E36312A or E36313A triple-output power
-//! supply, driven by SCPI over a raw TCP socket (port 5025).
+//! supply, driven by SCPI over a raw TCP socket (port 5025) or VXI-11
+//! (`--device TCPIP::<host>::inst0::INSTR`, `vxi11://<host>`).
 //!
 //! Layout (the modules live in the `labwire_psu` library so tests can use them):
 //! - `driver`: the instrument's SCPI: identification and ratings per model, the one
@@ -18,8 +19,9 @@
 //! - `chN_output`: 0/1, whether the output is on;
 //! - `chN_voltage_set` (V), `chN_current_set` (A): voltage setpoint and current limit;
 //! - `chN_voltage` (V), `chN_current` (A): measured at the output terminals;
-//! - `chN_mode`: `off`, `cv` (constant voltage) or `cc` (constant current: the output
-//!   delivers at least 99 % of its current limit, below 99 % of its voltage setpoint);
+//! - `chN_mode`: `off`, `cv` (constant voltage), `cc` (constant current) or
+//!   `unregulated`, as the supply itself reports it (`STAT:QUES:INST:ISUM<n>:COND?`, read
+//!   in the same round trip as everything else);
 //! - `chN_ovp_level` (V): over-voltage protection level; `chN_ovp_tripped`: 0/1;
 //! - `chN_ocp_enabled`, `chN_ocp_tripped`: 0/1, over-current protection.
 //!
@@ -32,7 +34,7 @@
 //! `clear_protection ch=`, `set_name ch= name=` and the framework's `reconnect`; see
 //! README.md.
 
-use labwire_daemon::DaemonInfo;
+use labwire_daemon::{DaemonInfo, Transports};
 use labwire_psu::cli::Cli;
 use labwire_psu::device::{Config, Psu};
 use labwire_psu::driver::Model;
@@ -67,18 +69,24 @@ fn main() -> ExitCode {
         Ok::<_, String>(sim.local_addr())
     };
     let (limits, names) = (cli.limits(), cli.names());
-    labwire_daemon::run(cli.common, INFO, simulator, move |setup| {
-        let config = Config {
-            address: setup.device_address,
-            timeout: setup.device_timeout,
-            expected_model: if setup.simulated {
-                Some(simulated_model)
-            } else {
-                cli.model
-            },
-            limits,
-            names,
-        };
-        Psu::with_state(config, setup.state)
-    })
+    labwire_daemon::run_over(
+        Transports::SocketOrVxi11,
+        cli.common,
+        INFO,
+        simulator,
+        move |setup| {
+            let config = Config {
+                address: setup.device_address,
+                timeout: setup.device_timeout,
+                expected_model: if setup.simulated {
+                    Some(simulated_model)
+                } else {
+                    cli.model
+                },
+                limits,
+                names,
+            };
+            Psu::with_state(config, setup.state)
+        },
+    )
 }

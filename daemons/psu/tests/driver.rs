@@ -9,7 +9,6 @@ use labwire_testkit::FakeDaemon;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -26,7 +25,7 @@ async fn sim(model: &str) -> SimHandle<PsuControl> {
     sim
 }
 
-async fn connect(sim: &SimHandle<PsuControl>) -> E36300<TcpStream> {
+async fn connect(sim: &SimHandle<PsuControl>) -> E36300 {
     E36300::connect(&sim.local_addr().to_string(), TIMEOUT)
         .await
         .expect("driver connects")
@@ -39,7 +38,7 @@ async fn connect_err(sim: &SimHandle<PsuControl>, timeout: Duration) -> labwire_
     }
 }
 
-async fn state(supply: &mut E36300<TcpStream>, ch: usize) -> ChannelState {
+async fn state(supply: &mut E36300, ch: usize) -> ChannelState {
     supply.read_state().await.expect("state read")[ch - 1]
 }
 
@@ -61,10 +60,12 @@ async fn identifies_every_model_and_reads_all_outputs_at_once() {
         for (i, out) in outputs.iter().enumerate() {
             let ch = i + 1;
             assert!(!out.output, "{name} ch{ch}");
-            assert_eq!(out.mode(), Some(Mode::Off));
-            assert_eq!((out.voltage_set, out.current_set), (Some(0.0), Some(0.0)));
-            // After *RST the protection sits at 110 % of the rating, signed like it.
+            assert_eq!(out.mode, Mode::Off);
+            // Power-on (*RST) state: 0 V, the current limit at the rating.
             let rating = model.rating(ch);
+            let rated = Some(rating.current_max);
+            assert_eq!((out.voltage_set, out.current_set), (Some(0.0), rated));
+            // The protection sits at 110 % of the rating, signed like it.
             let expected = 1.1 * (rating.voltage_min + rating.voltage_max);
             let level = out.ovp_level.unwrap();
             assert!((level - expected).abs() < 1e-6, "{name} ch{ch}: {level}");
@@ -98,7 +99,7 @@ async fn every_setting_reaches_the_instrument() {
     assert!(ch1.output);
     assert_eq!(ch1.voltage, Some(5.25));
     assert_eq!(ch1.current, Some(0.525), "5.25 V into the default 10 ohm");
-    assert_eq!(ch1.mode(), Some(Mode::ConstantVoltage));
+    assert_eq!(ch1.mode, Mode::ConstantVoltage);
     assert!(!supply.set_output(1, false).await.unwrap());
     assert!(!control.output(1));
 
@@ -120,13 +121,21 @@ async fn constant_current_follows_the_load() {
     supply.set_output(2, true).await.unwrap();
     control.set_load_ohms(2, 100.0);
     let cv = state(&mut supply, 2).await;
-    assert_eq!(cv.mode(), Some(Mode::ConstantVoltage));
+    assert_eq!(cv.mode, Mode::ConstantVoltage);
     assert_eq!((cv.voltage, cv.current), (Some(10.0), Some(0.1)));
     control.set_load_ohms(2, 4.0);
     let cc = state(&mut supply, 2).await;
-    assert_eq!(cc.mode(), Some(Mode::ConstantCurrent));
+    assert_eq!(cc.mode, Mode::ConstantCurrent);
     assert_eq!((cc.voltage, cc.current), (Some(2.0), Some(0.5)));
     assert_eq!(e36300::Mode::ConstantCurrent, control.mode(2));
+    // The mode is the instrument's own report: a source driving the output above its
+    // setpoint leaves it unregulated, which no reading-based guess would tell.
+    control.set_external_voltage(2, Some(12.0));
+    let unregulated = state(&mut supply, 2).await;
+    assert_eq!(unregulated.mode, Mode::Unregulated);
+    assert_eq!(unregulated.voltage, Some(12.0));
+    control.set_external_voltage(2, None);
+    assert_eq!(state(&mut supply, 2).await.mode, Mode::ConstantCurrent);
 }
 
 #[tokio::test]
@@ -168,7 +177,7 @@ async fn protections_trip_switch_off_and_clear() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let ch1 = state(&mut supply, 1).await;
     assert!(ch1.ocp_tripped && !ch1.output && ch1.ocp_enabled);
-    assert_eq!(ch1.mode(), Some(Mode::Off));
+    assert_eq!(ch1.mode, Mode::Off);
     supply.clear_protection(1).await.unwrap();
     assert_eq!(supply.tripped(1).await.unwrap(), (false, false));
     assert!(control.output(2), "output 2 was never touched");
@@ -186,11 +195,11 @@ async fn the_negative_output_of_the_e36311a() {
     let ch3 = state(&mut supply, 3).await;
     assert_eq!(ch3.voltage, Some(-12.0));
     assert_eq!(ch3.current, Some(-0.12), "the current carries the sign");
-    assert_eq!(ch3.mode(), Some(Mode::ConstantVoltage));
+    assert_eq!(ch3.mode, Mode::ConstantVoltage);
     control.set_load_ohms(3, 10.0);
     let ch3 = state(&mut supply, 3).await;
     assert_eq!((ch3.voltage, ch3.current), (Some(-10.0), Some(-1.0)));
-    assert_eq!(ch3.mode(), Some(Mode::ConstantCurrent));
+    assert_eq!(ch3.mode, Mode::ConstantCurrent);
     assert_eq!(supply.set_ovp(3, -20.0).await.unwrap(), -20.0);
     // The instrument itself refuses a positive setpoint there.
     let err = supply.set_voltage(3, 5.0).await.unwrap_err();

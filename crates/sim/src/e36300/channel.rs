@@ -17,6 +17,21 @@ pub enum Mode {
     Off,
     ConstantVoltage,
     ConstantCurrent,
+    /// Neither held: an external source drives the terminals above the setpoint.
+    Unregulated,
+}
+
+impl Mode {
+    /// The CV/CC bits of `STAT:QUES:INST:ISUM<n>:COND?`: bit 0 CC, bit 1 CV, both
+    /// unregulated, neither off (the E3631A's table, which the E36300 keeps).
+    pub fn condition_bits(self) -> u8 {
+        match self {
+            Mode::Off => 0,
+            Mode::ConstantCurrent => 1,
+            Mode::ConstantVoltage => 2,
+            Mode::Unregulated => 3,
+        }
+    }
 }
 
 /// One channel's state as [`PsuControl::channel`] reports it. `voltage` and `current`
@@ -36,6 +51,7 @@ pub struct ChannelSnapshot {
     pub ocp_delay: Duration,
     pub ocp_tripped: bool,
     pub load_ohms: f64,
+    pub external_volts: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +73,16 @@ impl Quantity {
     }
 }
 
+/// One output's settings in a `*SAV` location.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct SavedChannel {
+    voltage_set: f64,
+    current_set: f64,
+    ovp_level: f64,
+    ocp_enabled: bool,
+    ocp_delay: f64,
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct Channel {
     pub(super) rating: ChannelRating,
@@ -69,6 +95,9 @@ pub(super) struct Channel {
     pub(super) ocp_delay: f64,
     pub(super) ocp_tripped: bool,
     pub(super) load_ohms: f64,
+    /// A stiff external source across the terminals (magnitude, in the output's polarity),
+    /// replacing the resistive load while set.
+    pub(super) external_volts: Option<f64>,
     /// Since when the channel has been in CC, for the OCP delay.
     pub(super) cc_since: Option<Instant>,
 }
@@ -86,16 +115,19 @@ impl Channel {
             ocp_delay: 0.0,
             ocp_tripped: false,
             load_ohms: DEFAULT_LOAD_OHMS,
+            external_volts: None,
             cc_since: None,
         };
         channel.reset();
         channel
     }
 
-    /// The `*RST` state; the load is physics, not a setting, so it stays.
+    /// The `*RST` state; the load is physics, not a setting, so it stays. The current
+    /// limit goes to the rating, not to 0 (the E3631A's *RST table, 5 A / 1 A / 1 A):
+    /// "set a voltage, switch on" then delivers it.
     pub(super) fn reset(&mut self) {
         self.voltage_set = 0.0;
-        self.current_set = 0.0;
+        self.current_set = self.rating.max_current;
         self.output = false;
         self.ovp_level = self.limits(Quantity::OvpLevel).2;
         self.ovp_tripped = false;
@@ -118,7 +150,11 @@ impl Channel {
         let volts = self.rating.max_voltage;
         match quantity {
             Quantity::Voltage => (0.0, volts * PROGRAMMABLE_MARGIN, 0.0),
-            Quantity::Current => (0.0, self.rating.max_current * PROGRAMMABLE_MARGIN, 0.0),
+            Quantity::Current => (
+                0.0,
+                self.rating.max_current * PROGRAMMABLE_MARGIN,
+                self.rating.max_current,
+            ),
             Quantity::OvpLevel => (0.0, volts * OVP_MARGIN, volts * OVP_MARGIN),
             Quantity::OcpDelay => (0.0, MAX_OCP_DELAY_S, DEFAULT_OCP_DELAY.as_secs_f64()),
         }
@@ -163,6 +199,26 @@ impl Channel {
         }
     }
 
+    /// What `*SAV` keeps of this output.
+    pub(super) fn settings(&self) -> SavedChannel {
+        SavedChannel {
+            voltage_set: self.voltage_set,
+            current_set: self.current_set,
+            ovp_level: self.ovp_level,
+            ocp_enabled: self.ocp_enabled,
+            ocp_delay: self.ocp_delay,
+        }
+    }
+
+    /// `*RCL`: the saved settings; the output stays as it is and trips stay latched.
+    pub(super) fn recall(&mut self, saved: &SavedChannel) {
+        self.voltage_set = saved.voltage_set;
+        self.current_set = saved.current_set;
+        self.ovp_level = saved.ovp_level;
+        self.ocp_enabled = saved.ocp_enabled;
+        self.ocp_delay = saved.ocp_delay;
+    }
+
     pub(super) fn tripped(&self) -> bool {
         self.ovp_tripped || self.ocp_tripped
     }
@@ -175,6 +231,19 @@ impl Channel {
         }
         let sign = self.polarity();
         let volts = self.voltage_set.abs();
+        if let Some(external) = self.external_volts {
+            // Above the setpoint the supply can neither hold its voltage nor sink
+            // current; below it, it pushes its current limit into the source.
+            return if external > volts {
+                (sign * external, 0.0, Mode::Unregulated)
+            } else {
+                (
+                    sign * external,
+                    sign * self.current_set,
+                    Mode::ConstantCurrent,
+                )
+            };
+        }
         let ohms = self.load_ohms;
         let wanted = if ohms > 0.0 {
             volts / ohms
@@ -240,6 +309,7 @@ impl Channel {
             ocp_delay: Duration::from_secs_f64(self.ocp_delay),
             ocp_tripped: self.ocp_tripped,
             load_ohms: self.load_ohms,
+            external_volts: self.external_volts,
         }
     }
 }

@@ -14,6 +14,24 @@ pub(super) type Outcome = Result<Option<String>, i32>;
 /// Runs one message unit with its parameters at time `now`.
 pub(super) type Handler = fn(&mut Instrument, &[&str], Instant) -> Outcome;
 
+/// Runs a unit whose header has a numeric suffix (`ISUM2`), given that number.
+pub(super) type NumberedHandler = fn(&mut Instrument, usize, &[&str], Instant) -> Outcome;
+
+/// The handler a header resolved to.
+pub(super) enum Found {
+    Plain(Handler),
+    Numbered(NumberedHandler, usize),
+}
+
+impl Found {
+    pub(super) fn run(self, psu: &mut Instrument, params: &[&str], now: Instant) -> Outcome {
+        match self {
+            Found::Plain(handler) => handler(psu, params, now),
+            Found::Numbered(handler, number) => handler(psu, number, params, now),
+        }
+    }
+}
+
 /// Common commands: name, query?, handler.
 const COMMON: &[(&str, bool, Handler)] = &[
     ("IDN", true, Instrument::identify_query),
@@ -29,12 +47,19 @@ const COMMON: &[(&str, bool, Handler)] = &[
     ("SRE", true, Instrument::service_request_enable_query),
     ("WAI", false, Instrument::wait),
     ("TST", true, Instrument::self_test_query),
+    ("OPT", true, Instrument::options_query),
+    ("SAV", false, Instrument::save),
+    ("RCL", false, Instrument::recall),
+    ("TRG", false, Instrument::trigger),
 ];
 
 /// The command tree in manual notation: pattern, query?, handler. First match wins.
 const TREE: &[(&str, bool, Handler)] = &[
     ("SYSTem:ERRor[:NEXT]", true, Instrument::system_error_query),
     ("SYSTem:VERSion", true, Instrument::system_version_query),
+    ("SYSTem:REMote", false, Instrument::system_remote),
+    ("SYSTem:LOCal", false, Instrument::system_local),
+    ("SYSTem:RWLock", false, Instrument::system_remote_with_lock),
     ("INSTrument[:SELect]", false, Instrument::select),
     ("INSTrument[:SELect]", true, Instrument::select_query),
     ("INSTrument:NSELect", false, Instrument::select_number),
@@ -120,16 +145,50 @@ const TREE: &[(&str, bool, Handler)] = &[
     ),
 ];
 
+/// Headers with one numeric suffix, written without it: pattern, query?, handler. A
+/// header without the suffix means 1, as SCPI has it.
+const NUMBERED: &[(&str, bool, NumberedHandler)] = &[(
+    "STATus:QUEStionable:INSTrument:ISUMmary:CONDition",
+    true,
+    Instrument::instrument_summary_condition_query,
+)];
+
 /// The handler of a header (`common` for `*XXX`), already resolved against the tree path.
-pub(super) fn lookup(common: bool, query: bool, keywords: &[String]) -> Option<Handler> {
+pub(super) fn lookup(common: bool, query: bool, keywords: &[String]) -> Option<Found> {
     if common {
         let name = keywords.first()?;
         return COMMON
             .iter()
             .find(|(n, q, _)| *q == query && n.eq_ignore_ascii_case(name))
-            .map(|(_, _, handler)| *handler);
+            .map(|(_, _, handler)| Found::Plain(*handler));
     }
-    TREE.iter()
+    if let Some((_, _, handler)) = TREE
+        .iter()
         .find(|(pattern, q, _)| *q == query && scpi::pattern_matches(pattern, keywords))
-        .map(|(_, _, handler)| *handler)
+    {
+        return Some(Found::Plain(*handler));
+    }
+    let (number, bare) = strip_suffix(keywords)?;
+    NUMBERED
+        .iter()
+        .find(|(pattern, q, _)| *q == query && scpi::pattern_matches(pattern, &bare))
+        .map(|(_, _, handler)| Found::Numbered(*handler, number))
+}
+
+/// The keywords with the one numeric suffix taken off, and that number (1 without one);
+/// `None` for two suffixes or one that is not a number.
+fn strip_suffix(keywords: &[String]) -> Option<(usize, Vec<String>)> {
+    let mut number = None;
+    let mut bare = Vec::with_capacity(keywords.len());
+    for keyword in keywords {
+        let stem = keyword.trim_end_matches(|c: char| c.is_ascii_digit());
+        if stem.len() < keyword.len() {
+            if number.is_some() || stem.is_empty() {
+                return None;
+            }
+            number = Some(keyword[stem.len()..].parse().ok()?);
+        }
+        bare.push(stem.to_string());
+    }
+    Some((number.unwrap_or(1), bare))
 }

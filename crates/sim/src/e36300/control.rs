@@ -11,7 +11,7 @@ use tracing::debug;
 
 use super::channel::{Channel, ChannelSnapshot, Mode};
 use super::model::{Model, PsuOptions};
-use super::{Instrument, MAX_LINE};
+use super::{Instrument, Remote, MAX_LINE};
 use crate::scpi;
 use crate::server::{self, Conn, Fault, SimHandle};
 
@@ -30,7 +30,7 @@ impl fmt::Debug for PsuControl {
     }
 }
 
-fn lock(instrument: &Mutex<Instrument>) -> MutexGuard<'_, Instrument> {
+pub(super) fn lock(instrument: &Mutex<Instrument>) -> MutexGuard<'_, Instrument> {
     // No code panics while holding the lock; if one ever did, the state is still usable.
     instrument.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -58,6 +58,19 @@ impl PsuControl {
     pub fn set_load_ohms(&self, channel: usize, ohms: f64) {
         assert!(ohms >= 0.0, "load must be >= 0 ohms, got {ohms}");
         self.with_channel(channel, |c| c.load_ohms = ohms);
+    }
+
+    /// Connects a stiff external source of `volts` (a magnitude, in the output's own
+    /// polarity) across a channel instead of its load, or takes it away with `None`.
+    /// Above the setpoint the channel is unregulated; below it, in CC.
+    ///
+    /// # Panics
+    /// If the channel does not exist or `volts` is negative or NaN.
+    pub fn set_external_voltage(&self, channel: usize, volts: Option<f64>) {
+        if let Some(volts) = volts {
+            assert!(volts >= 0.0, "external voltage must be >= 0, got {volts}");
+        }
+        self.with_channel(channel, |c| c.external_volts = volts);
     }
 
     pub fn load_ohms(&self, channel: usize) -> f64 {
@@ -119,8 +132,18 @@ impl PsuControl {
         lock(&self.instrument).selected + 1
     }
 
+    /// Whether the front panel is in remote (`SYST:REM`, VXI-11 DEVICE_REMOTE) or local.
+    pub fn remote(&self) -> Remote {
+        lock(&self.instrument).remote
+    }
+
     pub fn model(&self) -> Model {
         lock(&self.instrument).model
+    }
+
+    /// The instrument itself, for the VXI-11 side serving it too.
+    pub(super) fn instrument(&self) -> Arc<Mutex<Instrument>> {
+        self.instrument.clone()
     }
 
     /// Turns measurement noise on (the default) or off, for exact readbacks.

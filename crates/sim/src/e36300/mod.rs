@@ -33,14 +33,17 @@ mod model;
 mod output;
 mod params;
 mod source;
+mod status;
 #[cfg(test)]
 mod tests;
+mod vxi11;
 
 use channel::Channel;
 pub use channel::{ChannelSnapshot, Mode};
 use commands::lookup;
 pub use control::{spawn, PsuControl};
 pub use model::{ChannelRating, Model, ParseModelError, PsuOptions};
+pub use vxi11::{spawn_vxi11, Vxi11Handle, CORE_PROGRAM, CORE_VERSION, PORTMAPPER_PORT};
 
 /// The instrument's SCPI socket port.
 pub const DEFAULT_PORT: u16 = 5025;
@@ -58,8 +61,30 @@ pub const MAX_OCP_DELAY_S: f64 = 10.0;
 pub const ERROR_QUEUE_CAPACITY: usize = 20;
 /// Longest accepted input line; longer lines are dropped with -363.
 pub const MAX_LINE: usize = 4096;
+/// `*SAV`/`*RCL` locations, 0 up to this.
+pub const LAST_STATE_LOCATION: usize = 9;
+/// What `*OPT?` answers: no options installed, in IEEE 488.2's way of saying so.
+pub const OPTIONS: &str = "0";
+/// Event status register bit set at power-on (IEEE 488.2 PON), cleared by `*ESR?`/`*CLS`.
+const ESR_POWER_ON: u8 = 0x80;
+
 /// What `SYST:VERS?` answers.
 pub const SCPI_VERSION: &str = "1999.0";
+
+/// SCPI -114: a numeric header suffix (`ISUM4`) the instrument has no node for.
+const HEADER_SUFFIX_OUT_OF_RANGE: i32 = -114;
+/// IEEE 488.2 -410: a new program message came while an answer was still unread.
+const QUERY_INTERRUPTED: i32 = -410;
+
+/// The `SYST:ERR?` text of an error number, including the ones only this instrument
+/// raises.
+fn message_of(code: i32) -> &'static str {
+    match code {
+        HEADER_SUFFIX_OUT_OF_RANGE => "Header suffix out of range",
+        QUERY_INTERRUPTED => "Query INTERRUPTED",
+        _ => error_message(code),
+    }
+}
 
 /// Command errors (-1xx) mean the parser lost track of the line, so the rest of it is
 /// discarded; execution errors (-2xx) only cost their own unit.
@@ -88,6 +113,16 @@ fn join_replies<T>(items: impl IntoIterator<Item = T>, render: impl Fn(T) -> Str
     items.into_iter().map(render).collect::<Vec<_>>().join(",")
 }
 
+/// Who the front panel listens to (`SYST:REM`, `SYST:LOC`, `SYST:RWL`, or VXI-11's
+/// DEVICE_REMOTE / DEVICE_LOCAL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remote {
+    Local,
+    Remote,
+    /// Remote with the front panel locked out.
+    RemoteWithLock,
+}
+
 /// The whole simulated instrument, minus the socket.
 #[derive(Debug)]
 pub struct Instrument {
@@ -101,27 +136,35 @@ pub struct Instrument {
     esr: u8,
     ese: u8,
     sre: u8,
+    remote: Remote,
+    /// `*SAV` locations: each output's settings and the selected output.
+    saved: Vec<(Vec<channel::SavedChannel>, usize)>,
     noise: bool,
     rng: XorShift,
 }
 
 impl Instrument {
+    /// The instrument just switched on: `*RST` state, PON set in the event register.
     pub fn new(options: &PsuOptions) -> Self {
+        let channels: Vec<Channel> = options
+            .model
+            .ratings()
+            .iter()
+            .map(|r| Channel::new(*r))
+            .collect();
+        let reset_state = (channels.iter().map(Channel::settings).collect(), 0);
         Instrument {
             model: options.model,
             serial: options.serial.clone(),
             firmware: options.firmware.clone(),
-            channels: options
-                .model
-                .ratings()
-                .iter()
-                .map(|r| Channel::new(*r))
-                .collect(),
+            channels,
             selected: 0,
             errors: VecDeque::with_capacity(ERROR_QUEUE_CAPACITY),
-            esr: 0,
+            esr: ESR_POWER_ON,
             ese: 0,
             sre: 0,
+            remote: Remote::Local,
+            saved: vec![reset_state; LAST_STATE_LOCATION + 1],
             noise: true,
             rng: XorShift::new(options.seed),
         }
@@ -144,7 +187,7 @@ impl Instrument {
     }
 
     fn queue(&mut self, code: i32) {
-        self.push_error(code, error_message(code));
+        self.push_error(code, message_of(code));
     }
 
     fn settle(&mut self, now: Instant) {
@@ -176,7 +219,7 @@ impl Instrument {
                 }
             };
             let resolved = path.resolve(&unit.header);
-            let Some(handler) = lookup(unit.header.common, unit.header.query, &resolved) else {
+            let Some(found) = lookup(unit.header.common, unit.header.query, &resolved) else {
                 debug!(unit = text, "undefined header");
                 self.queue(scpi::UNDEFINED_HEADER);
                 break;
@@ -184,7 +227,7 @@ impl Instrument {
             if !unit.header.common {
                 path.descend(resolved);
             }
-            let result = handler(self, &unit.params, now);
+            let result = found.run(self, &unit.params, now);
             self.settle(now);
             match result {
                 Ok(Some(reply)) => replies.push(reply),
@@ -218,9 +261,16 @@ impl Instrument {
             .collect()
     }
 
-    /// `CH1`, `ch2`, ... as used by `INST:SEL` and `APPL`.
+    /// `CH1`, `ch2`, ... or the output identifiers `P6V`, `P25V`, `N25V` (outputs 1, 2
+    /// and 3 on every model), as used by `INST:SEL` and `APPL`.
     fn channel_keyword(&self, text: &str) -> Result<usize, i32> {
         let text = text.trim();
+        if let Some(index) = ["P6V", "P25V", "N25V"]
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(text))
+        {
+            return Ok(index);
+        }
         let number = text
             .get(..2)
             .filter(|prefix| prefix.eq_ignore_ascii_case("CH"))

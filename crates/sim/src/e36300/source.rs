@@ -65,8 +65,9 @@ impl Instrument {
     }
 
     pub(super) fn apply_query(&mut self, params: &[&str], _: Instant) -> Outcome {
+        // The output identifier is required (`APPLy? P6V|P25V|N25V|CH1|CH2|CH3`).
         let index = match params {
-            [] => self.selected,
+            [] => return Err(scpi::MISSING_PARAMETER),
             [which] => self.channel_keyword(which)?,
             _ => return Err(scpi::PARAMETER_NOT_ALLOWED),
         };

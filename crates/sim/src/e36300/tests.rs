@@ -100,6 +100,8 @@ fn error_queue_overflow_keeps_19_and_marks_the_last() {
 #[test]
 fn status_registers() {
     let mut p = psu(Model::E36313A);
+    // PON: the instrument was just switched on; reading the register clears it.
+    assert_eq!(run(&mut p, "*ESR?").as_deref(), Some("+128"));
     assert_eq!(run(&mut p, "*ESR?").as_deref(), Some("+0"));
     run(&mut p, "FOO");
     assert_eq!(run(&mut p, "*STB?").as_deref(), Some("+4"));
@@ -222,4 +224,50 @@ fn negative_output_of_the_e36311a() {
         Some("+2.57500000E+01,-2.57500000E+01")
     );
     assert_eq!(next_error(&mut p), "+0,\"No error\"");
+}
+
+#[test]
+fn the_regulation_register_follows_the_load() {
+    let mut p = psu(Model::E36313A);
+    let isum = |p: &mut Instrument| {
+        run(
+            p,
+            "STAT:QUES:INST:ISUM1:COND?;:STATus:QUEStionable:INSTrument:ISUMmary2:CONDition?;\
+             :stat:ques:inst:isum3:cond?",
+        )
+        .unwrap()
+    };
+    assert_eq!(isum(&mut p), "+0;+0;+0", "all off");
+    run(&mut p, "VOLT 5,(@1:3);CURR 1,(@1:3);OUTP ON,(@1,2)");
+    p.channels[1].load_ohms = 2.0;
+    assert_eq!(isum(&mut p), "+2;+1;+0", "CV, CC (2 ohm at 1 A), off");
+    // A source above the setpoint: neither bit holds, so both are set.
+    p.channels[0].external_volts = Some(6.2);
+    assert_eq!(isum(&mut p), "+3;+1;+0");
+    // Above the OVP level (6.6 V on the 6 V output), the protection trips.
+    p.channels[0].external_volts = Some(8.0);
+    assert_eq!(isum(&mut p), "+0;+1;+0");
+    assert!(p.channels[0].ovp_tripped);
+    p.channels[0].external_volts = Some(3.0);
+    run(&mut p, "OUTP:PROT:CLE (@1);:OUTP ON,(@1)");
+    assert_eq!(
+        run(
+            &mut p,
+            "STAT:QUES:INST:ISUM1:COND?;:MEAS:VOLT? (@1);CURR? (@1)"
+        )
+        .as_deref(),
+        Some("+1;+3.00000000E+00;+1.00000000E+00"),
+        "pushing the limit into a lower source is CC"
+    );
+    // No suffix is 1; a suffix past the outputs is -114 and ends the line.
+    assert_eq!(
+        run(&mut p, "STAT:QUES:INST:ISUM:COND?").as_deref(),
+        Some("+1")
+    );
+    assert_eq!(run(&mut p, "STAT:QUES:INST:ISUM4:COND?;*OPC?"), None);
+    assert_eq!(next_error(&mut p), "-114,\"Header suffix out of range\"");
+    assert_eq!(run(&mut p, "STAT:QUES:INST:ISUM1:COND? 1"), None);
+    assert_eq!(next_error(&mut p), "-108,\"Parameter not allowed\"");
+    assert_eq!(run(&mut p, "STAT:QUES1:INST:ISUM1:COND?"), None);
+    assert_eq!(next_error(&mut p), "-113,\"Undefined header\"");
 }

@@ -1,57 +1,13 @@
-//! Byte-stream links to hardware. A driver talks to a [`Link`] over any async stream, so
-//! the same driver code runs against the real device over TCP, the simulators in
-//! `crates/sim`, or an in-memory pipe in a unit test. Every read has a deadline: real
-//! instruments stay silent on requests they do not understand.
+//! The raw socket link: a [`Link`] reads and writes a byte stream (TCP to the device, or
+//! an in-memory pipe in a unit test). Every read has a deadline: real instruments stay
+//! silent on requests they do not understand.
 
+use super::ByteStream;
 use crate::device::Error;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
-
-/// A byte stream a driver can talk through.
-pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
-
-/// Where a TCP-reached device is: `host`, `host:port`, or the VISA form
-/// `TCPIP[0]::host::port::SOCKET`.
-pub fn tcp_address(spec: &str, default_port: u16) -> Result<String, Error> {
-    let spec = spec.trim();
-    if spec.to_ascii_uppercase().starts_with("TCPIP") {
-        let parts: Vec<&str> = spec.split("::").collect();
-        return match parts.as_slice() {
-            [_, host, port, socket] if socket.eq_ignore_ascii_case("SOCKET") => {
-                let port: u16 = port
-                    .parse()
-                    .map_err(|_| Error::bad_argument(format!("bad port in {spec:?}")))?;
-                Ok(format!("{host}:{port}"))
-            }
-            _ => Err(Error::bad_argument(format!(
-                "{spec:?}: expected TCPIP::<host>::<port>::SOCKET"
-            ))),
-        };
-    }
-    if spec.is_empty() {
-        return Err(Error::bad_argument("empty device address"));
-    }
-    // A bare IPv6 address has several colons and no port; with a port it is bracketed.
-    if spec.matches(':').count() > 1 && !spec.starts_with('[') {
-        return Ok(format!("[{spec}]:{default_port}"));
-    }
-    let bracketed = spec.starts_with('[') && spec.ends_with(']');
-    let Some((host, port)) = spec.rsplit_once(':').filter(|_| !bracketed) else {
-        return Ok(format!("{spec}:{default_port}"));
-    };
-    if host.is_empty() || host == "[]" {
-        return Err(Error::bad_argument(format!("no host in {spec:?}")));
-    }
-    match port.parse::<u16>() {
-        Ok(_) => Ok(spec.to_string()),
-        Err(_) => Err(Error::bad_argument(format!(
-            "{port:?} is not a port number in {spec:?}"
-        ))),
-    }
-}
 
 /// A hardware link with deadlines on every exchange.
 pub struct Link<S: ByteStream> {
@@ -87,6 +43,16 @@ impl<S: ByteStream> Link<S> {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The same link over a type-erased stream, as [`super::InstrumentLink`] holds it.
+    pub fn boxed(self) -> Link<Box<dyn ByteStream>> {
+        Link {
+            stream: Box::new(self.stream),
+            buffer: self.buffer,
+            timeout: self.timeout,
+            max_reply: self.max_reply,
+        }
     }
 
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), Error> {
@@ -148,26 +114,6 @@ impl<S: ByteStream> Link<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(tcp_address("psu.lab", 5025).unwrap(), "psu.lab:5025");
-        assert_eq!(tcp_address("10.0.0.2:6000", 5025).unwrap(), "10.0.0.2:6000");
-        assert_eq!(
-            tcp_address("TCPIP::169.254.4.10::5025::SOCKET", 1).unwrap(),
-            "169.254.4.10:5025"
-        );
-        assert_eq!(tcp_address("TCPIP0::h::7::socket", 1).unwrap(), "h:7");
-        assert!(tcp_address("TCPIP::h::INSTR", 1).is_err());
-        assert!(tcp_address("", 1).is_err());
-        assert_eq!(tcp_address("[::1]:7", 1).unwrap(), "[::1]:7");
-        assert_eq!(tcp_address("::1", 7).unwrap(), "[::1]:7");
-        assert_eq!(tcp_address("[::1]", 7).unwrap(), "[::1]:7");
-        for malformed in ["h:port", "h:99999", "h:", ":7", "[::1]:x"] {
-            let err = tcp_address(malformed, 1).unwrap_err();
-            assert!(err.message.contains(malformed), "{malformed}: {err}");
-        }
-    }
 
     #[tokio::test]
     async fn lines_timeouts_and_closed_links() {
