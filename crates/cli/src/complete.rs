@@ -46,10 +46,10 @@ impl Completion {
     fn ask(&self, request: Message) -> Option<Message> {
         let reply = self
             .runtime
-            .block_on(tokio::time::timeout(
-                ASK_WITHIN,
-                self.client.request(request),
-            ))
+            // The timer must be made inside the runtime: this thread is not one of its own.
+            .block_on(async {
+                tokio::time::timeout(ASK_WITHIN, self.client.request(request)).await
+            })
             .ok()?
             .ok()?;
         (!reply.is_error()).then_some(reply)

@@ -42,7 +42,7 @@ pub fn run(target: &Target, colour: bool, runtime: &Runtime) -> Result<(), Failu
     let failed = |err: ReadlineError| Failure::Failed(format!("line editor: {err}"));
     let config = Config::builder()
         .completion_type(CompletionType::List)
-        .auto_add_history(true)
+        .auto_add_history(false)
         .history_ignore_dups(true)
         .and_then(|builder| builder.max_history_size(HISTORY_SIZE))
         .map_err(failed)?
@@ -91,11 +91,13 @@ pub fn run(target: &Target, colour: bool, runtime: &Runtime) -> Result<(), Failu
         if typed.is_empty() {
             continue;
         }
-        if let Some(path) = &history {
-            let _ = editor.append_history(path);
-        }
         if typed == "quit" {
             break;
+        }
+        // Saved at once, so a session that is killed loses nothing it sent.
+        let _ = editor.add_history_entry(typed);
+        if let Some(path) = &history {
+            let _ = editor.append_history(path);
         }
         let message = match parse_line(typed) {
             Ok(message) => message,
@@ -142,9 +144,6 @@ pub fn run(target: &Target, colour: bool, runtime: &Runtime) -> Result<(), Failu
                 }
             }
         }
-    }
-    if let Some(path) = &history {
-        let _ = editor.append_history(path);
     }
     Ok(())
 }
