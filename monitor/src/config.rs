@@ -1070,7 +1070,17 @@ mod tests {
         assert_eq!((config.port, config.http_port), (7100, 8888));
         assert_eq!(config.db, PathBuf::from("labwire.sqlite"));
         let names: Vec<&str> = config.clients.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["gauge1", "psu1", "psu2"]);
+        assert_eq!(names[..3], ["gauge1", "psu1", "psu2"]);
+        // Every client is a daemon the demo starts, on that client's port.
+        let demo = include_str!("../../scripts/demo");
+        for client in &config.clients {
+            let listen = format!("--listen 127.0.0.1:{}", client.port);
+            assert!(
+                demo.contains(&listen),
+                "{}: no `{listen}` in scripts/demo",
+                client.name
+            );
+        }
 
         let gauge = config.client("gauge1").unwrap();
         assert_eq!(gauge.port, 7011);

@@ -437,10 +437,10 @@ impl Hub {
                 client,
                 key,
                 change,
-                ..
+                message,
             } = transition;
             if let Some(store) = &self.store {
-                store.record_alarm(now, &client, &key, change);
+                store.record_alarm(now, &client, &key, change, message.as_deref().unwrap_or(""));
             }
             self.bump();
         }

@@ -1,4 +1,4 @@
-//! The monitor's command port (PROTOCOL.md section 7) as a `labwire_daemon` service: the
+//! The monitor's command port (docs/protocol.md, section 11; docs/monitor.md) as a `labwire_daemon` service: the
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
 //! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
 //! `send` goes through the client's [`Relay`](crate::relay::Relay), and so does the

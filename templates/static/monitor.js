@@ -12,6 +12,9 @@
   const TOKEN_COOKIE = "labwire_token";
   const MAX_LOGS = 200;
   const tokenRequired = document.body.dataset.tokenRequired === "1";
+  // Served without the token, the page holds none of the lab's state: it reloads once the
+  // cookie is set, so that the server renders it whole.
+  const locked = document.body.dataset.locked === "1";
 
   // ---- values -------------------------------------------------------------------------
 
@@ -224,6 +227,10 @@
   tokenInput.addEventListener("change", () => {
     if (!tokenInput.value) return;
     token();
+    if (locked) {
+      location.reload();
+      return;
+    }
     listen();
     for (const img of $$(".plot img")) reload(img);
   });
@@ -396,7 +403,7 @@
   if (tokenRequired) {
     const saved = sessionStorage.getItem(TOKEN_KEY);
     if (saved) setTokenCookie(saved);
-    else tokenInput.hidden = false;
+    if (!saved || locked) tokenInput.hidden = false;
   }
   listen();
 })();

@@ -248,6 +248,29 @@ async fn legacy_daemons_are_polled_untagged() {
 }
 
 #[tokio::test]
+async fn a_legacy_daemon_with_a_token_file_is_polled_and_relayed_without_auth() {
+    // A CCDLab-era daemon knows no `auth` and never answers it: a token configured for it
+    // (a lab moving its clients to tokens one by one) must not stall the poll or the relay.
+    let dir = TempDir::new("monitor-legacy-token");
+    let old = FakeDaemon::legacy();
+    let token = dir.path().join("vac.token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let block = format!(
+        "{}token_file = {}\n",
+        client_block("vac", old.addr),
+        token.display()
+    );
+    let m = monitor(&write_config(dir.path(), &block));
+    let c = connect(m.addr).await;
+    status_where(&c, "legacy values", |s| s.get("vac.pump") == Some("on")).await;
+    assert_eq!(
+        c.call("send vac get_id").await.unwrap().to_line(),
+        "id name=old type=vacuum",
+        "the relay sent no auth first"
+    );
+}
+
+#[tokio::test]
 async fn subscribers_and_scripts_share_updates_and_logs() {
     let dir = TempDir::new("monitor-subscribe");
     let g = gauge("g");

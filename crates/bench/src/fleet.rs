@@ -523,7 +523,7 @@ impl Fleet {
         worst
     }
 
-    /// A monitor.ini (ARCHITECTURE.md, "Configuration") with every member as a client
+    /// A monitor.ini (docs/monitor.md, "monitor.ini") with every member as a client
     /// `fleet<k>`, polled at [`POLL_INTERVAL`], storing into `db` when given.
     pub fn monitor_ini(&self, db: Option<&Path>) -> Result<String, Error> {
         let mut ini = format!(

@@ -1,4 +1,4 @@
-//! Async client for the labwire line protocol (`shared/PROTOCOL.md`), used by the monitor,
+//! Async client for the labwire line protocol (`docs/protocol.md`), used by the monitor,
 //! the tests and the tools. All grammar work is delegated to `labwire-protocol`.
 //!
 //! Layout:

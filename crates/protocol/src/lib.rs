@@ -1,4 +1,4 @@
-//! The labwire line protocol (see `shared/PROTOCOL.md`): the only code in the project that
+//! The labwire line protocol (see `docs/protocol.md`): the only code in the project that
 //! knows the grammar.
 //!
 //! Layout:

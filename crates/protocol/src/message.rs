@@ -122,7 +122,7 @@ impl Message {
     }
 }
 
-/// The error codes of PROTOCOL.md section 3.
+/// The error codes of docs/protocol.md, section 5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     Parse,

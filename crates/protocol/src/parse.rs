@@ -1,4 +1,4 @@
-//! The nom parser for one line (PROTOCOL.md section 2).
+//! The nom parser for one line (docs/protocol.md, section 2).
 //!
 //! A token is a run of adjacent pieces (bare text, a backslash escape, a double-quoted or
 //! a single-quoted string). It is a keyword argument only when its first piece is bare

@@ -1,4 +1,4 @@
-//! Every example of PROTOCOL.md, the error cases, and the round-trip law as a property.
+//! Every example of docs/protocol.md, the error cases, and the round-trip law as a property.
 
 use bytes::BytesMut;
 use labwire_protocol::{parse_line, LineCodec, Message};

@@ -1,4 +1,5 @@
-//! Waiting for a condition, and asking a labwire server through the real client.
+//! Waiting for a condition, and asking a labwire server through the real client: one
+//! call at a time, or a [`Session`] carrying the assertions tests make of every reply.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -70,4 +71,68 @@ pub fn number(message: &labwire_protocol::Message, key: &str) -> f64 {
         .get(key)
         .unwrap_or_else(|| panic!("no {key} in {message}"));
     labwire_protocol::parse_number(text).unwrap_or_else(|| panic!("{key}={text:?} is not a number"))
+}
+
+/// A client to one server with the checks a test makes of its replies; every method
+/// panics, naming the request, when the reply is not what was asserted.
+pub struct Session {
+    client: labwire_client::Client,
+}
+
+impl Session {
+    /// A session on `addr`, with default client options.
+    pub async fn open(addr: SocketAddr) -> Session {
+        Session::new(connect(addr).await)
+    }
+
+    /// A session over a client opened with options of its own.
+    pub fn new(client: labwire_client::Client) -> Session {
+        Session { client }
+    }
+
+    pub fn client(&self) -> &labwire_client::Client {
+        &self.client
+    }
+
+    /// The reply to `line`; panics when there is none (connection lost, timed out).
+    pub async fn call(&self, line: &str) -> labwire_protocol::Message {
+        self.client
+            .call(line)
+            .await
+            .unwrap_or_else(|err| panic!("{line}: no reply: {err}"))
+    }
+
+    /// Asserts that `line` is answered with exactly `reply`.
+    pub async fn ok(&self, line: &str, reply: &str) {
+        assert_eq!(self.call(line).await.to_line(), reply, "{line}");
+    }
+
+    /// Asserts that `line` is answered with anything but an error; the reply.
+    pub async fn answered(&self, line: &str) -> labwire_protocol::Message {
+        let reply = self.call(line).await;
+        assert!(reply.error_code().is_none(), "{line} -> {reply}");
+        reply
+    }
+
+    /// Asserts that `line` is refused with the error `code`; the error's message.
+    pub async fn refused(&self, line: &str, code: &str) -> String {
+        let reply = self.call(line).await;
+        assert_eq!(reply.error_code(), Some(code), "{line} -> {reply}");
+        reply.error_message().unwrap_or_default().to_string()
+    }
+
+    /// `get_status` until it satisfies `accept` (within [`WAIT`]).
+    pub async fn status_where(
+        &self,
+        what: &str,
+        accept: impl Fn(&labwire_protocol::Message) -> bool,
+    ) -> labwire_protocol::Message {
+        status_where(&self.client, what, accept).await
+    }
+
+    /// `get_status` until `key` is `value`.
+    pub async fn status_with(&self, key: &str, value: &str) -> labwire_protocol::Message {
+        self.status_where(&format!("{key}={value}"), |s| s.get(key) == Some(value))
+            .await
+    }
 }

@@ -12,7 +12,7 @@
 //! - [`line`]: [`LineConn`], a raw-line connection for tests that speak bytes;
 //!   [`ClosedPort`], where nothing listens.
 //! - [`ask`]: [`eventually`], [`bounded`], and asking through the real client
-//!   ([`connect`], [`status_where`], [`number`]).
+//!   ([`connect`], [`status_where`], [`number`], and [`Session`] with its assertions).
 //! - [`scratch`]: [`TempDir`], a scratch directory removed on drop.
 
 pub mod ask;
@@ -22,7 +22,7 @@ pub mod line;
 pub mod process;
 pub mod scratch;
 
-pub use ask::{ask_until, bounded, connect, eventually, number, status_where, WAIT};
+pub use ask::{ask_until, bounded, connect, eventually, number, status_where, Session, WAIT};
 pub use daemons::{start_monitor, Simulated, DAEMONS};
 pub use fake::{fake_id, listen, reply_to, FakeDaemon, FramedConn};
 pub use line::{any_port, ClosedPort, LineConn, ANSWER_TIMEOUT, SILENCE};

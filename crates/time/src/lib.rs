@@ -13,6 +13,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod parse;
+pub use parse::parse_utc;
+
 /// Milliseconds since the Unix epoch (negative before it), saturating at the ends of i64.
 pub fn to_millis(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
@@ -107,6 +110,21 @@ pub fn rfc3339(time: SystemTime) -> String {
 pub fn rfc3339_millis(time: SystemTime) -> String {
     let millis = to_millis(time).rem_euclid(1000);
     format!("{}.{millis:03}Z", Utc::from_system_time(time).iso_seconds())
+}
+
+/// `2026-11-22T03:50:07.5Z`: every nanosecond there is (trailing zeros dropped, none at
+/// all on a whole second), so that a time written to a file reads back equal.
+pub fn rfc3339_exact(time: SystemTime) -> String {
+    let nanos = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let seconds = Utc::from_system_time(time).iso_seconds();
+    if nanos == 0 {
+        format!("{seconds}Z")
+    } else {
+        let fraction = format!("{nanos:09}");
+        format!("{seconds}.{}Z", fraction.trim_end_matches('0'))
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar:

@@ -2,7 +2,6 @@
 //! command, every bad argument (the controller never sees a line), units, the model
 //! before the first connection, and the controller going away and coming back.
 
-use labwire_client::{Client, ClientOptions};
 use labwire_cryocon::alarms::AlarmSettings;
 use labwire_cryocon::commands::SetpointLimits;
 use labwire_cryocon::device::{Clock, Config, Controller};
@@ -12,18 +11,23 @@ use labwire_daemon::{Daemon, ServerConfig};
 use labwire_protocol::Message;
 use labwire_sim::cryocon::{self, CryoconControl, CryoconOptions, HeaterError, LoopType};
 use labwire_sim::{Fault, SimHandle};
-use labwire_testkit::{eventually, number};
+use labwire_testkit::{number, Session};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
 
-const WAIT: Duration = Duration::from_secs(10);
-
 struct Bench {
     sim: SimHandle<CryoconControl>,
     daemon: Daemon,
-    client: Client,
+    client: Session,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.client
+    }
 }
 
 impl Drop for Bench {
@@ -116,9 +120,7 @@ async fn bench_with(options: Options) -> Bench {
     let device =
         Controller::with_state(device_config, state, accelerated(options.time_scale)).unwrap();
     let daemon = Daemon::start(listener, config, device);
-    let client = Client::connect(daemon.local_addr(), ClientOptions::default())
-        .await
-        .expect("client connects");
+    let client = Session::open(daemon.local_addr()).await;
     Bench {
         sim,
         daemon,
@@ -139,33 +141,6 @@ fn connected(s: &Message) -> bool {
 impl Bench {
     fn control(&self) -> &CryoconControl {
         self.sim.control()
-    }
-
-    async fn call(&self, line: &str) -> Message {
-        self.client.call(line).await.expect("a reply")
-    }
-
-    async fn ok(&self, line: &str, reply: &str) {
-        assert_eq!(self.call(line).await.to_line(), reply, "{line}");
-    }
-
-    async fn refused(&self, line: &str, code: &str) -> String {
-        let reply = self.call(line).await;
-        assert_eq!(reply.error_code(), Some(code), "{line} -> {reply}");
-        reply.error_message().unwrap_or_default().to_string()
-    }
-
-    async fn status_where(&self, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-        eventually(WAIT, what, || async {
-            let status = self.client.call("get_status").await.ok()?;
-            accept(&status).then_some(status)
-        })
-        .await
-    }
-
-    async fn status_with(&self, key: &str, value: &str) -> Message {
-        self.status_where(&format!("{key}={value}"), |s| s.get(key) == Some(value))
-            .await
     }
 }
 

@@ -3,7 +3,6 @@
 //! every command and bad argument, the relays taken over as they were found, profiles
 //! across a restart, each alarm, and never both relays on whatever the commands.
 
-use labwire_client::{Client, ClientOptions};
 use labwire_daemon::hardware::HardwareConfig;
 use labwire_daemon::{Daemon, Device, ServerConfig, StateFile, StatusBuilder};
 use labwire_ferment::control::Timing;
@@ -14,14 +13,12 @@ use labwire_protocol::Message;
 use labwire_sim::ferment::{
     self, FermentControl, FermentOptions, FermentSim, Probe, ProbeFault, Relay, Temperatures,
 };
-use labwire_testkit::{eventually, TempDir};
+use labwire_testkit::{Session, TempDir};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// A clock the test moves; monotonic and wall time move together.
 #[derive(Clone)]
@@ -92,7 +89,14 @@ fn set_beer(control: &FermentControl, beer: f64) {
 /// A daemon over the line protocol on the simulated chamber.
 struct Bench {
     daemon: Option<Daemon>,
-    client: Client,
+    client: Session,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.client
+    }
 }
 
 impl Drop for Bench {
@@ -117,9 +121,7 @@ impl Bench {
             ..ServerConfig::default()
         };
         let daemon = Daemon::start(listener, config, device(control, clock, state));
-        let client = Client::connect(daemon.local_addr(), ClientOptions::default())
-            .await
-            .unwrap();
+        let client = Session::open(daemon.local_addr()).await;
         let bench = Bench {
             daemon: Some(daemon),
             client,
@@ -135,25 +137,6 @@ impl Bench {
         let daemon = self.daemon.take().expect("running");
         daemon.shutdown_token().cancel();
         daemon.wait().await;
-    }
-
-    async fn call(&self, line: &str) -> Message {
-        self.client.call(line).await.expect("a reply")
-    }
-
-    async fn ok(&self, line: &str) -> Message {
-        let reply = self.call(line).await;
-        assert!(reply.error_code().is_none(), "{line} -> {reply}");
-        reply
-    }
-
-    /// A poll made after now satisfying `accept`.
-    async fn status_where(&self, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-        eventually(WAIT, what, || async {
-            let status = self.client.call("get_status").await.ok()?;
-            accept(&status).then_some(status)
-        })
-        .await
     }
 
     /// A few polls later (at 30 ms each), so what was changed before has been seen.
@@ -175,8 +158,8 @@ async fn constant_mode_heats_cools_and_keeps_the_compressor_waiting() {
     let clock = ManualClock::new();
     let bench = Bench::start(&control, &clock, &state_path(&dir)).await;
     set_beer(&control, 22.0);
-    bench.ok("set_setpoint value=18").await;
-    bench.ok("set_mode mode=constant").await;
+    bench.answered("set_setpoint value=18").await;
+    bench.answered("set_mode mode=constant").await;
     let waiting = bench
         .status_where("cooler waiting", |s| {
             s.get("mode") == Some("constant") && s.get("beer_temperature") == Some("22")
@@ -213,7 +196,7 @@ async fn constant_mode_heats_cools_and_keeps_the_compressor_waiting() {
         .status_where("heating", |s| s.get("heater") == Some("1"))
         .await;
 
-    bench.ok("set_mode mode=off").await;
+    bench.answered("set_mode mode=off").await;
     assert!(
         !control.driven(Relay::Heater),
         "mode off switches off at once"
@@ -266,8 +249,12 @@ async fn a_profile_survives_a_restart() {
     let clock = ManualClock::new();
     set_beer(&control, 18.0);
     let bench = Bench::start(&control, &clock, &state).await;
-    bench.ok("profile_load points=0s:18,2d:20,3d:20").await;
-    let started = bench.ok("profile_start at=2026-11-30T00:00:00Z").await;
+    bench
+        .answered("profile_load points=0s:18,2d:20,3d:20")
+        .await;
+    let started = bench
+        .answered("profile_start at=2026-11-30T00:00:00Z")
+        .await;
     assert_eq!(started.get("mode"), Some("profile"));
     let status = bench
         .status_where("profile running", |s| s.get("profile") == Some("running"))
@@ -288,9 +275,9 @@ async fn a_profile_survives_a_restart() {
     assert_eq!(status.get("mode"), Some("profile"), "{status}");
     assert_eq!(status.get("profile"), Some("running"));
     assert_eq!(status.get("setpoint"), Some("20"), "two days in: {status}");
-    let reply = bench.ok("profile_status").await;
+    let reply = bench.answered("profile_status").await;
     assert_eq!(reply.get("profile_points"), Some("0s:18,2d:20,3d:20"));
-    bench.ok("profile_stop").await;
+    bench.answered("profile_stop").await;
     let status = bench
         .status_where("stopped", |s| s.get("profile") == Some("idle"))
         .await;
@@ -312,9 +299,9 @@ async fn bad_commands_are_refused_and_change_nothing() {
     let clock = ManualClock::new();
     set_beer(&control, 18.0);
     let bench = Bench::start(&control, &clock, &state).await;
-    bench.ok("set_setpoint value=18.5").await;
-    bench.ok("set_band value=0.3").await;
-    bench.ok("set_mode mode=constant").await;
+    bench.answered("set_setpoint value=18.5").await;
+    bench.answered("set_band value=0.3").await;
+    bench.answered("set_mode mode=constant").await;
     let saved = std::fs::read_to_string(&state).unwrap();
     let before = bench.settled().await;
     let refused: &[(&str, &str)] = &[
@@ -368,8 +355,8 @@ async fn bad_commands_are_refused_and_change_nothing() {
     ] {
         assert!(help.contains(command), "help lacks {command}: {help}");
     }
-    bench.ok("ack_alarm code=all").await;
-    bench.ok("profile_status").await;
+    bench.answered("ack_alarm code=all").await;
+    bench.answered("profile_status").await;
 }
 
 #[tokio::test]
@@ -380,8 +367,8 @@ async fn each_alarm_is_raised_and_cleared() {
     let clock = ManualClock::new();
     set_beer(&control, 18.0);
     let bench = Bench::start(&control, &clock, &state_path(&dir)).await;
-    bench.ok("set_setpoint value=18").await;
-    bench.ok("set_mode mode=constant").await;
+    bench.answered("set_setpoint value=18").await;
+    bench.answered("set_mode mode=constant").await;
 
     for fault in [
         ProbeFault::Unplugged,
@@ -399,7 +386,7 @@ async fn each_alarm_is_raised_and_cleared() {
         bench
             .status_where("probe back", |s| s.get("beer_temperature") == Some("18"))
             .await;
-        bench.ok("ack_alarm code=probe_fault").await;
+        bench.answered("ack_alarm code=probe_fault").await;
         bench
             .status_where("cleared", |s| s.get("alarm_probe_fault") == Some("0"))
             .await;
@@ -434,7 +421,7 @@ async fn each_alarm_is_raised_and_cleared() {
     assert!(!control.driven(Relay::Heater));
     control.set_stuck(Relay::Cooler, None);
     set_beer(&control, 18.0);
-    bench.ok("ack_alarm code=all").await;
+    bench.answered("ack_alarm code=all").await;
     bench
         .status_where("all clear", |s| {
             [

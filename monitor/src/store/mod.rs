@@ -293,6 +293,7 @@ impl Store {
         client: &str,
         key: &str,
         change: AlarmChange,
+        message: &str,
     ) -> bool {
         let change = match change {
             AlarmChange::Raised { state, value } => AlarmChange::Raised {
@@ -306,6 +307,7 @@ impl Store {
             client: self.text(client),
             key: self.text(key),
             change,
+            message: self.text(message),
         })
     }
 

@@ -42,6 +42,8 @@ pub struct AlarmRecord {
     pub raised_at: SystemTime,
     pub cleared_at: Option<SystemTime>,
     pub acked_at: Option<SystemTime>,
+    /// A device alarm's text as the daemon gave it when raised; "" for the monitor's own.
+    pub message: String,
 }
 
 /// A read-only connection for history queries; blocking, so use it from `spawn_blocking`
@@ -173,7 +175,7 @@ impl Reader {
     pub fn active_alarms(&self) -> Result<Vec<AlarmRecord>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT client, key, state, value, raised_at, cleared_at, acked_at FROM alarms \
+            "SELECT client, key, state, value, raised_at, cleared_at, acked_at, message FROM alarms \
              WHERE cleared_at IS NULL OR acked_at IS NULL ORDER BY raised_at, id",
         )?;
         let alarms = stmt
@@ -186,6 +188,7 @@ impl Reader {
                     raised_at: from_millis(row.get(4)?),
                     cleared_at: row.get::<_, Option<i64>>(5)?.map(from_millis),
                     acked_at: row.get::<_, Option<i64>>(6)?.map(from_millis),
+                    message: row.get(7)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;

@@ -14,8 +14,13 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{Result, StoreError};
 
-/// The schema version this code writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this code writes (`PRAGMA user_version`). Version 2 added the
+/// alarms' `message` (a device alarm's text); [`MIGRATIONS`] brings older files up to date.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// What turns a database of version `n` (the index + 1) into version `n + 1`, run in the
+/// same transaction as the schema: existing rows are kept as they are.
+const MIGRATIONS: &[&str] = &["ALTER TABLE alarms ADD COLUMN message TEXT NOT NULL DEFAULT '';"];
 
 /// The database schema; every statement is idempotent.
 pub const SCHEMA: &str = "
@@ -57,7 +62,8 @@ CREATE TABLE IF NOT EXISTS alarms (
     value REAL,
     raised_at INTEGER NOT NULL,
     cleared_at INTEGER,
-    acked_at INTEGER
+    acked_at INTEGER,
+    message TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alarms_var ON alarms (client, key);
 ";
@@ -97,8 +103,14 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
             path.display()
         )));
     }
+    // A new file (version 0) gets the current schema as it is; an older one its migrations.
+    let migrations = if version == 0 {
+        String::new()
+    } else {
+        MIGRATIONS[version as usize - 1..].concat()
+    };
     conn.execute_batch(&format!(
-        "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "BEGIN; {migrations} {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))?;
     Ok(())
 }

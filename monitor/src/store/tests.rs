@@ -121,11 +121,16 @@ fn logs_events_and_alarms_are_stored() {
         state: "high".into(),
         value: Some(2.0),
     };
-    store.record_alarm(at(10), "psu1", "ch1_current", raised.clone());
-    store.record_alarm(at(11), "gauge1", "pressure", raised);
-    store.record_alarm(at(12), "gauge1", "pressure", AlarmChange::Cleared);
-    store.record_alarm(at(13), "gauge1", "pressure", AlarmChange::Acked);
-    store.record_alarm(at(14), "psu1", "ch1_current", AlarmChange::Acked);
+    store.record_alarm(at(10), "psu1", "ch1_current", raised.clone(), "");
+    store.record_alarm(at(11), "gauge1", "pressure", raised, "");
+    store.record_alarm(at(12), "gauge1", "pressure", AlarmChange::Cleared, "");
+    store.record_alarm(at(13), "gauge1", "pressure", AlarmChange::Acked, "");
+    store.record_alarm(at(14), "psu1", "ch1_current", AlarmChange::Acked, "");
+    let device = AlarmChange::Raised {
+        state: "device".into(),
+        value: None,
+    };
+    store.record_alarm(at(15), "cryo", "alarm_sensor_fault", device, "input B open");
     store.flush().unwrap();
 
     let reader = store.reader().unwrap();
@@ -140,20 +145,33 @@ fn logs_events_and_alarms_are_stored() {
     assert_eq!(events[1].kind, "disconnected");
     assert_eq!(events[1].detail, "connection reset");
 
-    // The pressure alarm is cleared and acknowledged, so only ch1_current remains:
-    // still active, acknowledged.
+    // The pressure alarm is cleared and acknowledged, so only ch1_current remains
+    // (still active, acknowledged) with the device alarm and its message.
     let alarms = reader.active_alarms().unwrap();
     assert_eq!(
         alarms,
-        [AlarmRecord {
-            client: "psu1".into(),
-            key: "ch1_current".into(),
-            state: "high".into(),
-            value: Some(2.0),
-            raised_at: at(10),
-            cleared_at: None,
-            acked_at: Some(at(14)),
-        }]
+        [
+            AlarmRecord {
+                client: "psu1".into(),
+                key: "ch1_current".into(),
+                state: "high".into(),
+                value: Some(2.0),
+                raised_at: at(10),
+                cleared_at: None,
+                acked_at: Some(at(14)),
+                message: String::new(),
+            },
+            AlarmRecord {
+                client: "cryo".into(),
+                key: "alarm_sensor_fault".into(),
+                state: "device".into(),
+                value: None,
+                raised_at: at(15),
+                cleared_at: None,
+                acked_at: None,
+                message: "input B open".into(),
+            }
+        ]
     );
 }
 
@@ -165,8 +183,8 @@ fn raising_again_closes_the_previous_alarm() {
         state: state.into(),
         value: None,
     };
-    store.record_alarm(at(1), "t", "temp", raise("high"));
-    store.record_alarm(at(2), "t", "temp", raise("low"));
+    store.record_alarm(at(1), "t", "temp", raise("high"), "");
+    store.record_alarm(at(2), "t", "temp", raise("low"), "");
     store.flush().unwrap();
     let alarms = store.reader().unwrap().active_alarms().unwrap();
     let summary: Vec<(&str, Option<SystemTime>)> = alarms
@@ -269,7 +287,48 @@ fn a_newer_schema_is_refused() {
         .unwrap();
     let err = Store::open(scratch.db(), quick()).unwrap_err();
     assert!(matches!(err, StoreError::Schema(_)), "{err}");
-    assert!(err.to_string().contains("schema version 2"), "{err}");
+    let expected = format!("schema version {}", SCHEMA_VERSION + 1);
+    assert!(err.to_string().contains(&expected), "{err}");
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_alarms() {
+    let scratch = Scratch::new("migrate");
+    let old = Connection::open(scratch.db()).unwrap();
+    old.execute_batch(
+        "CREATE TABLE alarms (id INTEGER PRIMARY KEY, client TEXT NOT NULL, \
+         key TEXT NOT NULL, state TEXT NOT NULL, value REAL, raised_at INTEGER NOT NULL, \
+         cleared_at INTEGER, acked_at INTEGER); \
+         INSERT INTO alarms (client, key, state, value, raised_at) \
+         VALUES ('psu1', 'ch1_current', 'high', 2.5, 1000); \
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(old);
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let device = AlarmChange::Raised {
+        state: "device".into(),
+        value: None,
+    };
+    store.record_alarm(at(5), "cryo", "alarm_heater_fault", device, "heater open");
+    store.flush().unwrap();
+    let alarms = store.reader().unwrap().active_alarms().unwrap();
+    let rows: Vec<(&str, Option<f64>, &str)> = alarms
+        .iter()
+        .map(|a| (a.key.as_str(), a.value, a.message.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("ch1_current", Some(2.5), ""),
+            ("alarm_heater_fault", None, "heater open")
+        ]
+    );
+    let version: i64 = Connection::open(scratch.db())
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }
 
 const CRASH_CHILD_ENV: &str = "LABWIRE_STORE_CRASH_CHILD";

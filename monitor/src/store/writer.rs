@@ -40,6 +40,8 @@ pub(super) enum Record {
         client: String,
         key: String,
         change: AlarmChange,
+        /// A device alarm's text ("" for the monitor's own), stored when it is raised.
+        message: String,
     },
 }
 
@@ -72,13 +74,14 @@ impl Record {
                 client,
                 key,
                 change,
+                message,
                 ..
             } => {
                 let state = match change {
                     AlarmChange::Raised { state, .. } => state.len(),
                     _ => 0,
                 };
-                client.len() + key.len() + state
+                client.len() + key.len() + state + message.len()
             }
         }
     }
@@ -403,7 +406,8 @@ fn write_batch(
                     client,
                     key,
                     change,
-                } => write_alarm(&tx, *t, client, key, change)?,
+                    message,
+                } => write_alarm(&tx, *t, client, key, change, message)?,
             }
         }
     }
@@ -416,6 +420,7 @@ fn write_alarm(
     client: &str,
     key: &str,
     change: &AlarmChange,
+    message: &str,
 ) -> rusqlite::Result<()> {
     const CLEAR: &str = "UPDATE alarms SET cleared_at = ?1 \
                          WHERE client = ?2 AND key = ?3 AND cleared_at IS NULL";
@@ -423,10 +428,10 @@ fn write_alarm(
         AlarmChange::Raised { state, value } => {
             tx.prepare_cached(CLEAR)?.execute((t, client, key))?;
             tx.prepare_cached(
-                "INSERT INTO alarms (client, key, state, value, raised_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO alarms (client, key, state, value, raised_at, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute((client, key, state, value, t))?;
+            .execute((client, key, state, value, t, message))?;
         }
         AlarmChange::Cleared => {
             tx.prepare_cached(CLEAR)?.execute((t, client, key))?;

@@ -1,4 +1,4 @@
-//! The monitor's web interface (ARCHITECTURE.md "Monitor web") on axum/hyper, HTTP/1.
+//! The monitor's web interface (docs/monitor.md, "The web page and its routes") on axum/hyper, HTTP/1.
 //!
 //! Layout, one module per route family:
 //! - [`page`]: `GET /`, the page, rendered by askama from the repository's `templates/`
@@ -236,7 +236,7 @@ impl Web {
     }
 }
 
-/// Every route of ARCHITECTURE.md "Monitor web", plus the page's assets. With a token, the
+/// Every route of docs/monitor.md ("The web page and its routes"), plus the page's assets. With a token, the
 /// read routes are behind [`auth::require_token`] (the rule is in [`auth`]).
 pub fn router(web: Arc<Web>) -> Router {
     let read = Router::new()

@@ -2,12 +2,14 @@
 //! per client ([`blocks`]), each rendered with the template its configuration names, under
 //! a warning line when the history database had a problem (`store_problem` in the JSON). askama
 //! compiles the page in and escapes every value it inserts into HTML, so a status value or
-//! a description can never become markup.
+//! a description can never become markup. With a token configured, a request without it
+//! gets the page *locked*: the blocks' layout with no values, no log and no alarms, which
+//! the page fills (reloading with the cookie) once the user has typed the token.
 
-use super::{blocks, events, failure, json_response, utc_millis, Web};
+use super::{auth, blocks, events, failure, json_response, utc_millis, Web};
 use askama::Template;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
@@ -51,39 +53,47 @@ struct MonitorPage<'a> {
     /// What went wrong with the history database, if anything has (`StoreStats::problem`).
     store_problem: Option<String>,
     token_required: bool,
+    /// Served without the token: the state of the lab is left out.
+    locked: bool,
     asset_version: &'static str,
 }
 
-/// Render the whole page.
-pub fn render(web: &Web) -> askama::Result<String> {
+/// Render the whole page; `locked`, with none of the lab's state in it.
+pub fn render(web: &Web, locked: bool) -> askama::Result<String> {
     let mut clients = Vec::new();
     let mut blocks = Vec::new();
     for client in &web.clients {
         let Some(slot) = web.hub.slot(&client.name) else {
             continue;
         };
-        let data = blocks::BlockData::new(client, &slot.address, slot.view());
+        let view = if locked {
+            Default::default()
+        } else {
+            slot.view()
+        };
+        let data = blocks::BlockData::new(client, &slot.address, view);
         clients.push(HeaderClient {
             name: data.name.clone(),
             connected: data.connected,
         });
         blocks.push(client.template.render(&data)?);
     }
-    let mut logs: Vec<LogRow> = web
-        .recent_logs()
-        .into_iter()
-        .map(|entry| LogRow {
-            clock: clock(entry.time),
-            time: utc_millis(entry.time),
-            level: entry.level,
-            source: entry.source,
-            message: entry.message,
-        })
-        .collect();
+    let mut logs: Vec<LogRow> = if locked {
+        Vec::new()
+    } else {
+        web.recent_logs()
+    }
+    .into_iter()
+    .map(|entry| LogRow {
+        clock: clock(entry.time),
+        time: utc_millis(entry.time),
+        level: entry.level,
+        source: entry.source,
+        message: entry.message,
+    })
+    .collect();
     logs.reverse();
-    let alarms = web
-        .hub
-        .alarms()
+    let alarms = if locked { Vec::new() } else { web.hub.alarms() }
         .into_iter()
         .map(|a| AlarmRow {
             since: labwire_time::rfc3339(a.since),
@@ -103,15 +113,17 @@ pub fn render(web: &Web) -> askama::Result<String> {
         blocks,
         logs,
         alarms,
-        store_problem: store_problem(web),
+        store_problem: if locked { None } else { store_problem(web) },
         token_required: web.token_required(),
+        locked,
         asset_version: super::assets::version(),
     }
     .render()
 }
 
-pub async fn index(State(web): State<Arc<Web>>) -> Response {
-    match render(&web) {
+pub async fn index(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let locked = auth::check(&web, &headers).is_err();
+    match render(&web, locked) {
         Ok(html) => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8"),

@@ -427,6 +427,52 @@ async fn with_a_token_commands_need_it() {
 }
 
 #[tokio::test]
+async fn with_a_token_the_page_without_it_holds_none_of_the_labs_state() {
+    let f = fixture(Some("s3cret"));
+    let slot = f.hub.slot("gauge1").unwrap();
+    f.hub
+        .record_status(slot, vec![("pressure".into(), "1.234e-3".into())]);
+    f.web.remember_log(
+        events::log_entry(
+            "log level=warning source=gauge1 message=\"pump stopped\"",
+            std::time::SystemTime::now(),
+        )
+        .expect("a log line"),
+    );
+    let locked = get(&f.app, "/").await;
+    assert_eq!(locked.status, StatusCode::OK);
+    let html = locked.text();
+    assert!(html.contains("data-locked=\"1\""), "{html}");
+    assert!(html.contains("id=\"client-gauge1\""), "the layout is there");
+    assert!(!html.contains("1.234e-3"), "a value in the locked page");
+    assert!(
+        !html.contains("pump stopped"),
+        "a log line in the locked page"
+    );
+    let wrong = call(
+        &f.app,
+        Request::get("/")
+            .header("cookie", "labwire_token=guess")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(!wrong.text().contains("1.234e-3"));
+    let open = call(
+        &f.app,
+        Request::get("/")
+            .header("cookie", "labwire_token=s3cret")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .text();
+    assert!(!open.contains("data-locked"));
+    assert!(open.contains("1.234e-3"));
+    assert!(open.contains("pump stopped"));
+}
+
+#[tokio::test]
 async fn with_a_token_every_read_route_needs_it() {
     let f = fixture(Some("s 3;cret"));
     let with = |uri: &str, name: &str, value: &str| {

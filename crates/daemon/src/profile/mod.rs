@@ -8,8 +8,7 @@
 //!   decreasing; at most [`MAX_POINTS`]), the setpoint at any elapsed time.
 //! - [`runner`]: the run (idle, waiting, running, done), started now or at an ISO 8601
 //!   UTC time, and its status variables.
-//! - `iso_time`: the UTC time reader and writer the run needs (private until the
-//!   workspace has a shared time crate).
+//! - `iso_time`: the run's start time in the state file, through `labwire-time`.
 
 mod iso_time;
 pub mod points;

@@ -2,7 +2,7 @@
 //! derived from the start time and the clock passed in, so a run read back from the state
 //! file after a restart is simply wherever it should be by then.
 
-use super::iso_time::{self, Precision};
+use super::iso_time;
 use super::points::Profile;
 use crate::device::{Error, Kwargs};
 use crate::status::StatusBuilder;
@@ -199,12 +199,12 @@ impl ProfileRun {
 /// Read the `at=` of `profile_start`: an ISO 8601 UTC time such as `2026-12-24T08:00:00Z`
 /// (`Z` or `+00:00`, optional fraction of a second).
 pub fn parse_start_time(text: &str) -> Result<SystemTime, Error> {
-    iso_time::parse(text).map_err(|reason| Error::bad_argument(format!("at={reason}")))
+    labwire_time::parse_utc(text).map_err(|reason| Error::bad_argument(format!("at={reason}")))
 }
 
 /// A time as the profile status writes it: ISO 8601 UTC, whole seconds.
 pub fn format_time(time: SystemTime) -> String {
-    iso_time::format(time, Precision::Seconds)
+    labwire_time::rfc3339(time)
 }
 
 fn whole_millis(elapsed: Duration) -> f64 {

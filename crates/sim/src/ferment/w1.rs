@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn matches_the_kernel_example_byte_for_byte() {
-        // DEVICES.md: `72 01 4b 46 7f ff 0e 10 57 : crc=57 YES`, `t=23125`.
+        // The w1 driver's format: `72 01 4b 46 7f ff 0e 10 57 : crc=57 YES`, `t=23125`.
         assert_eq!(
             w1_slave_text(23.125, None).unwrap(),
             "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n"
