@@ -14,7 +14,8 @@ import os
 import sys
 import threading
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+# The package in this repository (clients/python), installed or not.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python", "src"))
 import labwire  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

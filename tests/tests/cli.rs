@@ -1,6 +1,8 @@
 //! Every daemon binary's command line, through the shared flags: each mistake exits 2
 //! with a message naming it on stderr, before anything is served; `--help` and
-//! `--version` exit 0; a clean stop exits 0.
+//! `--version` exit 0; a clean stop exits 0. Settings come from a `--config` file as
+//! well, flags winning, with the same exit 2 for a bad one; under systemd the log lines
+//! are in journald's format.
 
 use labwire_testkit::{binary, run_to_end, Process, TempDir, DAEMONS, WAIT};
 use std::path::Path;
@@ -133,5 +135,148 @@ fn a_simulated_daemon_starts_and_sigterm_stops_it_with_0() {
         );
         let exit = process.terminate(WAIT).expect("SIGTERM stops the daemon");
         assert_eq!(exit.code(), Some(0), "{daemon}");
+    }
+}
+
+/// A settings file in `dir`, one `key = value` line each.
+fn settings_file(dir: &TempDir, name: &str, lines: &[&str]) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path.to_str().expect("a UTF-8 path").to_string()
+}
+
+/// A daemon's `get_id` reply line, over a plain socket.
+fn get_id(addr: std::net::SocketAddr) -> String {
+    use std::io::{BufRead, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(b"get_id\n").unwrap();
+    let mut reply = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut reply)
+        .unwrap();
+    reply
+}
+
+#[test]
+fn settings_come_from_a_config_file_and_flags_win() {
+    let dir = TempDir::new("cli-config");
+    let state = dir.path().join("daemon.state");
+    let state = state.to_str().unwrap();
+    let config = settings_file(
+        &dir,
+        "d.conf",
+        &[
+            "# as in /etc/labwire/<instance>.conf",
+            "simulate = true",
+            "listen = 127.0.0.1:0   ; any free port",
+            "name = from_file",
+            "poll-interval = 0.5",
+        ],
+    );
+    for daemon in daemons() {
+        let daemon = daemon.as_str();
+        for (extra, name) in [
+            (&[][..], "from_file"),
+            (&["--name", "flag_wins"][..], "flag_wins"),
+        ] {
+            let mut args = vec!["--state-file", state, "--config", &config];
+            args.extend_from_slice(extra);
+            let mut process = Process::start(binary(daemon), &args);
+            let reply = get_id(process.addr);
+            assert!(
+                reply.contains(&format!("name={name} ")),
+                "{daemon} {args:?}: {reply}"
+            );
+            assert_eq!(process.terminate(WAIT).and_then(|s| s.code()), Some(0));
+        }
+    }
+}
+
+#[test]
+fn a_bad_config_file_exits_2_naming_its_line() {
+    let dir = TempDir::new("cli-bad-config");
+    let state = dir.path().join("unused.state");
+    let cases = [
+        (
+            settings_file(&dir, "unknown.conf", &["simulate = true", "hots = lab3"]),
+            "unknown.conf:2: unknown key 'hots'",
+        ),
+        (
+            settings_file(
+                &dir,
+                "range.conf",
+                &["simulate = true", "", "poll_interval = 0"],
+            ),
+            "range.conf:3: poll_interval",
+        ),
+        (
+            settings_file(&dir, "flag.conf", &["simulate = maybe"]),
+            "flag.conf:1: simulate",
+        ),
+        (
+            settings_file(&dir, "syntax.conf", &["simulate"]),
+            "syntax.conf:1: expected `key = value`",
+        ),
+        (
+            settings_file(&dir, "listen.conf", &["simulate = 1", "listen = nowhere"]),
+            "listen.conf:2: listen",
+        ),
+        (
+            dir.path().join("missing.conf").display().to_string(),
+            "missing.conf",
+        ),
+    ];
+    for daemon in daemons() {
+        let daemon = daemon.as_str();
+        for (config, named) in &cases {
+            let args = ["--config", config.as_str()];
+            assert_refused(daemon, &run(daemon, &state, &args), &args, named);
+        }
+    }
+    assert!(!state.exists(), "a refused start writes no state");
+}
+
+#[test]
+fn under_systemd_log_lines_carry_journal_priorities() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("cli-journal");
+    let state = dir.path().join("daemon.state");
+    for daemon in daemons() {
+        let log = dir.path().join(format!("{daemon}.log"));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let meta = stderr.metadata().unwrap();
+        let mut child = std::process::Command::new(binary(&daemon))
+            .args(["--simulate", "--listen", "127.0.0.1:0", "--state-file"])
+            .arg(&state)
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        assert!(first.starts_with("listening "), "{daemon}: {first}");
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("<6>") && l.contains("listening on")),
+            "{daemon}: {text}"
+        );
+        assert!(
+            text.lines().all(|l| l.starts_with('<')),
+            "{daemon}: every line has its priority: {text}"
+        );
+        assert!(!text.contains('\x1b'), "{daemon}: no colours: {text}");
+        assert!(!text.contains(" INFO "), "{daemon}: no level words: {text}");
     }
 }

@@ -19,6 +19,11 @@ pub const MAX_POLL_INTERVAL: f64 = 86_400.0;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct CommonArgs {
+    /// Settings file: one `key = value` per line, keys as these flags' long names
+    /// (`poll_interval = 0.5`); a flag on the command line wins over the file.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     /// Address to serve the line protocol on; loopback unless you say otherwise
     /// (e.g. 0.0.0.0:7001). Port 0 picks a free port, printed on stdout.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -178,7 +183,16 @@ fn parse_command<C: clap::Parser>(mut command: clap::Command, info: &DaemonInfo,
             });
         }
     }
-    let matches = command.get_matches();
+    let words: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(path) = crate::config_file::config_path(&words) {
+        command = crate::config_file::apply(command, std::path::Path::new(&path)).unwrap_or_else(
+            |message| {
+                eprintln!("error: {message}");
+                std::process::exit(i32::from(crate::launch::EXIT_CONFIG))
+            },
+        );
+    }
+    let matches = command.get_matches_from(words);
     C::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
 }
 
@@ -192,12 +206,22 @@ pub fn read_token_file(path: &std::path::Path) -> Result<String, String> {
     }
 }
 
+/// Log to stderr at `level` (in journald's format under systemd, see [`crate::journal`])
+/// and to `subscribe log` connections as `source`.
 pub fn init_logging(level: LevelFilter, source: &str) {
+    let journal = crate::journal::stderr_is_journal();
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(level);
+        .with_ansi(!journal && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let console = if journal {
+        console
+            .event_format(crate::journal::JournalFormat)
+            .with_filter(level)
+            .boxed()
+    } else {
+        console.with_filter(level).boxed()
+    };
     let _ = tracing_subscriber::registry()
         .with(console)
         .with(crate::logbus::layer(source))

@@ -27,6 +27,8 @@
 //! - [`cli`]: the command-line flags every daemon shares ([`CommonArgs`]), what a daemon
 //!   says about itself ([`DaemonInfo`]), [`parse`] (`cli::parse_local` for local hardware),
 //!   logging, the runtime and signals.
+//! - [`config_file`]: `--config <file>`, settings as the defaults of the flags.
+//! - [`journal`]: log lines in journald's format when run under systemd.
 //! - [`launch`]: [`run`], a daemon binary's life: the command line checked before the
 //!   runtime starts, the in-process simulator, the device built from a [`Setup`], the
 //!   exit code (0 clean stop, 2 bad command line or configuration, 1 anything else).
@@ -39,12 +41,14 @@
 pub mod args;
 pub mod auth;
 pub mod cli;
+pub mod config_file;
 mod connection;
 pub mod daemon;
 pub mod device;
 pub mod device_alarms;
 pub mod dispatch;
 pub mod hardware;
+pub mod journal;
 pub mod launch;
 pub mod logbus;
 pub mod profile;

@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use labwire_sim::clusterctrl::bridge::{self, Console};
 use labwire_sim::archon::{self, ArchonOptions};
+use labwire_sim::clusterctrl::bridge::{self, Console};
 use labwire_sim::cryocon::{self, CryoconOptions};
 use labwire_sim::e36300::{self, Model, PsuOptions};
 use labwire_sim::gauge::{self, GaugeOptions};

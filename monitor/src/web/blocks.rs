@@ -595,6 +595,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             plots: Vec::new(),
+            camera: CameraView::default(),
         }
     }
 

@@ -1,31 +1,54 @@
-"""A small labwire client for Python scripts (standard library only).
+"""The line protocol (docs/protocol.md): one encoder, one parser, the Message type.
 
-    import labwire
-    with labwire.connect("127.0.0.1", 7100) as mon:
-        print(mon.call("get_status")["kwargs"])
-        mon.call("send", "psu1", "set_voltage", ch=1, value=5.0)   # raises labwire.Error on error
-        mon.call("wait", "gauge1.pressure<1e-5", timeout=600)
-
-It follows the wire grammar of shared/PROTOCOL.md (the Rust crate `labwire-protocol` is
-the reference implementation; tests/test_labwire.py checks this module against its rules).
+The Rust crate `labwire-protocol` is the reference implementation; tests/test_protocol.py
+checks this module against the same rules (round trip, quoting, the `=` rule).
 """
 
-import socket
+__all__ = ["Message", "Error", "encode", "encode_parts", "parse", "PAYLOAD_KEY"]
 
-__all__ = ["connect", "Connection", "Error", "encode", "parse"]
+#: The keyword announcing a binary payload of N bytes after the line.
+PAYLOAD_KEY = "bytes"
 
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
-_UNESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+class Message(dict):
+    """One line: a dict with "tag", "name", "args", "kwargs" (and "payload", bytes, when
+    the line carried one), readable as attributes too (`reply.kwargs["unit"]`), as the
+    framework's `Command` objects were."""
+
+    def __init__(self, name, args=None, kwargs=None, tag=None, payload=None):
+        super().__init__(tag=tag, name=name, args=list(args or []), kwargs=dict(kwargs or {}))
+        if payload is not None:
+            self["payload"] = payload
+
+    def __getattr__(self, key):
+        if key == "payload":
+            return self.get("payload")
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    @property
+    def is_error(self):
+        return self["name"] == "error"
+
+    def __str__(self):
+        return encode_parts(self["name"], self["args"], self["kwargs"], self["tag"])
 
 
 class Error(Exception):
-    """An `error` reply: .code is the protocol's error code, .reply the parsed reply."""
+    """An `error` reply: .code is the protocol's error code, .reply the Message."""
 
     def __init__(self, reply):
         self.reply = reply
         self.code = reply["kwargs"].get("code", "")
-        super().__init__("%s: %s" % (self.code, reply["kwargs"].get("message", "")))
+        self.message = reply["kwargs"].get("message", "")
+        super().__init__("%s: %s" % (self.code, self.message))
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+_UNESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
 
 
 def _is_name(text):
@@ -50,8 +73,14 @@ def _value(value, positional):
     return '"' + "".join(_ESCAPES.get(c, c) for c in text) + '"'
 
 
-def encode(name, *args, tag=None, **kwargs):
-    """One request line (without terminator)."""
+def encode(name, /, *args, tag=None, **kwargs):
+    """One line (without terminator): encode("set_name", 1, name="cold finger")."""
+    return encode_parts(name, args, kwargs, tag)
+
+
+def encode_parts(name, args=(), kwargs=None, tag=None):
+    """One line from its parts; any key may be used (even "name" or "tag")."""
+    kwargs = kwargs or {}
     if not _is_name(name):
         raise ValueError("bad command name %r" % name)
     parts = ["@" + tag] if tag else []
@@ -114,7 +143,7 @@ def _tokens(line):
 
 
 def parse(line):
-    """A line as {"tag", "name", "args", "kwargs"} (kwargs keep their order)."""
+    """A line as a Message: tag, name, args, kwargs (in their order). ValueError if malformed."""
     tokens = list(_tokens(line.strip(" \t\r\n")))
     if not tokens:
         raise ValueError("empty line")
@@ -137,49 +166,4 @@ def parse(line):
             kwargs[head[:at]] = head[at + 1:] + "".join(t for t, _ in pieces[1:])
         else:
             args.append("".join(t for t, _ in pieces))
-    return {"tag": tag, "name": name, "args": args, "kwargs": kwargs}
-
-
-class Connection:
-    """One connection to a daemon or the monitor. Every request gets exactly one reply."""
-
-    def __init__(self, host="127.0.0.1", port=7100, timeout=10.0, token=None):
-        self._sock = socket.create_connection((host, port), timeout=timeout)
-        self._file = self._sock.makefile("rb")
-        self._next = 0
-        self.events = []  # update/log lines that arrived between replies
-        if token is not None:
-            self.call("auth", token=token)
-
-    def call(self, name, *args, **kwargs):
-        """Send one request and return its parsed reply; an error reply raises Error."""
-        self._next += 1
-        tag = "py%d" % self._next
-        self._sock.sendall((encode(name, *args, tag=tag, **kwargs) + "\n").encode("utf-8"))
-        while True:
-            raw = self._file.readline()
-            if not raw:
-                raise ConnectionError("connection closed")
-            reply = parse(raw.decode("utf-8"))
-            length = reply["kwargs"].get("bytes")
-            if length is not None:
-                reply["payload"] = self._file.read(int(length))
-            if reply["tag"] == tag:
-                if reply["name"] == "error":
-                    raise Error(reply)
-                return reply
-            self.events.append(reply)
-
-    def close(self):
-        self._file.close()
-        self._sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def connect(host="127.0.0.1", port=7100, **options):
-    return Connection(host, port, **options)
+    return Message(tag=tag, name=name, args=args, kwargs=kwargs)
