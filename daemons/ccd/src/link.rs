@@ -255,11 +255,20 @@ impl ArchonLink {
 /// A binary block of a FETCH: `<` + id + `:` + 1024 bytes.
 const BLOCK_WITH_HEADER: usize = BLOCK + 4;
 
-fn check_block_header(header: &[u8], id: u8) -> Result<(), Error> {
-    let reply_id = std::str::from_utf8(&header[1..3])
+/// Whether `header` (the first 4 bytes of a block) answers the FETCH `id`.
+pub fn check_block_header(header: &[u8], id: u8) -> Result<(), Error> {
+    let [first, hi, lo, fourth, ..] = *header else {
+        return Err(Error::device_error(format!(
+            "block header {:?} is cut short: the link is out of step",
+            String::from_utf8_lossy(header)
+        )));
+    };
+    // Two hex digits exactly: from_str_radix alone would also take `+5`.
+    let reply_id = std::str::from_utf8(&[hi, lo])
         .ok()
+        .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-    match (header[0], reply_id, header[3]) {
+    match (first, reply_id, fourth) {
         (b'<', Some(reply_id), b':') if reply_id == id => Ok(()),
         (b'?', Some(reply_id), _) if reply_id == id => {
             Err(Error::device_error("the controller refused the FETCH"))
@@ -337,6 +346,22 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::DeviceError);
         assert!(refused.message.contains("refused BAD"), "{refused}");
         assert_eq!(link.command("PING").await.unwrap(), "");
+    }
+
+    #[test]
+    fn block_headers_name_their_fetch_in_two_hex_digits() {
+        assert!(check_block_header(b"<0A:", 0x0a).is_ok());
+        assert!(check_block_header(b"<0a:rest", 0x0a).is_ok());
+        for (header, id) in [
+            (&b"<0B:"[..], 0x0a),
+            (b"<+A:", 0x0a),
+            (b"<0A", 0x0a),
+            (b"", 0),
+        ] {
+            assert!(check_block_header(header, id).is_err(), "{header:?}");
+        }
+        let refused = check_block_header(b"?0A:", 0x0a).unwrap_err();
+        assert!(refused.message.contains("refused"), "{refused}");
     }
 
     #[test]
