@@ -20,12 +20,13 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Result, StoreError};
 
 /// The schema version this code writes (`PRAGMA user_version`). Version 2 added the
-/// alarms' `message` (a device alarm's text) and the `frames` index; [`MIGRATIONS`] brings older files up to date.
+/// alarms' `message` (a device alarm's text) and the `frames` index; an older file is
+/// brought up to date in place ([`migrate`]), keeping every row.
 pub const SCHEMA_VERSION: i64 = 2;
 
-/// What turns a database of version `n` (the index + 1) into version `n + 1`, run in the
-/// same transaction as the schema: existing rows are kept as they are.
-const MIGRATIONS: &[&str] = &["ALTER TABLE alarms ADD COLUMN message TEXT NOT NULL DEFAULT '';"];
+/// The columns added to existing tables since version 1, as (table, column, definition).
+/// New tables need nothing here: the schema's `CREATE ... IF NOT EXISTS` adds them.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[("alarms", "message", "TEXT NOT NULL DEFAULT ''")];
 
 /// The database schema; every statement is idempotent.
 pub const SCHEMA: &str = "
@@ -124,15 +125,39 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    // A new file (version 0) gets the current schema as it is; an older one its migrations.
-    let migrations = if version == 0 {
-        String::new()
-    } else {
-        MIGRATIONS[version as usize - 1..].concat()
-    };
+    conn.execute_batch("BEGIN")?;
+    migrate(conn)?;
     conn.execute_batch(&format!(
-        "BEGIN; {migrations} {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "{SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))?;
+    Ok(())
+}
+
+/// Add the columns an older file lacks, in the open transaction. Decided by what the file
+/// holds rather than by its version number, so a file someone half-migrated by hand, or
+/// written by a build between two versions, is brought to the same layout.
+fn migrate(conn: &Connection) -> Result<()> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let exists: bool = conn.query_row(
+            &format!(
+                "SELECT count(*) = 1 FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+            ),
+            [],
+            |row| row.get(0),
+        )?;
+        let has_column: bool = conn.query_row(
+            &format!(
+                "SELECT count(*) = 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+            ),
+            [],
+            |row| row.get(0),
+        )?;
+        if exists && !has_column {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition};"
+            ))?;
+        }
+    }
     Ok(())
 }
 
