@@ -105,8 +105,8 @@ impl RestartLog {
     }
 }
 
-/// Every `every`, kills a random member that is up and restarts it after the next gap
-/// kind in turn, until `until`; then waits for the restarts under way to finish.
+/// Every `every`, kills a random member that is up (and has been polled since its last
+/// restart) and restarts it after the next gap kind in turn, until `until`; then waits for the restarts under way to finish.
 pub async fn restarts(
     fleet: Arc<Fleet>,
     members: usize,
@@ -127,9 +127,15 @@ pub async fn restarts(
         tokio::time::sleep_until(next).await;
         next += every;
         while tasks.try_join_next().is_some() {}
+        // A member restarted but not polled since is left alone: killing it again would
+        // fold two restarts into one reconnect, and the count would no longer say whether
+        // the monitor came back after each.
+        let counts = fleet.counts();
         let up: Vec<usize> = {
             let down = down.lock().expect("down lock");
-            (0..members).filter(|&m| !down[m]).collect()
+            (0..members)
+                .filter(|&m| !down[m] && !counts[m].waiting_since_restart)
+                .collect()
         };
         if up.is_empty() {
             log.lock().expect("log lock").skipped += 1;
