@@ -2,7 +2,6 @@
 //! Triple: every command, every bad argument (answered, the hardware unchanged), the
 //! status variables, and a board that vanishes or NAKs and comes back by itself.
 
-use labwire_client::{Client, ClientOptions};
 use labwire_clusterctrl::bus::SimBus;
 use labwire_clusterctrl::cluster::Cluster;
 use labwire_clusterctrl::ctrl::Ctrl;
@@ -10,15 +9,12 @@ use labwire_clusterctrl::device::ClusterDevice;
 use labwire_clusterctrl::hat::Hat;
 use labwire_daemon::hardware::HardwareConfig;
 use labwire_daemon::{Daemon, ServerConfig};
-use labwire_protocol::Message;
 use labwire_sim::clusterctrl::firmware::BoardSnapshot;
 use labwire_sim::clusterctrl::xra1200::HatSnapshot;
 use labwire_sim::clusterctrl::{BoardKind, HatVersion, SimBoard, SimHat};
-use labwire_testkit::eventually;
+use labwire_testkit::Session;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 struct Rig {
     hat: SimHat,
@@ -71,7 +67,14 @@ impl Rig {
 
 struct Bench {
     daemon: Daemon,
-    client: Client,
+    client: Session,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.client
+    }
 }
 
 impl Drop for Bench {
@@ -98,32 +101,12 @@ impl Bench {
             ..ServerConfig::default()
         };
         let daemon = Daemon::start(listener, config, ClusterDevice::new(cluster));
-        let client = Client::connect(daemon.local_addr(), ClientOptions::default())
-            .await
-            .unwrap();
+        let client = Session::open(daemon.local_addr()).await;
         let bench = Bench { daemon, client };
         bench
             .status_where("connected", |s| s.get("hw_connected") == Some("1"))
             .await;
         bench
-    }
-
-    async fn call(&self, line: &str) -> Message {
-        self.client.call(line).await.expect("a reply")
-    }
-
-    async fn ok(&self, line: &str) -> Message {
-        let reply = self.call(line).await;
-        assert!(reply.error_code().is_none(), "{line} -> {reply}");
-        reply
-    }
-
-    async fn status_where(&self, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-        eventually(WAIT, what, || async {
-            let status = self.client.call("get_status").await.ok()?;
-            accept(&status).then_some(status)
-        })
-        .await
     }
 }
 
@@ -138,7 +121,7 @@ async fn power_on_all_may_take_longer_than_the_device_timeout() {
     )
     .await;
     let started = std::time::Instant::now();
-    let all = bench.ok("power_on pi=all").await;
+    let all = bench.answered("power_on pi=all").await;
     assert_eq!(all.get("count"), Some("12"), "{all}");
     assert!(started.elapsed() >= Duration::from_millis(11 * 150));
     let (hat, stack, triple) = rig.snapshot();
@@ -152,18 +135,18 @@ async fn every_command_over_the_line_protocol() {
     let rig = Rig::new();
     let bench = Bench::start(&rig).await;
 
-    bench.ok("power_on pi=2").await;
+    bench.answered("power_on pi=2").await;
     assert!(rig.hat.snapshot().power[1]);
-    bench.ok("power_on pi=5").await;
+    bench.answered("power_on pi=5").await;
     assert!(
         rig.stack.snapshot().power[0],
         "pi 5 is the Stack's first (order 3)"
     );
-    bench.ok("power_on pi=8.3").await;
+    bench.answered("power_on pi=8.3").await;
     assert!(rig.triple.snapshot().power[2]);
-    bench.ok("power_off pi=hat.2").await;
+    bench.answered("power_off pi=hat.2").await;
     assert!(!rig.hat.snapshot().power[1]);
-    let all = bench.ok("power_on pi=all").await;
+    let all = bench.answered("power_on pi=all").await;
     assert_eq!(all.get("count"), Some("10"), "{all}");
     assert_eq!(rig.hat.snapshot().power, [true; 4]);
     assert!(rig.stack.snapshot().power.iter().all(|on| *on));
@@ -171,41 +154,41 @@ async fn every_command_over_the_line_protocol() {
         !rig.stack.snapshot().alert,
         "ALERT lit meanwhile, off when done"
     );
-    bench.ok("power_off pi=all").await;
+    bench.answered("power_off pi=all").await;
     assert!(!rig.triple.snapshot().power.iter().any(|on| *on));
 
-    bench.ok("alert state=on").await;
+    bench.answered("alert state=on").await;
     assert!(rig.hat.snapshot().alert && rig.triple.snapshot().alert);
-    bench.ok("alert state=off board=8").await;
+    bench.answered("alert state=off board=8").await;
     assert!(!rig.triple.snapshot().alert && rig.stack.snapshot().alert);
-    bench.ok("alert state=off board=hat").await;
+    bench.answered("alert state=off board=hat").await;
     assert!(!rig.hat.snapshot().alert);
 
-    bench.ok("led state=off").await;
+    bench.answered("led state=off").await;
     assert!(!rig.stack.snapshot().pwr_led);
-    bench.ok("led state=on").await;
-    bench.ok("led state=off pi=10").await;
+    bench.answered("led state=on").await;
+    bench.answered("led state=off pi=10").await;
     assert!(!rig.triple.snapshot().led[0]);
 
-    bench.ok("fan state=on").await;
+    bench.answered("fan state=on").await;
     assert!(rig.stack.snapshot().fan);
-    bench.ok("fan state=off board=3").await;
+    bench.answered("fan state=off board=3").await;
     assert!(!rig.stack.snapshot().fan);
 
-    bench.ok("hub state=off").await;
+    bench.answered("hub state=off").await;
     assert!(!rig.hat.snapshot().hub);
-    bench.ok("hub state=on board=hat").await;
+    bench.answered("hub state=on board=hat").await;
     assert!(rig.hat.snapshot().hub);
-    bench.ok("hub state=reset board=8").await;
+    bench.answered("hub state=reset board=8").await;
     assert_eq!(rig.triple.snapshot().hub_cycles, 1);
 
-    bench.ok("usbboot pi=8.1 state=off").await;
+    bench.answered("usbboot pi=8.1 state=off").await;
     assert!(!rig.triple.snapshot().usbboot[0]);
-    bench.ok("power_on pi=11").await;
-    bench.ok("save what=power board=8").await;
+    bench.answered("power_on pi=11").await;
+    bench.answered("save what=power board=8").await;
     assert_eq!(rig.triple.saved_power(), vec![false, true, false]);
-    bench.ok("set_order board=8 order=2").await;
-    bench.ok("save what=order board=2").await;
+    bench.answered("set_order board=8 order=2").await;
+    bench.answered("save what=order board=2").await;
     assert_eq!(rig.triple.saved_order(), 2);
     let status = bench
         .status_where("the Triple first", |s| s.get("board1_order") == Some("2"))
@@ -216,19 +199,19 @@ async fn every_command_over_the_line_protocol() {
         Some("1"),
         "pi 6 is now the Triple's second"
     );
-    bench.ok("save what=all").await;
-    bench.ok("save what=usbboot").await;
-    bench.ok("save what=led board=3").await;
-    bench.ok("save_defaults board=3").await;
+    bench.answered("save what=all").await;
+    bench.answered("save what=usbboot").await;
+    bench.answered("save what=led board=3").await;
+    bench.answered("save_defaults board=3").await;
     assert_eq!(rig.stack.saved_order(), 20);
-    bench.ok("reset board=2").await;
+    bench.answered("reset board=2").await;
     assert_eq!(rig.triple.snapshot().resets, 1);
     assert_eq!(
         rig.triple.snapshot().power,
         vec![false, true, false],
         "as saved"
     );
-    bench.ok("reconnect").await;
+    bench.answered("reconnect").await;
     bench
         .status_where("back", |s| s.get("hw_connected") == Some("1"))
         .await;
@@ -238,7 +221,7 @@ async fn every_command_over_the_line_protocol() {
 async fn bad_arguments_are_refused_and_change_nothing() {
     let rig = Rig::new();
     let bench = Bench::start(&rig).await;
-    bench.ok("power_on pi=1").await;
+    bench.answered("power_on pi=1").await;
     let before = rig.snapshot();
     let cases = [
         ("power_on", "missing_argument"),
@@ -291,8 +274,8 @@ async fn bad_arguments_are_refused_and_change_nothing() {
 async fn status_variables_of_every_pi_and_board() {
     let rig = Rig::new();
     let bench = Bench::start(&rig).await;
-    bench.ok("power_on pi=9").await;
-    bench.ok("fan state=on").await;
+    bench.answered("power_on pi=9").await;
+    bench.answered("fan state=on").await;
     let status = bench
         .status_where("pi 9 and the fan on", |s| {
             s.get("pi9_power") == Some("1") && s.get("board1_fan") == Some("1")
@@ -334,7 +317,7 @@ async fn status_variables_of_every_pi_and_board() {
 async fn a_board_vanishing_or_naking_comes_back_by_itself() {
     let rig = Rig::new();
     let bench = Bench::start(&rig).await;
-    bench.ok("power_on pi=8.1").await;
+    bench.answered("power_on pi=8.1").await;
     rig.triple.set_plugged(false);
     bench
         .status_where("link down", |s| s.get("hw_connected") == Some("0"))
@@ -365,7 +348,7 @@ async fn a_board_vanishing_or_naking_comes_back_by_itself() {
     bench
         .status_where("NAKs over: up", |s| s.get("hw_connected") == Some("1"))
         .await;
-    bench.ok("power_on pi=3.1").await;
+    bench.answered("power_on pi=3.1").await;
     assert!(rig.stack.snapshot().power[0]);
 }
 
@@ -385,7 +368,7 @@ async fn a_board_stuck_busy_times_out_and_recovers_once_free() {
     bench
         .status_where("free again", |s| s.get("hw_connected") == Some("1"))
         .await;
-    bench.ok("power_on pi=3.2").await;
+    bench.answered("power_on pi=3.2").await;
     assert!(rig.stack.snapshot().power[1]);
 }
 

@@ -10,19 +10,24 @@ use labwire_psu::device::{Config, Limits, Psu};
 use labwire_psu::driver::Model;
 use labwire_sim::e36300::{self, ChannelSnapshot, PsuControl, PsuOptions};
 use labwire_sim::{Fault, SimHandle};
-use labwire_testkit::{eventually, number};
+use labwire_testkit::{number, Session};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// A daemon and the simulated supply behind it; both stop when the test ends.
 struct Bench {
     sim: SimHandle<PsuControl>,
     daemon: Daemon,
-    client: Client,
+    client: Session,
     model: e36300::Model,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.client
+    }
 }
 
 impl Drop for Bench {
@@ -64,9 +69,7 @@ async fn bench(model: &str, limits: Limits) -> Bench {
         names: Default::default(),
     });
     let daemon = Daemon::start(listener, config, device);
-    let client = Client::connect(daemon.local_addr(), ClientOptions::default())
-        .await
-        .expect("client connects");
+    let client = Session::open(daemon.local_addr()).await;
     let bench = Bench {
         sim,
         daemon,
@@ -88,36 +91,6 @@ fn offline(s: &Message) -> bool {
 impl Bench {
     fn control(&self) -> &PsuControl {
         self.sim.control()
-    }
-
-    async fn call(&self, line: &str) -> Message {
-        self.client.call(line).await.expect("a reply")
-    }
-
-    /// `line` must succeed with exactly `reply`.
-    async fn ok(&self, line: &str, reply: &str) {
-        assert_eq!(self.call(line).await.to_line(), reply, "{line}");
-    }
-
-    /// `line` must fail with `code`; returns the message.
-    async fn refused(&self, line: &str, code: &str) -> String {
-        let reply = self.call(line).await;
-        assert_eq!(reply.error_code(), Some(code), "{line} -> {reply}");
-        reply.error_message().unwrap_or_default().to_string()
-    }
-
-    async fn status_where(&self, what: &str, accept: impl Fn(&Message) -> bool) -> Message {
-        eventually(WAIT, what, || async {
-            let status = self.client.call("get_status").await.ok()?;
-            accept(&status).then_some(status)
-        })
-        .await
-    }
-
-    /// The status once `key` reads `value` (after a poll that followed the change).
-    async fn status_with(&self, key: &str, value: &str) -> Message {
-        self.status_where(&format!("{key}={value}"), |s| s.get(key) == Some(value))
-            .await
     }
 
     fn snapshot(&self) -> Vec<ChannelSnapshot> {
