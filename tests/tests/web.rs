@@ -42,6 +42,35 @@ fn installed(names: &[&str]) -> PathBuf {
 fn daemon(daemon: &str, name: &str) -> Simulated {
     Simulated::start(daemon, &["--poll-interval", "0.2", "--name", name])
 }
+/// A headless Chromium session through a chromedriver of its own (returned: it must live
+/// as long as the session), its profile in `profile`.
+async fn headless(chromium: &Path, chromedriver: &Path, profile: &TempDir) -> (Browser, Process) {
+    let driver = start_chromedriver(chromedriver);
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.path().display()),
+                "--window-size=1400,1800",
+            ],
+        }
+    });
+    let browser = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities.as_object().unwrap().clone())
+        .connect(&format!("http://{}", driver.addr))
+        .await
+        .expect("chromedriver starts a headless Chromium session");
+    (browser, driver)
+}
 
 /// chromedriver on an ephemeral port (it prints `... started successfully on port N.`),
 /// stopped when dropped.
@@ -235,30 +264,7 @@ async fn the_page_in_a_real_browser() {
     );
 
     let profile = TempDir::new("web-browser-profile");
-    let driver = start_chromedriver(&chromedriver);
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                format!("--user-data-dir={}", profile.path().display()),
-                "--window-size=1400,1800",
-            ],
-        }
-    });
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities.as_object().unwrap().clone())
-        .connect(&format!("http://{}", driver.addr))
-        .await
-        .expect("chromedriver starts a headless Chromium session");
+    let (browser, driver) = headless(&chromium, &chromedriver, &profile).await;
     // Close the browser whatever happens, then report.
     let outcome = AssertUnwindSafe(async {
         drive(&browser, http, &port).await;
@@ -787,30 +793,7 @@ async fn the_camera_block_in_a_real_browser() {
     .await;
 
     let profile = TempDir::new("web-camera-profile");
-    let driver = start_chromedriver(&chromedriver);
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                format!("--user-data-dir={}", profile.path().display()),
-                "--window-size=1400,1800",
-            ],
-        }
-    });
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities.as_object().unwrap().clone())
-        .connect(&format!("http://{}", driver.addr))
-        .await
-        .expect("chromedriver starts a headless Chromium session");
+    let (browser, driver) = headless(&chromium, &chromedriver, &profile).await;
     let outcome = AssertUnwindSafe(drive_camera(&browser, http))
         .catch_unwind()
         .await;
