@@ -14,9 +14,14 @@ pub async fn run(context: &Context) -> Result<(), Failure> {
     if reply.is_error() {
         return Err(Failure::Refused(Box::new(reply)));
     }
+    // One Ctrl-C listener for the whole loop: a new one each turn would miss a SIGINT
+    // that arrives while a line is being printed (the handler is installed, so the signal
+    // no longer stops the process by itself).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut interrupted => return Ok(()),
             event = events.recv() => match event {
                 Some(event) if event.name == "log" => {
                     if context.json {

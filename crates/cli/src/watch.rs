@@ -48,9 +48,14 @@ pub async fn run(context: &Context, filters: &[String]) -> Result<(), Failure> {
     let live = std::io::stdout().is_terminal() && !context.json;
     let mut redraw = tokio::time::interval(REDRAW_EVERY);
     let mut dirty = true;
+    // One Ctrl-C listener for the whole loop: a new one each turn would miss a SIGINT
+    // that arrives while a line is being printed (the handler is installed, so the signal
+    // no longer stops the process by itself).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut interrupted => return Ok(()),
             _ = redraw.tick() => if live && dirty {
                 draw(context, &values);
                 dirty = false;

@@ -193,15 +193,31 @@ fn tokens_history_log_and_watch_in_a_pipe() {
         .spawn()
         .expect("start labwire watch");
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    // Bounded: whatever `watch` does, it is killed after 20 s, which fails the test (no
+    // update, or a Ctrl-C that did not end it) instead of hanging it.
+    let watched = watch.id().to_string();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done_by_test = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        if !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = Command::new("kill").args(["-KILL", &watched]).status();
+        }
+    });
     for _ in 0..3 {
-        let line = lines.next().expect("an update").unwrap();
+        let line = lines.next().expect("an update within 20 s").unwrap();
         assert!(line.starts_with("update gauge1.pressure="), "{line}");
         assert!(!line.contains("status_age"), "{line}");
     }
     let _ = Command::new("kill")
         .args(["-INT", &watch.id().to_string()])
         .status();
-    assert!(watch.wait().unwrap().success());
+    let ended = watch.wait().unwrap();
+    done_by_test.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        ended.success(),
+        "watch ends cleanly on its first Ctrl-C: {ended}"
+    );
 
     // History from the web port, after a value was stored.
     let (code, _, _) =
