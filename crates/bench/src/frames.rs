@@ -34,6 +34,8 @@ pub struct FramesSpec {
     pub sensor: String,
     pub copies: u32,
     pub idle_seconds: f64,
+    /// Where the monitor's frames directory is made; `None`: in the run's temp dir.
+    pub frames_dir: Option<PathBuf>,
 }
 
 /// A child process announcing its addresses on stdout (`<prefix><addr>` lines); killed
@@ -190,8 +192,38 @@ async fn raw_copy(bytes: u64) -> Result<f64, Error> {
     Ok(seconds)
 }
 
+/// Seconds to write `bytes` to a new file in `dir` in 4 MiB writes, as the monitor does,
+/// and remove it: what the frames directory's disk allows without any network.
+fn raw_file_write(bytes: u64, dir: &Path) -> Result<f64, Error> {
+    use std::io::Write;
+    let path = dir.join("labwire-bench-reference.fits");
+    let piece = vec![0x5au8; 4 << 20];
+    let started = Instant::now();
+    let mut file = std::fs::File::create(&path)?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(piece.len() as u64) as usize;
+        file.write_all(&piece[..n])?;
+        left -= n as u64;
+    }
+    drop(file);
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::remove_file(&path)?;
+    Ok(seconds)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
     let dir = TempDir::new()?;
+    let frames_parent = match &spec.frames_dir {
+        Some(parent) => TempDir::new_in(parent)?,
+        None => TempDir::new()?,
+    };
+    let frames_dir = frames_parent.path().to_path_buf();
     let state = dir.path().join("cam.state");
     let camera = Announced::start(
         &spec.ccd_bin,
@@ -216,7 +248,9 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
     std::fs::write(
         &config,
         format!(
-            "name = bench\npoll_interval = 0.05\ndb = history.sqlite\n[cam]\nhost = 127.0.0.1\nport = {}\n",
+            "name = bench\npoll_interval = 0.05\ndb = history.sqlite\nframes_dir = {}\n\
+             [cam]\nhost = 127.0.0.1\nport = {}\n",
+            frames_dir.display(),
             camera.addrs[0].port()
         ),
     )?;
@@ -298,14 +332,16 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
     let seconds = metric(&samples, "labwire_frame_transfer_seconds_total");
     let per_frame = (bytes / stored.max(1.0)) as u64;
     let monitor_rate = bytes / seconds.max(1e-9);
-    let mut copies = Vec::new();
+    let (mut copies, mut writes) = (Vec::new(), Vec::new());
     for _ in 0..spec.copies.max(1) {
         copies.push(raw_copy(per_frame).await?);
+        writes.push(raw_file_write(per_frame, &frames_dir)?);
     }
-    copies.sort_by(f64::total_cmp);
-    let raw_seconds = copies[copies.len() / 2];
-    let raw_rate = per_frame as f64 / raw_seconds;
+    let raw_rate = per_frame as f64 / median(copies);
+    let disk_rate = per_frame as f64 / median(writes);
     let frame_ratio = monitor_rate / raw_rate;
+    // A frame cannot be stored faster than the slower of the network and the disk.
+    let bound_ratio = monitor_rate / raw_rate.min(disk_rate);
     let mb = |rate: f64| format_number((rate / 1e6).round());
     println!(
         "frames: {} frames of {} bytes ({}) daemon -> monitor at {} MB/s (its transfer time), \
@@ -317,6 +353,13 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
         mb(raw_rate),
         ratio(frame_ratio),
         format_number((wall.as_secs_f64() * 100.0).round() / 100.0),
+    );
+    println!(
+        "frames directory {}: writing a frame's bytes alone {} MB/s; the monitor's rate is {} \
+         of the slower of the raw copy and that write",
+        frames_dir.display(),
+        mb(disk_rate),
+        ratio(bound_ratio),
     );
     println!(
         "command port (clients, ping-pong): idle p50 {} us p99 {} us; while frames move p50 {} us p99 {} us max {} us ({} round trips)",
@@ -334,6 +377,8 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
         .kwarg("monitor_mb_s", mb(monitor_rate))
         .kwarg("raw_mb_s", mb(raw_rate))
         .kwarg("ratio", ratio(frame_ratio))
+        .kwarg("disk_mb_s", mb(disk_rate))
+        .kwarg("ratio_to_slower_of_copy_and_disk", ratio(bound_ratio))
         .kwarg("idle_p50_us", us(idle.quantile(0.5)))
         .kwarg("idle_p99_us", us(idle.quantile(0.99)))
         .kwarg("busy_p50_us", us(busy.quantile(0.5)))

@@ -152,6 +152,10 @@ struct FramesArgs {
     /// Seconds of command-port round trips with nothing moving, first.
     #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
     idle_seconds: f64,
+    /// The monitor's frames directory (a fresh one is made inside it); default: a
+    /// temporary directory. On tmpfs (`/dev/shm`) the disk leaves the measurement.
+    #[arg(long, value_name = "DIR")]
+    frames_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -394,6 +398,7 @@ fn main() -> ExitCode {
                     sensor: args.sensor,
                     copies: args.copies,
                     idle_seconds: args.idle_seconds,
+                    frames_dir: args.frames_dir,
                 };
                 until_interrupted(frames::run(&spec)).await
             }

@@ -370,12 +370,16 @@ pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
     pub(crate) fn new() -> Result<TempDir, Error> {
+        TempDir::new_in(&std::env::temp_dir())
+    }
+
+    /// A fresh directory inside `parent`, removed on drop.
+    pub(crate) fn new_in(parent: &Path) -> Result<TempDir, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|since| since.subsec_nanos())
             .unwrap_or(0);
-        let path =
-            std::env::temp_dir().join(format!("labwire-bench-{}-{nanos}", std::process::id()));
+        let path = parent.join(format!("labwire-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&path)
             .map_err(|err| format!("cannot create {}: {err}", path.display()))?;
         Ok(TempDir(path))

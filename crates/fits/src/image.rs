@@ -71,11 +71,31 @@ pub fn push_le_pixels(file: &mut Vec<u8>, le: &[u8]) {
 /// order: for a file sized beforehand ([`file_len`]), filled piece by piece.
 pub fn le_to_fits(out: &mut [u8], le: &[u8]) {
     debug_assert!(le.len().is_multiple_of(2) && out.len() == le.len());
-    // Subtracting 32768 from an unsigned 16-bit value is flipping its top bit.
-    for (out, pixel) in out.chunks_exact_mut(2).zip(le.chunks_exact(2)) {
+    // Four pixels at a time as one 64-bit word (the compiler makes vector code of it): a
+    // camera's readout goes through here at the speed of memory.
+    let mut words_out = out.chunks_exact_mut(8);
+    let mut words_in = le.chunks_exact(8);
+    for (out, word) in (&mut words_out).zip(&mut words_in) {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        out.copy_from_slice(&swap_to_fits(word).to_le_bytes());
+    }
+    for (out, pixel) in words_out
+        .into_remainder()
+        .chunks_exact_mut(2)
+        .zip(words_in.remainder().chunks_exact(2))
+    {
         out[0] = pixel[1] ^ 0x80;
         out[1] = pixel[0];
     }
+}
+
+/// Four little-endian pixels in a word, as FITS stores them: each pixel's two bytes
+/// swapped, and 32768 subtracted (for an unsigned 16-bit value that is flipping its top
+/// bit, which after the swap is the top bit of the pixel's first byte).
+fn swap_to_fits(word: u64) -> u64 {
+    const LOW_BYTES: u64 = 0x00FF_00FF_00FF_00FF;
+    const TOP_BITS: u64 = 0x0080_0080_0080_0080;
+    (((word & LOW_BYTES) << 8) | ((word >> 8) & LOW_BYTES)) ^ TOP_BITS
 }
 
 /// Pad the data to whole blocks (with zeros, as the standard asks).
@@ -271,6 +291,19 @@ mod tests {
         pad_data(&mut streamed);
         assert_eq!(streamed, whole);
         assert_eq!(streamed.len(), file_len(BLOCK, 20, 15));
+        // Pieces that are not whole 64-bit words take the pixel-by-pixel path.
+        let mut uneven = image_header(&extra(), 20, 15).unwrap();
+        let mut rest = &le[..];
+        for size in [2, 6, 10, 14, 18].into_iter().cycle() {
+            let (piece, after) = rest.split_at(size.min(rest.len()));
+            push_le_pixels(&mut uneven, piece);
+            rest = after;
+            if rest.is_empty() {
+                break;
+            }
+        }
+        pad_data(&mut uneven);
+        assert_eq!(uneven, whole);
     }
 
     #[test]

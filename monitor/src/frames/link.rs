@@ -8,6 +8,7 @@
 //! One request at a time; any failure drops the connection and the next request opens a
 //! new one, so a stream left mid-payload is never read as lines.
 
+use super::file_sink::FileSink;
 use bytes::BytesMut;
 use labwire_protocol::{LineCodec, Message, DEFAULT_MAX_LINE, PAYLOAD_KEY};
 use std::path::Path;
@@ -25,8 +26,6 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest frame accepted (a 4096 x 4096 x 32-bit frame is 64 MiB).
 pub const MAX_FRAME_BYTES: u64 = 1 << 30;
-/// Bytes gathered from the socket before each write to the file.
-const CHUNK: usize = 1 << 20;
 
 #[derive(Debug, PartialEq)]
 pub enum LinkError {
@@ -118,29 +117,26 @@ impl CameraLink {
                 "a frame of {size} bytes is over the limit of {MAX_FRAME_BYTES}"
             )));
         }
-        let failed = |what: &str, err: std::io::Error| {
-            LinkError::Connection(format!("{what} {}: {err}", path.display()))
+        let failed = |err: std::io::Error| {
+            LinkError::Connection(format!("cannot write {}: {err}", path.display()))
         };
-        let mut file = tokio::fs::File::create(path)
-            .await
-            .map_err(|err| failed("cannot create", err))?;
+        let mut sink = FileSink::create(path.to_path_buf(), size as usize);
         let conn = self.conn.as_mut().expect("exchange leaves a connection");
-        let mut left = size;
-        let mut chunk = vec![0u8; CHUNK.min(size as usize).max(1)];
-        let mut filled = 0;
+        let mut left = size as usize;
+        let mut piece = sink.piece().await.map_err(failed)?;
         // What came in with the reply line first.
-        let early = conn.buf.len().min(left as usize);
-        if early > 0 {
-            file.write_all(&conn.buf.split_to(early))
-                .await
-                .map_err(|err| failed("cannot write", err))?;
-            left -= early as u64;
-        }
+        let early = conn.buf.len().min(left);
+        piece.extend_from_slice(&conn.buf.split_to(early));
+        left -= early;
         while left > 0 {
-            let room = (chunk.len() - filled).min(left as usize);
+            if piece.len() == piece.capacity() {
+                sink.write(piece).await.map_err(failed)?;
+                piece = sink.piece().await.map_err(failed)?;
+            }
+            let room = (piece.capacity() - piece.len()).min(left);
             let n = timeout(
                 STALL_TIMEOUT,
-                conn.stream.read(&mut chunk[filled..filled + room]),
+                (&mut conn.stream).take(room as u64).read_buf(&mut piece),
             )
             .await
             .map_err(|_| {
@@ -154,18 +150,10 @@ impl CameraLink {
                     "the daemon closed the connection with {left} of {size} bytes to go"
                 )));
             }
-            filled += n;
-            left -= n as u64;
-            if filled == chunk.len() || left == 0 {
-                file.write_all(&chunk[..filled])
-                    .await
-                    .map_err(|err| failed("cannot write", err))?;
-                filled = 0;
-            }
+            left -= n;
         }
-        file.flush()
-            .await
-            .map_err(|err| failed("cannot write", err))?;
+        sink.write(piece).await.map_err(failed)?;
+        sink.finish().await.map_err(failed)?;
         Ok(reply)
     }
 

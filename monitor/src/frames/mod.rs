@@ -8,6 +8,7 @@
 //!   sends keywords and fetches frames; how the monitor knows when (see there).
 //! - [`keywords`]: the `set_keywords` line built from the other clients' state.
 //! - [`link`]: the connection to a camera: a payload streamed from the socket to a file.
+//! - [`file_sink`]: that file, written on a thread of its own while the socket is read.
 //! - [`fits`]: reading a stored file back: header cards, layout, pixels row by row.
 //! - [`preview`]: the PNG preview with a percentile stretch and a histogram.
 //!
@@ -15,6 +16,7 @@
 //! recent frames (what the page shows first) and the stream of new ones (the page's
 //! live `frame` events), and counters for `/metrics` and the bench.
 
+pub mod file_sink;
 pub mod fits;
 pub mod keywords;
 pub mod link;

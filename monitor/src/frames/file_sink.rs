@@ -1,0 +1,148 @@
+//! A frame's file, written on a blocking thread of its own while the socket goes on being
+//! read: the network and the disk overlap instead of taking turns, and the async tasks
+//! never wait on a disk. The pieces go round between the two sides, so a frame of any
+//! size holds at most [`PIECES`] x [`PIECE`] bytes of memory and allocates them once.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Bytes gathered from the socket before they go to the disk.
+pub const PIECE: usize = 4 << 20;
+/// Pieces in flight at most: one being filled from the socket, one being written.
+pub const PIECES: usize = 2;
+
+pub struct FileSink {
+    full: Option<mpsc::Sender<Vec<u8>>>,
+    empty: mpsc::Receiver<Vec<u8>>,
+    writer: Option<JoinHandle<io::Result<()>>>,
+    not_yet_made: usize,
+    piece_len: usize,
+}
+
+impl FileSink {
+    /// Create (or truncate) `path` on the writer thread; `expected` bytes will come,
+    /// so no piece is larger than the frame needs.
+    pub fn create(path: PathBuf, expected: usize) -> FileSink {
+        let (full, mut to_write) = mpsc::channel::<Vec<u8>>(PIECES);
+        let (written, empty) = mpsc::channel(PIECES);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::create(&path)?;
+            while let Some(mut piece) = to_write.blocking_recv() {
+                file.write_all(&piece)?;
+                piece.clear();
+                // Room for every piece there is, so this never waits; a reader that is
+                // gone needs no more pieces.
+                let _ = written.try_send(piece);
+            }
+            Ok(())
+        });
+        FileSink {
+            full: Some(full),
+            empty,
+            writer: Some(writer),
+            not_yet_made: PIECES,
+            piece_len: PIECE.min(expected).max(1),
+        }
+    }
+
+    /// An empty piece with room to fill: a new one while fewer than [`PIECES`] exist,
+    /// else the next one the writer has finished with.
+    pub async fn piece(&mut self) -> io::Result<Vec<u8>> {
+        if self.not_yet_made > 0 {
+            self.not_yet_made -= 1;
+            return Ok(Vec::with_capacity(self.piece_len));
+        }
+        match self.empty.recv().await {
+            Some(piece) => Ok(piece),
+            None => Err(self.writer_error().await),
+        }
+    }
+
+    /// Hand a filled piece to the writer.
+    pub async fn write(&mut self, piece: Vec<u8>) -> io::Result<()> {
+        let sent = match &self.full {
+            Some(full) => full.send(piece).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(self.writer_error().await)
+        }
+    }
+
+    /// Wait until every piece is in the file.
+    pub async fn finish(mut self) -> io::Result<()> {
+        self.full = None;
+        match self.writer.take() {
+            Some(writer) => writer.await.map_err(io::Error::other)?,
+            None => Err(io::Error::other("the file's writer already failed")),
+        }
+    }
+
+    /// Why the writer stopped taking pieces.
+    async fn writer_error(&mut self) -> io::Error {
+        self.full = None;
+        match self.writer.take() {
+            Some(writer) => match writer.await {
+                Ok(Err(err)) => err,
+                Ok(Ok(())) => io::Error::other("the file's writer stopped early"),
+                Err(join) => io::Error::other(join),
+            },
+            None => io::Error::other("the file's writer already failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pieces_reach_the_file_in_order_and_go_round() {
+        let dir = std::env::temp_dir().join(format!("labwire-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("frame.fits");
+        let total = 3 * PIECE + 17;
+        let mut sink = FileSink::create(path.clone(), total);
+        let mut sent = 0usize;
+        let mut made = std::collections::HashSet::new();
+        while sent < total {
+            let mut piece = sink.piece().await.unwrap();
+            assert!(piece.is_empty());
+            made.insert(piece.as_ptr() as usize);
+            let n = (total - sent).min(piece.capacity());
+            piece.extend((sent..sent + n).map(|i| (i % 251) as u8));
+            sent += n;
+            sink.write(piece).await.unwrap();
+        }
+        sink.finish().await.unwrap();
+        let back = std::fs::read(&path).unwrap();
+        assert_eq!(back.len(), total);
+        assert!(back.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        assert!(made.len() <= PIECES, "{} pieces allocated", made.len());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_made_is_an_error_not_a_hang() {
+        let path = PathBuf::from("/proc/labwire-no-such-dir/frame.fits");
+        let mut sink = FileSink::create(path, 10);
+        let mut failed = false;
+        for _ in 0..PIECES + 1 {
+            let piece = sink.piece().await;
+            let Ok(mut piece) = piece else {
+                failed = true;
+                break;
+            };
+            piece.extend_from_slice(b"x");
+            if sink.write(piece).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed || sink.finish().await.is_err());
+    }
+}
