@@ -8,7 +8,8 @@
 
 use labwire_protocol::Message;
 use labwire_testkit::{
-    binary, eventually, fake_id, reply_to, ClosedPort, FakeDaemon, Process, Simulated, TempDir,
+    eventually, fake_id, reply_to, start_monitor_with, ClosedPort, FakeDaemon, Process, Simulated,
+    TempDir,
 };
 use serde_json::{json, Value as Json};
 use std::net::SocketAddr;
@@ -173,25 +174,7 @@ fn monitor(dir: &Path, clients: &str) -> (Process, SocketAddr) {
     .unwrap();
     let token_file = dir.join("monitor.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let monitor = Process::start(
-        binary("labwire-monitor"),
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-        ],
-    );
-    let http = monitor
-        .stdout_line("http ", WAIT)
-        .expect("the monitor prints `http <addr>`")
-        .parse()
-        .unwrap();
-    (monitor, http)
+    start_monitor_with(&config, &["--token-file", token_file.to_str().unwrap()])
 }
 
 fn client_block(name: &str, addr: SocketAddr, extra: &str) -> String {
@@ -476,6 +459,7 @@ async fn every_route_and_status_of_the_rest_api() {
         json!({"type": "integer", "minimum": 1, "maximum": 3, "description": "ch=<1-3>"})
     );
     assert_eq!(schema["properties"]["value"]["type"], "number");
+    assert_eq!(schema["properties"]["value"]["x-unit"], "V");
     assert_eq!(schema["required"], json!(["ch", "value"]));
     let unit = &doc["paths"]["/api/v1/clients/g1/set_unit"]["post"]["requestBody"]["content"]
         ["application/json"]["schema"]["properties"]["unit"];

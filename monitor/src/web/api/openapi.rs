@@ -90,13 +90,14 @@ fn command_operation(client: &str, command: &str, synopsis: &str) -> Json {
             }
             Kind::Text => json!({"type": "string"}),
         };
-        let unit = match &argument.kind {
-            Kind::Number {
-                unit: Some(unit), ..
-            } => format!(", in {unit}"),
-            _ => String::new(),
-        };
-        schema["description"] = Json::String(format!("{key}={}{unit}", argument.value));
+        // The placeholder shows the unit or the range as the daemon wrote it (`<V>`).
+        schema["description"] = Json::String(format!("{key}={}", argument.value));
+        if let Kind::Number {
+            unit: Some(unit), ..
+        } = &argument.kind
+        {
+            schema["x-unit"] = Json::String(unit.clone());
+        }
         if !argument.optional && !required.contains(key) {
             required.push(key.clone());
         }
