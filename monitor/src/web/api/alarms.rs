@@ -14,6 +14,7 @@ use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use labwire_protocol::Message;
 use serde_json::{json, Value as Json};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub async fn list(State(web): State<Arc<Web>>) -> Response {
@@ -60,6 +61,7 @@ pub async fn ack(
     let Ok(_turn) = web.commands.clone().try_acquire_owned() else {
         return Err(super::too_busy());
     };
+    web.counters.commands.fetch_add(1, Ordering::Relaxed);
     let reply = command::execute_message(&web, Message::new("ack").arg(name.as_str()), peer).await;
     let mut document = reply_document("monitor", "ack", &reply);
     document["alarm"] = Json::String(name);
