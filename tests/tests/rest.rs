@@ -4,12 +4,14 @@
 //! is never up. Every route and every status the API gives is asked for. Then the
 //! OpenAPI document is checked with openapi-spec-validator, and every answer the test got
 //! is checked against the document with openapi-core (tests/python/check_openapi.py in
-//! scripts/test's venv), so the document describes what the server answers.
+//! scripts/test's venv), so the document describes what the server answers. A second
+//! test puts every daemon in simulation behind the monitor and finds each command of each
+//! one's `help` in the document, with its arguments.
 
 use labwire_protocol::Message;
 use labwire_testkit::{
-    eventually, fake_id, reply_to, start_monitor_with, ClosedPort, FakeDaemon, Process, Simulated,
-    TempDir,
+    connect, eventually, fake_id, reply_to, start_monitor_with, ClosedPort, FakeDaemon, Process,
+    Simulated, TempDir, DAEMONS,
 };
 use serde_json::{json, Value as Json};
 use std::net::SocketAddr;
@@ -503,4 +505,69 @@ fn check_against_the_document(dir: &TempDir, document: &Json, exchanges: &[Json]
         "check_openapi.py:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Every command every daemon's `help` lists has its path in the document, with the
+/// synopsis as its summary and only arguments the synopsis names (`key=`); a command whose
+/// synopsis starts with `key=<...>` (or `[key=<...>]`) has that argument. The document and the answers are
+/// checked as above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_shows_every_command_of_every_daemon() {
+    let dir = TempDir::new("rest-openapi");
+    let daemons: Vec<Simulated> = DAEMONS
+        .iter()
+        .map(|d| Simulated::start(d, &["--poll-interval", "0.2", "--name", d]))
+        .collect();
+    let clients: String = DAEMONS
+        .iter()
+        .zip(&daemons)
+        .map(|(name, d)| client_block(name, d.addr, ""))
+        .collect();
+    let (_monitor, http) = monitor(dir.path(), &clients);
+    let api = Api {
+        http,
+        exchanges: Mutex::default(),
+    };
+    eventually(WAIT, "every daemon connected", || async {
+        let list = api.get("/api/v1/clients").await;
+        list.body["clients"]
+            .as_array()?
+            .iter()
+            .all(|c| c["connected"] == json!(true))
+            .then_some(())
+    })
+    .await;
+    let document = api.get("/api/v1/openapi.json").await;
+    assert_eq!(document.status, 200);
+    let paths = &document.body["paths"];
+    for (name, daemon) in DAEMONS.iter().zip(&daemons) {
+        let help = connect(daemon.addr).await.call("help").await.unwrap();
+        for (command, synopsis) in &help.kwargs {
+            let path = format!("/api/v1/clients/{name}/{command}");
+            let operation = &paths[&path]["post"];
+            if ["auth", "subscribe", "unsubscribe", "exit"].contains(&command.as_str()) {
+                assert!(operation.is_null(), "{path} is offered");
+                continue;
+            }
+            assert!(
+                operation["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with(synopsis.as_str())),
+                "{path}: {operation}"
+            );
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            let properties = schema["properties"].as_object().unwrap();
+            for key in properties.keys() {
+                assert!(synopsis.contains(&format!("{key}=")), "{path}: {key}");
+            }
+            let first = synopsis.split_whitespace().next().unwrap_or_default();
+            let first = first.trim_start_matches('[');
+            if let Some((key, value)) = first.split_once('=') {
+                if value.starts_with('<') {
+                    assert!(properties.contains_key(key), "{path}: {key} missing");
+                }
+            }
+        }
+    }
+    check_against_the_document(&dir, &document.body, &api.exchanges.lock().unwrap());
 }
