@@ -28,9 +28,9 @@
 //!
 //! Every handler only reads the hub and the store (a plot with a plan also asks the daemon
 //! its read-only `profile_status`, the API's document their `help`), except
-//! `POST /monitor/command` and the API's POSTs: a GET never changes state. A monitor listening on loopback only answers requests that name a
-//! loopback host, so a page on another site cannot reach it by pointing its own name at
-//! 127.0.0.1 (DNS rebinding).
+//! `POST /monitor/command` and the API's POSTs: a GET never changes state. A monitor
+//! listening on loopback only answers requests that name a loopback host, so a page on
+//! another site cannot reach it by pointing its own name at 127.0.0.1 (DNS rebinding).
 
 pub mod api;
 pub mod assets;
