@@ -507,7 +507,8 @@ impl Hub {
     }
 }
 
-fn json_value(text: &str) -> serde_json::Value {
+/// A wire value as JSON: a number, a string, or `null` for one that could not be read.
+pub fn json_value(text: &str) -> serde_json::Value {
     match Value::from_wire(text) {
         // Whole numbers read better as integers ("errors": 0, not 0.0).
         Value::Number(number) if number.fract() == 0.0 && number.abs() < 9.0e15 => {

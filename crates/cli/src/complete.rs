@@ -3,7 +3,7 @@
 //! help`), client names from `clients`, variables from `get_status`, alarms from
 //! `alarms`. The words already typed are read with the protocol's own parser.
 
-use crate::synopsis::{self, Argument};
+use labwire_client::synopsis::{self, Argument};
 use labwire_client::Client;
 use labwire_protocol::{parse_line, Message};
 use rustyline::completion::{Completer, Pair};
@@ -182,7 +182,7 @@ fn arguments_of(commands: &Commands, typed: &Message, word: &str) -> Vec<Pair> {
         let values: Vec<String> = arguments
             .iter()
             .find(|a| a.key.as_deref() == Some(key))
-            .map(|a| a.choices.iter().map(|c| format!("{key}={c}")).collect())
+            .map(|a| a.choices().iter().map(|c| format!("{key}={c}")).collect())
             .unwrap_or_default();
         return words(&values, word);
     }
@@ -194,7 +194,7 @@ fn arguments_of(commands: &Commands, typed: &Message, word: &str) -> Vec<Pair> {
         .collect();
     let mut candidates = Vec::new();
     if let Some(here) = unused.get(given) {
-        candidates.extend(words(&here.choices, word));
+        candidates.extend(words(&here.choices(), word));
     }
     let keys: Vec<String> = unused
         .iter()

@@ -11,8 +11,8 @@
 //! - [`watch`]: `labwire watch`, a live table from `subscribe status`.
 //! - [`follow`]: `labwire log -f`, the log as it comes.
 //! - [`history`] and [`http`]: `labwire history`, from the monitor's web port.
-//! - [`repl`], [`complete`] and [`synopsis`]: `labwire` alone, the interactive session
-//!   and its tab completion from `help`.
+//! - [`repl`] and [`complete`]: `labwire` alone, the interactive session and its tab
+//!   completion from `help` (read by `labwire_client::synopsis`).
 //!
 //! Exit status: 0 success, 1 an `error` reply (or another failure), 2 a bad command line,
 //! 3 the server could not be reached or the connection was lost.
@@ -26,7 +26,6 @@ mod oneshot;
 mod output;
 mod repl;
 mod status;
-mod synopsis;
 mod target;
 mod watch;
 

@@ -10,6 +10,8 @@
 //!   and `update`/`log`/unsolicited lines to a bounded event queue.
 //! - [`reconnect`]: [`ReconnectingClient`], which keeps a [`Client`] connected from a
 //!   background task with capped, jittered exponential [`Backoff`].
+//! - [`synopsis`]: what a `help` synopsis says about a command's arguments (for tab
+//!   completion and the monitor's OpenAPI document).
 //!
 //! ```no_run
 //! # async fn demo() -> labwire_client::Result<()> {
@@ -24,6 +26,7 @@ pub mod client;
 pub mod error;
 pub mod options;
 pub mod reconnect;
+pub mod synopsis;
 
 pub use client::{Client, Events};
 pub use error::{ClientError, Result};

@@ -65,11 +65,15 @@ impl DerefMut for Simulated {
 /// The monitor with `config` on ephemeral ports: the process (its command port is
 /// `addr`) and the address of its web page.
 pub fn start_monitor(config: &Path) -> (Process, SocketAddr) {
+    start_monitor_with(config, &[])
+}
+
+/// [`start_monitor`] with more flags (`--token-file PATH`).
+pub fn start_monitor_with(config: &Path, flags: &[&str]) -> (Process, SocketAddr) {
     let config = config.to_str().expect("a UTF-8 config path");
-    let monitor = Process::start(
-        binary("labwire-monitor"),
-        &["--config", config, "--port", "0", "--http-port", "0"],
-    );
+    let mut args = vec!["--config", config, "--port", "0", "--http-port", "0"];
+    args.extend_from_slice(flags);
+    let monitor = Process::start(binary("labwire-monitor"), &args);
     let http = monitor
         .stdout_line("http ", Duration::from_secs(20))
         .expect("the monitor prints `http <addr>`")

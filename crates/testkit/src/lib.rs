@@ -6,7 +6,7 @@
 //!   binary, its address read from the `listening <addr>` line it prints first, killed
 //!   on drop), [`run_to_end`] (a binary that should stop on its own).
 //! - [`daemons`]: [`DAEMONS`] (every daemon binary), [`Simulated`] (a daemon simulating
-//!   its device with its own state file), [`start_monitor`].
+//!   its device with its own state file), [`start_monitor`], [`start_monitor_with`].
 //! - [`fake`]: [`FakeDaemon`], a scripted TCP server on port 0: answering through a
 //!   closure, silent, garbage, legacy, slow, or any handler of its own.
 //! - [`line`]: [`LineConn`], a raw-line connection for tests that speak bytes;
@@ -23,7 +23,7 @@ pub mod process;
 pub mod scratch;
 
 pub use ask::{ask_until, bounded, connect, eventually, number, status_where, Session, WAIT};
-pub use daemons::{start_monitor, Simulated, DAEMONS};
+pub use daemons::{start_monitor, start_monitor_with, Simulated, DAEMONS};
 pub use fake::{fake_id, listen, reply_to, FakeDaemon, FramedConn};
 pub use line::{any_port, ClosedPort, LineConn, ANSWER_TIMEOUT, SILENCE};
 pub use process::{binary, run_to_end, Process};

@@ -3,8 +3,10 @@
 //! With a token configured (the monitor's `--token-file`), every route except the page
 //! shell (`GET /`) and its script and style (`/static/...`) needs the token:
 //! `/monitor/status`, `/monitor/events`, `/monitor/plot/...`, `/monitor/history`,
-//! `/monitor/frames`, `/monitor/frame/...`, `/metrics` and `POST /monitor/command`. It is given either as the header `X-Labwire-Token: <token>`
-//! (scripts, curl) or as the cookie `labwire_token=<token>`, percent-encoded, which the
+//! `/monitor/frames`, `/monitor/frame/...`, `/metrics`, `POST /monitor/command` and the REST
+//! API (`/api/v1/...`). It is given either as the header `X-Labwire-Token: <token>` or
+//! `Authorization: Bearer <token>` (scripts, curl) or as the cookie
+//! `labwire_token=<token>`, percent-encoded, which the
 //! page's script sets once the user has typed the token (an `EventSource` or an `<img>`
 //! cannot send a header). The cookie is `SameSite=Strict`, so another site's page never
 //! sends it. Without the token the answer is 401 and names what is missing.
@@ -29,7 +31,7 @@ pub fn check(web: &Web, headers: &HeaderMap) -> Result<(), &'static str> {
         return Ok(());
     };
     match presented(headers) {
-        None => Err("this monitor needs its token: header X-Labwire-Token or cookie labwire_token"),
+        None => Err("this monitor needs its token: header Authorization: Bearer <token>, header X-Labwire-Token or cookie labwire_token"),
         Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err("wrong token"),
     }
@@ -43,10 +45,18 @@ pub async fn require_token(State(web): State<Arc<Web>>, request: Request, next: 
     }
 }
 
-/// The token a request presents: the header first, else the cookie.
+/// The token a request presents: the header first, then `Authorization: Bearer` (the
+/// REST API's users' habit), else the cookie.
 fn presented(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(HEADER) {
         return value.to_str().ok().map(str::to_owned);
+    }
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string());
     }
     headers
         .get_all(header::COOKIE)
@@ -99,8 +109,13 @@ mod tests {
             "other=1; labwire_token=s%3Bx".parse().unwrap(),
         );
         assert_eq!(presented(&headers).as_deref(), Some("s;x"));
+        headers.insert(header::AUTHORIZATION, "Bearer b".parse().unwrap());
+        assert_eq!(presented(&headers).as_deref(), Some("b"));
         headers.insert(HEADER, "h".parse().unwrap());
         assert_eq!(presented(&headers).as_deref(), Some("h"));
+        let mut basic = HeaderMap::new();
+        basic.insert(header::AUTHORIZATION, "Basic eDp5".parse().unwrap());
+        assert_eq!(presented(&basic), None, "only a bearer token is a token");
         assert_eq!(presented(&HeaderMap::new()), None);
     }
 }

@@ -36,12 +36,10 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub const MAX_BODY: usize = 64 * 1024;
 
 pub async fn run(State(web): State<Arc<Web>>, request: Request<Body>) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<Peer>>()
-        .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |c| c.0 .0);
+    let peer = peer_of(&request);
     let (parts, body) = request.into_parts();
-    if let Err((status, why)) = admit(&web, &parts.headers) {
+    let unsupported = "send the command as application/json: {\"command\": \"...\"}";
+    if let Err((status, why)) = admit(&web, &parts.headers, unsupported) {
         web.counters
             .commands_refused
             .fetch_add(1, Ordering::Relaxed);
@@ -68,8 +66,21 @@ pub async fn run(State(web): State<Arc<Web>>, request: Request<Body>) -> Respons
     json_response(&reply_json(&reply))
 }
 
-/// Same-origin, JSON, and the token: the checks made before a command runs.
-fn admit(web: &Web, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str)> {
+/// The HTTP peer (relaying `exit` needs a loopback one).
+pub fn peer_of(request: &Request<Body>) -> SocketAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .map_or(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), |c| c.0 .0)
+}
+
+/// Same-origin, JSON, and the token: the checks made before a command runs (the page's,
+/// and the REST API's POSTs). `unsupported` is the answer to another content type.
+pub fn admit(
+    web: &Web,
+    headers: &HeaderMap,
+    unsupported: &'static str,
+) -> Result<(), (StatusCode, &'static str)> {
     let text = |name| {
         headers
             .get(name)
@@ -104,10 +115,7 @@ fn admit(web: &Web, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str
         .and_then(|c| c.split(';').next())
         .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err((
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the command as application/json: {\"command\": \"...\"}",
-        ));
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, unsupported));
     }
     super::auth::check(web, headers).map_err(|why| (StatusCode::UNAUTHORIZED, why))?;
     Ok(())
@@ -116,12 +124,14 @@ fn admit(web: &Web, headers: &HeaderMap) -> Result<(), (StatusCode, &'static str
 /// Answer `line` as the command port would, through the same dispatch; the token was
 /// checked by [`admit`].
 pub async fn execute(web: &Web, line: &str, peer: SocketAddr) -> Message {
-    let request = match parse_line(line) {
-        Ok(request) => request,
-        Err(err) => {
-            return Message::error_reply(None, None, ErrorCode::Parse, err.to_string());
-        }
-    };
+    match parse_line(line) {
+        Ok(request) => execute_message(web, request, peer).await,
+        Err(err) => Message::error_reply(None, None, ErrorCode::Parse, err.to_string()),
+    }
+}
+
+/// Answer `request` as the command port would (the REST API builds its requests itself).
+pub async fn execute_message(web: &Web, request: Message, peer: SocketAddr) -> Message {
     let identity = Identity {
         name: &web.hub.name,
         version: env!("CARGO_PKG_VERSION"),

@@ -11,6 +11,8 @@
 //! - [`events`]: `GET /monitor/events`, Server-Sent Events: status, logs, alarms.
 //! - [`command`]: `POST /monitor/command`, monitor commands from the page; same-origin
 //!   only, and with the command port's token when one is configured.
+//! - [`api`]: the REST API, `/api/v1/...` (clients, their commands, alarms, an OpenAPI
+//!   document), JSON throughout; its POSTs pass the same checks as the page's commands.
 //! - [`plot`]: `GET /monitor/plot/<client>/<plot_id>`, PNGs drawn by `labwire-plot`;
 //!   [`plan`]: a daemon's planned profile drawn in them.
 //! - [`frames`]: `GET /monitor/frames` and `GET /monitor/frame/<n>.fits|.png|.json`:
@@ -25,11 +27,12 @@
 //!   that closes stray sockets first.
 //!
 //! Every handler only reads the hub and the store (a plot with a plan also asks the daemon
-//! its read-only `profile_status`), except `POST /monitor/command`: a GET never changes
-//! state. A monitor listening on loopback only answers requests that name a
-//! loopback host, so a page on another site cannot reach it by pointing its own name at
-//! 127.0.0.1 (DNS rebinding).
+//! its read-only `profile_status`, the API's document their `help`), except
+//! `POST /monitor/command` and the API's POSTs: a GET never changes state. A monitor
+//! listening on loopback only answers requests that name a loopback host, so a page on
+//! another site cannot reach it by pointing its own name at 127.0.0.1 (DNS rebinding).
 
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod blocking;
@@ -272,6 +275,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/static/{file}", get(assets::serve))
         .route("/monitor/command", post(command::run))
         .merge(read)
+        .merge(api::routes(web.clone()))
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),
             check_host,
