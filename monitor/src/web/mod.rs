@@ -13,6 +13,9 @@
 //!   only, and with the command port's token when one is configured.
 //! - [`plot`]: `GET /monitor/plot/<client>/<plot_id>`, PNGs drawn by `labwire-plot`;
 //!   [`plan`]: a daemon's planned profile drawn in them.
+//! - [`any_plot`]: `GET /monitor/plot?var=...`, any stored variables, one y axis per
+//!   [`units`] group; [`variables`]: `GET /monitor/variables`, the stored variables to
+//!   pick from; [`state_at`]: `GET /monitor/status?at=`, every variable as it was then.
 //! - [`frames`]: `GET /monitor/frames` and `GET /monitor/frame/<n>.fits|.png|.json`:
 //!   the stored camera frames, their index and previews.
 //! - [`history`]: `GET /monitor/history`, stored samples as CSV or JSON.
@@ -30,6 +33,7 @@
 //! loopback host, so a page on another site cannot reach it by pointing its own name at
 //! 127.0.0.1 (DNS rebinding).
 
+pub mod any_plot;
 pub mod assets;
 pub mod auth;
 pub mod blocking;
@@ -45,6 +49,9 @@ pub mod plot;
 pub mod range;
 pub mod series;
 pub mod server;
+pub mod state_at;
+pub mod units;
+pub mod variables;
 
 use crate::config::{MonitorConfig, PlotConfig};
 use crate::frames::Frames;
@@ -259,6 +266,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/monitor/status", get(page::status))
         .route("/monitor/events", get(events::stream))
         .route("/monitor/plot/{client}/{plot_id}", get(plot::png))
+        .route("/monitor/plot", get(any_plot::png))
+        .route("/monitor/variables", get(variables::list))
         .route("/monitor/history", get(history::export))
         .route("/monitor/frames", get(frames::list))
         .route("/monitor/frame/{file}", get(frames::one))

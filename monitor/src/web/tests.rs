@@ -1486,3 +1486,5 @@ async fn a_plotted_profile_setpoint_is_the_daemons_plan_to_its_end() {
     assert_eq!(answer.status, StatusCode::OK);
     assert!(pixels_of(&answer.body, PLANNED, 40).is_empty(), "no plan");
 }
+
+mod archive;
