@@ -792,11 +792,23 @@ async fn the_camera_block_in_a_real_browser() {
     })
     .await;
 
-    let profile = TempDir::new("web-camera-profile");
-    let (browser, driver) = headless(&chromium, &chromedriver, &profile).await;
-    let outcome = AssertUnwindSafe(drive_camera(&browser, http))
-        .catch_unwind()
-        .await;
+    in_browser(&chromium, &chromedriver, "web-camera-profile", |browser| {
+        drive_camera(browser, http).boxed()
+    })
+    .await;
+}
+
+/// Run `drive` in a headless Chromium session of its own (its profile a scratch dir
+/// named after `profile`), close the browser whatever happens, then report.
+async fn in_browser(
+    chromium: &Path,
+    chromedriver: &Path,
+    profile: &str,
+    drive: impl for<'b> FnOnce(&'b Browser) -> futures_util::future::BoxFuture<'b, ()>,
+) {
+    let profile = TempDir::new(profile);
+    let (browser, driver) = headless(chromium, chromedriver, &profile).await;
+    let outcome = AssertUnwindSafe(drive(&browser)).catch_unwind().await;
     let _ = browser.close().await;
     drop(driver);
     if let Err(panic) = outcome {
@@ -929,16 +941,10 @@ async fn plots_of_any_variables_zoom_and_time_travel_in_a_real_browser() {
     })
     .await;
 
-    let profile = TempDir::new("web-archive-profile");
-    let (browser, driver) = headless(&chromium, &chromedriver, &profile).await;
-    let outcome = AssertUnwindSafe(drive_archive(&browser, http))
-        .catch_unwind()
-        .await;
-    let _ = browser.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    in_browser(&chromium, &chromedriver, "web-archive-profile", |browser| {
+        drive_archive(browser, http).boxed()
+    })
+    .await;
 }
 
 /// Drag across `selector`'s image from `from` to `to`, fractions of its width from its

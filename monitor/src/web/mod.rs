@@ -15,7 +15,8 @@
 //!   [`plan`]: a daemon's planned profile drawn in them.
 //! - [`any_plot`]: `GET /monitor/plot?var=...`, any stored variables, one y axis per
 //!   [`units`] group; [`variables`]: `GET /monitor/variables`, the stored variables to
-//!   pick from; [`state_at`]: `GET /monitor/status?at=`, every variable as it was then.
+//!   pick from; [`state_at`]: `GET /monitor/status?at=`, every variable as it was then;
+//!   [`paging`]: the `offset`/`limit` of both.
 //! - [`frames`]: `GET /monitor/frames` and `GET /monitor/frame/<n>.fits|.png|.json`:
 //!   the stored camera frames, their index and previews.
 //! - [`history`]: `GET /monitor/history`, stored samples as CSV or JSON.
@@ -44,6 +45,7 @@ pub mod frames;
 pub mod history;
 pub mod metrics;
 pub mod page;
+pub mod paging;
 pub mod plan;
 pub mod plot;
 pub mod range;

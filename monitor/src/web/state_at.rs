@@ -10,8 +10,8 @@
 //! a number, a text, or `null` where the value could not be read; `t` is Unix seconds and
 //! `age` the seconds from `t` to `at`.
 
-use super::blocking;
 use super::range::instant;
+use super::{blocking, paging};
 use super::{failure, json_response, unix_seconds, utc_millis, Web};
 use crate::store::Value;
 use axum::http::StatusCode;
@@ -39,15 +39,8 @@ pub fn parse_query(query: &str, now: SystemTime) -> Result<Option<Request>, Stri
         match key.as_ref() {
             "at" => at = Some(instant("at", &value, now)?),
             "client" => client = Some(value.into_owned()),
-            "offset" => {
-                offset = value
-                    .parse()
-                    .map_err(|_| format!("offset={value:?}: a whole number, 0 or more"))?
-            }
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
-                _ => return Err(format!("limit={value:?}: a whole number, 1 to {MAX_LIMIT}")),
-            },
+            "offset" => offset = paging::offset(&value)?,
+            "limit" => limit = paging::limit(&value, MAX_LIMIT)?,
             other => {
                 return Err(format!(
                     "unknown parameter {other:?}: at, client, offset, limit"

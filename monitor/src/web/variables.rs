@@ -7,8 +7,8 @@
 //! `unit` is what groups the variable onto a plot axis ([`super::units`]), `axis` that
 //! axis's title; `more` says whether a next page follows.
 
-use super::blocking;
 use super::units::unit_of;
+use super::{blocking, paging};
 use super::{failure, json_response, Web};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -30,15 +30,8 @@ fn parse_query(query: &str) -> Result<(String, usize, usize), String> {
                 return Err(format!("search: at most {MAX_SEARCH} bytes"))
             }
             "search" => search = value.into_owned(),
-            "offset" => {
-                offset = value
-                    .parse()
-                    .map_err(|_| format!("offset={value:?}: a whole number, 0 or more"))?
-            }
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
-                _ => return Err(format!("limit={value:?}: a whole number, 1 to {MAX_LIMIT}")),
-            },
+            "offset" => offset = paging::offset(&value)?,
+            "limit" => limit = paging::limit(&value, MAX_LIMIT)?,
             other => {
                 return Err(format!(
                     "unknown parameter {other:?}: search, offset, limit"
