@@ -281,13 +281,7 @@ async fn the_page_in_a_real_browser() {
 }
 
 async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
-    browser.goto(&format!("http://{http}/")).await.unwrap();
-    until(
-        browser,
-        "the live stream open",
-        "return document.querySelector('#live').textContent === 'live';",
-    )
-    .await;
+    open_live(browser, http).await;
 
     // Every client in the header, with its state; every block says the same.
     let chips = browser
@@ -318,14 +312,14 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     );
 
     // Plots decode: scroll each into view (they load lazily) and wait for its pixels.
-    let plots = browser.find_all(Locator::Css(".plot img")).await.unwrap();
+    let plots = browser.find_all(Locator::Css(".client .plot img")).await.unwrap();
     assert_eq!(plots.len(), 2);
     for (i, _) in plots.iter().enumerate() {
         until(
             browser,
             "a plot image decoded",
             &format!(
-                "const img = document.querySelectorAll('.plot img')[{i}]; img.scrollIntoView(); \
+                "const img = document.querySelectorAll('.client .plot img')[{i}]; img.scrollIntoView(); \
                  return img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;"
             ),
         )
@@ -437,7 +431,7 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     until(
         browser,
         "plots redrawn for the last 15 minutes",
-        "return [...document.querySelectorAll('.plot img')].every(img => \
+        "return [...document.querySelectorAll('.client .plot img')].every(img => \
          img.src.includes('from=-900') && img.complete && img.naturalWidth > 0);",
     )
     .await;
@@ -461,7 +455,7 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     until(
         browser,
         "plots redrawn for the narrow screen",
-        "return [...document.querySelectorAll('.plot img')].every(img => \
+        "return [...document.querySelectorAll('.client .plot img')].every(img => \
          img.complete && img.naturalWidth > 0 && img.naturalWidth <= window.innerWidth);",
     )
     .await;
@@ -579,13 +573,7 @@ async fn drive_devices(browser: &Browser, http: SocketAddr, port: &Client) {
         polled.then_some(())
     })
     .await;
-    browser.goto(&format!("http://{http}/")).await.unwrap();
-    until(
-        browser,
-        "the live stream open",
-        "return document.querySelector('#live').textContent === 'live';",
-    )
-    .await;
+    open_live(browser, http).await;
 
     // Values fill in: the controller's input A in kelvin, the chamber's beer.
     let temp_a = until(
@@ -817,13 +805,7 @@ async fn in_browser(
 }
 
 async fn drive_camera(browser: &Browser, http: SocketAddr) {
-    browser.goto(&format!("http://{http}/")).await.unwrap();
-    until(
-        browser,
-        "the live stream open",
-        "return document.querySelector('#live').textContent === 'live';",
-    )
-    .await;
+    open_live(browser, http).await;
     // A client of type ccd without a template of its own gets the camera block.
     let block = "#client-cam.ccd";
     assert!(text_of(browser, &format!("{block} .frame-caption"))
@@ -999,7 +981,8 @@ async fn builder_plot(browser: &Browser, wanted: &str) -> String {
         .to_string()
 }
 
-async fn drive_archive(browser: &Browser, http: SocketAddr) {
+/// Open the page and wait until its event stream is open.
+async fn open_live(browser: &Browser, http: SocketAddr) {
     browser.goto(&format!("http://{http}/")).await.unwrap();
     until(
         browser,
@@ -1007,6 +990,10 @@ async fn drive_archive(browser: &Browser, http: SocketAddr) {
         "return document.querySelector('#live').textContent === 'live';",
     )
     .await;
+}
+
+async fn drive_archive(browser: &Browser, http: SocketAddr) {
+    open_live(browser, http).await;
 
     // Pick a voltage and a pressure from the searchable list of stored variables.
     type_into(browser, "#builder-search", 0, "ch1_volt").await;
