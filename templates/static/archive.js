@@ -428,7 +428,15 @@
     travel = { at, shown: 0 };
     $("#travel-close").hidden = false;
     setPageQuery((query) => query.set("at", at));
+    showMoment(at);
     loadTravel(0);
+  }
+
+  // The moment of the state shown is marked on the builder's plot.
+  function showMoment(at) {
+    if (marker === at) return;
+    marker = at;
+    if (chosen.length) draw();
   }
 
   $("#travel-form").addEventListener("submit", (e) => {
@@ -444,6 +452,7 @@
     $("#travel-close").hidden = true;
     showError($("#travel-error"), "");
     setPageQuery((query) => query.delete("at"));
+    showMoment("");
   });
 
   // ---- start: the views the page URL asks for ------------------------------------------

@@ -312,7 +312,10 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     );
 
     // Plots decode: scroll each into view (they load lazily) and wait for its pixels.
-    let plots = browser.find_all(Locator::Css(".client .plot img")).await.unwrap();
+    let plots = browser
+        .find_all(Locator::Css(".client .plot img"))
+        .await
+        .unwrap();
     assert_eq!(plots.len(), 2);
     for (i, _) in plots.iter().enumerate() {
         until(
@@ -1192,6 +1195,22 @@ async fn drive_archive(browser: &Browser, http: SocketAddr) {
         .unwrap();
     let src = builder_plot(browser, "var=psu1.ch1_voltage").await;
     assert!(src.contains("at="), "the moment marked: {src}");
+    // The mark is the plot's one pure black line.
+    let black = browser
+        .execute(
+            "const img = document.querySelector('#builder-img'); \
+             const canvas = document.createElement('canvas'); \
+             canvas.width = img.naturalWidth; canvas.height = img.naturalHeight; \
+             const g = canvas.getContext('2d'); g.drawImage(img, 0, 0); \
+             const px = g.getImageData(0, 0, canvas.width, canvas.height).data; \
+             let n = 0; \
+             for (let i = 0; i < px.length; i += 4) if (!px[i] && !px[i + 1] && !px[i + 2]) n++; \
+             return n;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(black.as_u64().unwrap() > 50, "{black} black pixels");
     until(
         browser,
         "the state at that moment shown again",
