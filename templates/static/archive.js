@@ -107,7 +107,8 @@
     const end = within(d.img, e.clientX);
     if (Math.abs(end - d.start) < MIN_DRAG) return;
     const area = await d.area;
-    if (!area || !(area.right > area.left)) return;
+    // Only a time axis has a range to ask for.
+    if (!area || area.time !== 1 || !(area.right > area.left)) return;
     // From the image's size on screen to its pixels, to x values.
     const scale = d.img.naturalWidth / d.img.getBoundingClientRect().width;
     const toX = (px) => {

@@ -235,7 +235,7 @@ pub fn render_png_with_plans(
     for label in &labels {
         ts.draw(&mut rgb, (width, height), label);
     }
-    let area = frame.map(|f| f.to_text(x_range));
+    let area = frame.map(|f| f.to_text(x_range, spec.time_axis));
     encode_png(&rgb, width, height, area)
 }
 
@@ -253,12 +253,17 @@ struct Frame {
 }
 
 impl Frame {
-    /// `left=63 right=785 top=30 bottom=250 x0=1767225600 x1=1767229200`: the text of the
-    /// [`AREA_KEYWORD`] chunk; `x0` is at `left`, `x1` at `right`.
-    fn to_text(self, (x0, x1): (f64, f64)) -> String {
+    /// `left=63 right=785 top=30 bottom=250 x0=1767225600 x1=1767229200 time=1`: the
+    /// text of the [`AREA_KEYWORD`] chunk; `x0` is at `left`, `x1` at `right`, and `time`
+    /// says whether they are Unix seconds (1) or an abscissa of another kind (0).
+    fn to_text(self, (x0, x1): (f64, f64), time_axis: bool) -> String {
         format!(
-            "left={} right={} top={} bottom={} x0={x0} x1={x1}",
-            self.left, self.right, self.top, self.bottom
+            "left={} right={} top={} bottom={} x0={x0} x1={x1} time={}",
+            self.left,
+            self.right,
+            self.top,
+            self.bottom,
+            u8::from(time_axis)
         )
     }
 }
@@ -1206,6 +1211,7 @@ mod tests {
         let png = render_png(&spec, &series, HOUR).unwrap();
         let area = area_of(&png);
         assert_eq!((area["x0"], area["x1"]), HOUR);
+        assert_eq!(area["time"], 1.0);
         let image = Image::decode(&png);
         // The axes are drawn on the area's left and bottom edges.
         let (left, bottom) = (area["left"] as u32, area["bottom"] as u32);
