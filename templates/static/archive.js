@@ -345,6 +345,7 @@
   let travel = null; // {at, shown}
 
   function age(seconds) {
+    if (seconds < 10) return `${seconds.toFixed(1)} s`;
     if (seconds < 120) return `${Math.round(seconds)} s`;
     if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min`;
     if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;

@@ -1181,6 +1181,13 @@ async fn drive_archive(browser: &Browser, http: SocketAddr) {
         .await
         .unwrap();
     assert!(search.as_str().unwrap().contains("at="), "{search}");
+    browser
+        .execute(
+            "document.querySelector('#plot-builder').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
     let shot = browser.screenshot().await.unwrap();
     std::fs::write(artifacts().join("web-archive.png"), shot).unwrap();
 
