@@ -59,8 +59,9 @@ pub fn instant(name: &str, text: &str, now: SystemTime) -> Result<SystemTime, St
     if text == "now" {
         return Ok(now);
     }
-    // A date's fifth character is its dash: then say what is wrong with the date.
-    if text.len() > 4 && text.as_bytes()[4] == b'-' && !text.starts_with('-') {
+    // Four digits and a dash start a date: then say what is wrong with the date.
+    let bytes = text.as_bytes();
+    if bytes.len() > 4 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-' {
         return parse_utc(text).map_err(|why| format!("{name}={why}"));
     }
     let bad = || {
@@ -103,6 +104,8 @@ mod tests {
             r.to.duration_since(r.from).unwrap(),
             Duration::from_millis(500)
         );
+        let r = Range::parse(Some("123e-5"), Some("1"), now).unwrap();
+        assert_eq!(r.to, at(1));
         let r = Range::parse(None, Some("-86400"), now).unwrap();
         assert_eq!(r.to, at(1_800_000_000 - 86_400));
         assert_eq!(r.from, at(1_800_000_000 - 86_400 - 3600));
