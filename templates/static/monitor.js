@@ -1,5 +1,6 @@
 // The monitor page's script: live values, logs and alarms from /monitor/events, the
-// command line and the buttons through POST /monitor/command, and plot ranges.
+// command line and the buttons through POST /monitor/command, and plot ranges (zooming,
+// CSV downloads, the plot builder and the state at a time are archive.js's).
 // Plain browser JavaScript with no library, served by the monitor so the page works
 // offline. Device text only ever reaches the page through textContent, never as markup.
 "use strict";
@@ -506,31 +507,45 @@
     return Math.max(200, Math.min(Number(img.dataset.width), room || Infinity));
   }
 
+  // The last `span` seconds; or the range in data-from/data-to (set by a zoom or the plot
+  // builder, archive.js; a fixed range when data-to is set, else one that ends now).
   function plotUrl(img) {
     const width = drawnWidth(img);
     const height = Number(img.dataset.height);
     img.dataset.drawn = String(width);
     fetches += 1;
-    return `${img.dataset.base}?from=-${img.dataset.span}&width=${width}&height=${height}&t=${fetches}`;
+    const { from, to } = img.dataset;
+    const range = from
+      ? `from=${encodeURIComponent(from)}${to ? `&to=${encodeURIComponent(to)}` : ""}`
+      : `from=-${img.dataset.span}`;
+    const join = img.dataset.base.includes("?") ? "&" : "?";
+    return `${img.dataset.base}${join}${range}&width=${width}&height=${height}&t=${fetches}`;
   }
 
-  // Swap in the new image once it has loaded, so a refresh never flashes empty.
+  // Swap in the new image once it has loaded, so a refresh never flashes empty. The
+  // image says how it went (labwire:plot-loaded, labwire:plot-failed with the URL).
   function reload(img) {
+    if (!img.dataset.base) return;
     const next = new Image();
     const url = plotUrl(img);
     img.dataset.loaded = String(Date.now());
+    const tell = (name) => img.dispatchEvent(new CustomEvent(name, { bubbles: true, detail: url }));
     next.onload = () => {
       img.src = url;
+      tell("labwire:plot-loaded");
     };
+    next.onerror = () => tell("labwire:plot-failed");
     next.src = url;
   }
+  // A plot whose range or variables changed elsewhere (archive.js) asks to be drawn again.
+  document.addEventListener("labwire:replot", (e) => reload(e.target));
 
   function visible(el) {
     const box = el.getBoundingClientRect();
     return box.bottom > -200 && box.top < window.innerHeight + 200;
   }
 
-  for (const img of $$(".plot img")) {
+  for (const img of $$(".plot img[data-base]")) {
     img.dataset.loaded = String(Date.now());
     img.dataset.drawn = img.dataset.width;
     if (drawnWidth(img) < Number(img.dataset.width)) img.src = plotUrl(img);
@@ -553,6 +568,9 @@
     for (const b of $$("button", figure)) b.classList.toggle("selected", b === button);
     const img = $("img", figure);
     img.dataset.span = button.dataset.span;
+    // Back from a zoom to the live range.
+    delete img.dataset.from;
+    delete img.dataset.to;
     reload(img);
   });
 
@@ -560,6 +578,8 @@
     if (document.hidden) return;
     const now = Date.now();
     for (const img of $$(".plot img")) {
+      // A zoomed plot shows a range that is over: it does not change.
+      if (img.dataset.to) continue;
       if (now - Number(img.dataset.loaded) >= refreshMs(Number(img.dataset.span)) && visible(img)) {
         reload(img);
       }

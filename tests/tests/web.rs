@@ -281,13 +281,7 @@ async fn the_page_in_a_real_browser() {
 }
 
 async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
-    browser.goto(&format!("http://{http}/")).await.unwrap();
-    until(
-        browser,
-        "the live stream open",
-        "return document.querySelector('#live').textContent === 'live';",
-    )
-    .await;
+    open_live(browser, http).await;
 
     // Every client in the header, with its state; every block says the same.
     let chips = browser
@@ -318,14 +312,17 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     );
 
     // Plots decode: scroll each into view (they load lazily) and wait for its pixels.
-    let plots = browser.find_all(Locator::Css(".plot img")).await.unwrap();
+    let plots = browser
+        .find_all(Locator::Css(".client .plot img"))
+        .await
+        .unwrap();
     assert_eq!(plots.len(), 2);
     for (i, _) in plots.iter().enumerate() {
         until(
             browser,
             "a plot image decoded",
             &format!(
-                "const img = document.querySelectorAll('.plot img')[{i}]; img.scrollIntoView(); \
+                "const img = document.querySelectorAll('.client .plot img')[{i}]; img.scrollIntoView(); \
                  return img.complete && img.naturalWidth > 0 ? img.naturalWidth : 0;"
             ),
         )
@@ -437,7 +434,7 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     until(
         browser,
         "plots redrawn for the last 15 minutes",
-        "return [...document.querySelectorAll('.plot img')].every(img => \
+        "return [...document.querySelectorAll('.client .plot img')].every(img => \
          img.src.includes('from=-900') && img.complete && img.naturalWidth > 0);",
     )
     .await;
@@ -461,7 +458,7 @@ async fn drive(browser: &Browser, http: SocketAddr, port: &Client) {
     until(
         browser,
         "plots redrawn for the narrow screen",
-        "return [...document.querySelectorAll('.plot img')].every(img => \
+        "return [...document.querySelectorAll('.client .plot img')].every(img => \
          img.complete && img.naturalWidth > 0 && img.naturalWidth <= window.innerWidth);",
     )
     .await;
@@ -579,13 +576,7 @@ async fn drive_devices(browser: &Browser, http: SocketAddr, port: &Client) {
         polled.then_some(())
     })
     .await;
-    browser.goto(&format!("http://{http}/")).await.unwrap();
-    until(
-        browser,
-        "the live stream open",
-        "return document.querySelector('#live').textContent === 'live';",
-    )
-    .await;
+    open_live(browser, http).await;
 
     // Values fill in: the controller's input A in kelvin, the chamber's beer.
     let temp_a = until(
@@ -792,11 +783,23 @@ async fn the_camera_block_in_a_real_browser() {
     })
     .await;
 
-    let profile = TempDir::new("web-camera-profile");
-    let (browser, driver) = headless(&chromium, &chromedriver, &profile).await;
-    let outcome = AssertUnwindSafe(drive_camera(&browser, http))
-        .catch_unwind()
-        .await;
+    in_browser(&chromium, &chromedriver, "web-camera-profile", |browser| {
+        drive_camera(browser, http).boxed()
+    })
+    .await;
+}
+
+/// Run `drive` in a headless Chromium session of its own (its profile a scratch dir
+/// named after `profile`), close the browser whatever happens, then report.
+async fn in_browser(
+    chromium: &Path,
+    chromedriver: &Path,
+    profile: &str,
+    drive: impl for<'b> FnOnce(&'b Browser) -> futures_util::future::BoxFuture<'b, ()>,
+) {
+    let profile = TempDir::new(profile);
+    let (browser, driver) = headless(chromium, chromedriver, &profile).await;
+    let outcome = AssertUnwindSafe(drive(&browser)).catch_unwind().await;
     let _ = browser.close().await;
     drop(driver);
     if let Err(panic) = outcome {
@@ -805,13 +808,7 @@ async fn the_camera_block_in_a_real_browser() {
 }
 
 async fn drive_camera(browser: &Browser, http: SocketAddr) {
-    browser.goto(&format!("http://{http}/")).await.unwrap();
-    until(
-        browser,
-        "the live stream open",
-        "return document.querySelector('#live').textContent === 'live';",
-    )
-    .await;
+    open_live(browser, http).await;
     // A client of type ccd without a template of its own gets the camera block.
     let block = "#client-cam.ccd";
     assert!(text_of(browser, &format!("{block} .frame-caption"))
@@ -886,4 +883,345 @@ async fn drive_camera(browser: &Browser, http: SocketAddr) {
     );
     let shot = browser.screenshot().await.unwrap();
     std::fs::write(artifacts().join("web-camera.png"), &shot).unwrap();
+}
+
+/// The views of the past: a plot of any variables built in the page (two units, so two
+/// axes), its URL opened again, zoomed by dragging across it, its CSV; a configured plot
+/// zoomed the same way; the state at a time, and its link to a plot of the moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plots_of_any_variables_zoom_and_time_travel_in_a_real_browser() {
+    let chromium = installed(&["chromium", "chromium-browser"]);
+    let chromedriver = installed(&["chromedriver"]);
+    let dir = TempDir::new("web-archive");
+    let gauge = daemon("gauge", "g1");
+    let psu = daemon("psu", "p1");
+    let config = dir.path().join("monitor.ini");
+    std::fs::write(
+        &config,
+        format!(
+            "name = archivetest\npoll_interval = 0.2\nstore_interval = 0.5\ndb = history.sqlite\n\
+             [gauge1]\nhost = 127.0.0.1\nport = {gauge}\ntemplate = gauge.html\n\
+             [[plots]]\n[[[pressure]]]\nname = Cryostat pressure\n\
+             values = time, pressure\nylabel = Pressure [mbar]\nyscale = log\n\
+             [psu1]\nhost = 127.0.0.1\nport = {psu}\ntemplate = psu.html\n",
+            gauge = gauge.addr.port(),
+            psu = psu.addr.port(),
+        ),
+    )
+    .unwrap();
+    let (_monitor, http) = labwire_testkit::start_monitor(&config);
+    // Half a minute of history, so that a zoom into it finds samples.
+    eventually(Duration::from_secs(60), "15 s of history", || async {
+        let csv = http_get(
+            http,
+            "/monitor/history?var=gauge1.pressure&var=psu1.ch1_voltage&from=-60",
+        )
+        .await;
+        let first: f64 = csv.lines().nth(1)?.split(',').next()?.parse().ok()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        (first < now - 15.0 && csv.contains("psu1.ch1_voltage")).then_some(())
+    })
+    .await;
+
+    in_browser(&chromium, &chromedriver, "web-archive-profile", |browser| {
+        drive_archive(browser, http).boxed()
+    })
+    .await;
+}
+
+/// Drag across `selector`'s image from `from` to `to`, fractions of its width from its
+/// left edge, through WebDriver's pointer actions (the browser's own pointer events).
+async fn drag_across(browser: &Browser, selector: &str, from: f64, to: f64) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    let img = browser.find(Locator::Css(selector)).await.unwrap();
+    let width = browser
+        .execute(
+            "return document.querySelector(arguments[0]).getBoundingClientRect().width;",
+            vec![json!(selector)],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    // Offsets are from the element's centre.
+    let at = |fraction: f64| (fraction - 0.5) * width;
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: img,
+            duration: None,
+            x: at(from),
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(200)),
+            x: at(to) - at(from),
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    browser.perform_actions(mouse).await.unwrap();
+}
+
+/// The builder's image once it shows the `var`s asked (and is loaded): its src.
+async fn builder_plot(browser: &Browser, wanted: &str) -> String {
+    let script = format!(
+        "const img = document.querySelector('#builder-img'); \
+         return !document.querySelector('#builder-figure').hidden && img.complete && \
+         img.naturalWidth > 0 && img.src.includes({}) ? img.src : '';",
+        json!(wanted)
+    );
+    until(browser, wanted, &script)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Open the page and wait until its event stream is open.
+async fn open_live(browser: &Browser, http: SocketAddr) {
+    browser.goto(&format!("http://{http}/")).await.unwrap();
+    until(
+        browser,
+        "the live stream open",
+        "return document.querySelector('#live').textContent === 'live';",
+    )
+    .await;
+}
+
+async fn drive_archive(browser: &Browser, http: SocketAddr) {
+    open_live(browser, http).await;
+
+    // Pick a voltage and a pressure from the searchable list of stored variables.
+    type_into(browser, "#builder-search", 0, "ch1_volt").await;
+    let listed = until(
+        browser,
+        "the search's matches",
+        "const found = [...document.querySelectorAll('#builder-matches button')].map(b => b.dataset.add); \
+         return found.length && found.every(v => v.includes('ch1_volt')) ? found : null;",
+    )
+    .await;
+    assert_eq!(
+        listed,
+        json!(["psu1.ch1_voltage", "psu1.ch1_voltage_set"]),
+        "only what matches"
+    );
+    let picked = "#builder-matches button[data-add='psu1.ch1_voltage']";
+    click(browser, picked).await;
+    type_into(browser, "#builder-search", 0, "press").await;
+    let pressure = "#builder-matches button[data-add='gauge1.pressure']";
+    until(
+        browser,
+        "the pressure found",
+        &format!("return !!document.querySelector(\"{pressure}\");"),
+    )
+    .await;
+    click(browser, pressure).await;
+    type_into(browser, "#builder-from", 0, "-30\n").await;
+    let src = builder_plot(browser, "from=-30").await;
+    assert!(
+        src.contains("var=psu1.ch1_voltage") && src.contains("var=gauge1.pressure"),
+        "{src}"
+    );
+    // The plot is in the page's URL: opening it again rebuilds the plot.
+    let shared = browser
+        .execute("return location.href;", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        shared.contains("var=psu1.ch1_voltage&var=gauge1.pressure") && shared.contains("from=-30"),
+        "{shared}"
+    );
+    browser.goto(&shared).await.unwrap();
+    builder_plot(browser, "var=gauge1.pressure").await;
+    let chosen = browser
+        .execute(
+            "return [...document.querySelectorAll('#builder-chosen li')].map(li => li.firstChild.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chosen, json!(["psu1.ch1_voltage", "gauge1.pressure"]));
+
+    // Drag across the last part: the plot shows that range, fixed, and says so.
+    drag_across(browser, "#builder-img", 0.55, 0.95).await;
+    let zoomed = until(
+        browser,
+        "the builder's plot zoomed",
+        "const d = document.querySelector('#builder-img').dataset; \
+         return d.to && !document.querySelector('#builder-figure .plot-live').hidden \
+           ? [Number(d.from), Number(d.to), document.querySelector('#builder-to').value, location.search] : null;",
+    )
+    .await;
+    let (from, to) = (zoomed[0].as_f64().unwrap(), zoomed[1].as_f64().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        to > from && to - from < 20.0 && to - from > 5.0,
+        "some 40 % of half a minute: {from}..{to}"
+    );
+    assert!(
+        from > now - 40.0 && to < now + 5.0,
+        "{from}..{to} is in the last half minute"
+    );
+    assert!(zoomed[3].as_str().unwrap().contains("to="), "{zoomed}");
+    builder_plot(browser, &format!("to={}", zoomed[1].as_f64().unwrap())).await;
+
+    // Its CSV holds what it shows: both variables, that range.
+    let csv = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             const href = document.querySelector('#builder-figure .plot-csv').href; \
+             fetch(href).then(r => r.text()).then(text => done([href, text]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (href, text) = (csv[0].as_str().unwrap(), csv[1].as_str().unwrap());
+    assert!(
+        href.contains("format=csv") && href.contains("to="),
+        "{href}"
+    );
+    assert!(text.starts_with("time,utc,variable,value\r\n"), "{text}");
+    assert!(text.contains(",gauge1.pressure,"), "{text}");
+    assert!(text.lines().count() > 5, "{text}");
+    for row in text.lines().skip(1) {
+        let t: f64 = row.split(',').next().unwrap().parse().unwrap();
+        assert!(from <= t && t <= to, "{t} outside {from}..{to}");
+    }
+
+    // Back to the range before the zoom.
+    click(browser, "#builder-figure .plot-live").await;
+    until(
+        browser,
+        "the builder back to live",
+        "return !document.querySelector('#builder-img').dataset.to && \
+           document.querySelector('#builder-from').value === '-30';",
+    )
+    .await;
+
+    // A configured plot zooms the same way; its range buttons bring it back.
+    let configured = "#client-gauge1 .plot img";
+    until(
+        browser,
+        "the configured plot drawn",
+        &format!("const img = document.querySelector('{configured}'); return img.complete && img.naturalWidth;"),
+    )
+    .await;
+    drag_across(browser, configured, 0.6, 0.95).await;
+    until(
+        browser,
+        "the configured plot zoomed",
+        &format!(
+            "const img = document.querySelector('{configured}'); \
+             return img.dataset.to && img.src.includes('to=') && \
+               img.closest('.plot').querySelector('.plot-csv').href.includes('to=');"
+        ),
+    )
+    .await;
+    click(
+        browser,
+        "#client-gauge1 .plot .ranges button[data-span='900']",
+    )
+    .await;
+    until(
+        browser,
+        "the configured plot live again",
+        &format!(
+            "const img = document.querySelector('{configured}'); \
+             return !img.dataset.to && img.src.includes('from=-900') && \
+               img.closest('.plot').querySelector('.plot-live').hidden;"
+        ),
+    )
+    .await;
+
+    // The state a second ago: every client's variables as stored then.
+    let moment = browser
+        .execute("return new Date(Date.now() - 1000).toISOString();", vec![])
+        .await
+        .unwrap();
+    let moment = moment.as_str().unwrap();
+    type_into(browser, "#travel-at", 0, moment).await;
+    click(browser, "#travel-form button[type=submit]").await;
+    let rows = until(
+        browser,
+        "the state at a time",
+        "const rows = [...document.querySelectorAll('#travel-result table[data-client=psu1] tr')]; \
+         return rows.length > 5 ? rows.map(r => [...r.children].map(c => c.textContent)) : null;",
+    )
+    .await;
+    let voltage = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == "ch1_voltage")
+        .unwrap_or_else(|| panic!("no ch1_voltage in {rows}"));
+    assert!(
+        voltage[1].as_str().unwrap().parse::<f64>().is_ok(),
+        "{voltage}"
+    );
+    assert!(
+        voltage[2].as_str().unwrap().ends_with(" s"),
+        "its age: {voltage}"
+    );
+    assert!(text_of(browser, "#travel-result table[data-client=gauge1] caption").await == "gauge1");
+    let search = browser
+        .execute("return location.search;", vec![])
+        .await
+        .unwrap();
+    assert!(search.as_str().unwrap().contains("at="), "{search}");
+    browser
+        .execute(
+            "document.querySelector('#plot-builder').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let shot = browser.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("web-archive.png"), shot).unwrap();
+
+    // Each value links to a plot around the moment, the moment marked on it.
+    browser
+        .execute(
+            "[...document.querySelectorAll('#travel-result table[data-client=psu1] tr')] \
+               .find(r => r.firstChild.textContent === 'ch1_voltage').querySelector('a').click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let src = builder_plot(browser, "var=psu1.ch1_voltage").await;
+    assert!(src.contains("at="), "the moment marked: {src}");
+    // The mark is the plot's one pure black line.
+    let black = browser
+        .execute(
+            "const img = document.querySelector('#builder-img'); \
+             const canvas = document.createElement('canvas'); \
+             canvas.width = img.naturalWidth; canvas.height = img.naturalHeight; \
+             const g = canvas.getContext('2d'); g.drawImage(img, 0, 0); \
+             const px = g.getImageData(0, 0, canvas.width, canvas.height).data; \
+             let n = 0; \
+             for (let i = 0; i < px.length; i += 4) if (!px[i] && !px[i + 1] && !px[i + 2]) n++; \
+             return n;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(black.as_u64().unwrap() > 50, "{black} black pixels");
+    until(
+        browser,
+        "the state at that moment shown again",
+        "return document.querySelectorAll('#travel-result tr').length > 5;",
+    )
+    .await;
 }

@@ -112,6 +112,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..PlotSpec::default()
     };
     write(&dir, "iv-curve.png", &curve, &iv, (0.0, 5.0))?;
+
+    // Two units in one plot, a second axis on the right, and a moment marked.
+    let mut two_units = voltages[..2].to_vec();
+    two_units.push(Series {
+        name: "ch1_current [A]".into(),
+        points: (0..86_400)
+            .map(|s| (T0 + s as f64, 0.4 + 0.1 * (s as f64 / 9000.0).cos()))
+            .collect(),
+    });
+    let axes = PlotSpec {
+        ylabel: "Voltage [V]".into(),
+        y2label: "Current [A]".into(),
+        second_axis: Some(2),
+        marker: Some(T0 + 0.6 * DAY),
+        ..PlotSpec::default()
+    };
+    write(
+        &dir,
+        "two-axes-marked.png",
+        &axes,
+        &two_units,
+        (T0, T0 + DAY),
+    )?;
     Ok(())
 }
 

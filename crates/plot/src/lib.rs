@@ -11,7 +11,12 @@
 //!   series, lays out title, legend and plot area, draws grid, ticks and lines (broken at
 //!   gaps) with plotters' bitmap backend, then encodes with the `png` crate: as a palette
 //!   image when the plot has at most 256 colours (it normally does: about a third of the
-//!   RGB size), else as RGB.
+//!   RGB size), else as RGB. A second unit's series may go on a y axis of their own on
+//!   the right (`PlotSpec::second_axis`), and a moment may be marked with a dashed
+//!   vertical line (`PlotSpec::marker`). The PNG says where its plot area is, in a tEXt
+//!   chunk named [`AREA_KEYWORD`]: `left=63 right=785 top=30 bottom=250 x0=.. x1=..
+//!   time=1` (pixels, the x values at the left and right edges, and whether those are
+//!   Unix seconds), so that a page can turn a drag across the image into a time range.
 //! - `text`: labels set with `ab_glyph` from DejaVu Sans compiled into the crate
 //!   (`fonts/`, with its licence). No system fonts, nothing linking fontconfig or
 //!   freetype; plotters draws no text, because its own `ab_glyph` path misplaces glyphs.
@@ -43,6 +48,6 @@ mod text;
 
 pub use decimate::decimate;
 pub use render::{
-    clamp_size, render_png, render_png_with_plans, PlotError, PlotSpec, Series, YScale, MAX_SIZE,
-    MIN_SIZE,
+    clamp_size, render_png, render_png_with_plans, PlotError, PlotSpec, Series, YScale,
+    AREA_KEYWORD, MAX_SIZE, MIN_SIZE,
 };

@@ -100,6 +100,13 @@ pub struct PlotSpec {
     /// The x values are unix seconds (the `time` abscissa): ticks fall on round UTC
     /// times and are labelled `HH:MM` up to a day, with the date beyond.
     pub time_axis: bool,
+    /// The measured series from this index on are drawn against a second y axis on the
+    /// right, titled `y2label` (two unit groups in one plot). Honoured only when both
+    /// sides have something to draw; `None`: one axis for all.
+    pub second_axis: Option<usize>,
+    pub y2label: String,
+    /// A vertical line at this x (a moment marked on a time axis), drawn when in range.
+    pub marker: Option<f64>,
 }
 
 impl Default for PlotSpec {
@@ -113,6 +120,9 @@ impl Default for PlotSpec {
             height: 300,
             yscale: YScale::Linear,
             time_axis: true,
+            second_axis: None,
+            y2label: String::new(),
+            marker: None,
         }
     }
 }
@@ -216,22 +226,61 @@ pub fn render_png_with_plans(
     // Starting white saves a fill pass over the whole image.
     let mut rgb = vec![255u8; width as usize * height as usize * 3];
     let mut labels = Vec::new();
-    {
+    let frame = {
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
-        draw(&root, ts, spec, &series, x_range, &mut labels)?;
+        let frame = draw(&root, ts, spec, &series, x_range, &mut labels)?;
         root.present()?;
-    }
+        frame
+    };
     for label in &labels {
         ts.draw(&mut rgb, (width, height), label);
     }
-    encode_png(&rgb, width, height)
+    let area = frame.map(|f| f.to_text(x_range, spec.time_axis));
+    encode_png(&rgb, width, height, area)
 }
 
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
+/// The tEXt keyword under which a PNG carries where its plot area is (see [`Frame`]).
+pub const AREA_KEYWORD: &str = "labwire-plot-area";
+
+/// Where the plot area is in the image, pixels from the top left, edges included: a page
+/// maps a drag across the image back to x values with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Frame {
+    left: i32,
+    right: i32,
+    top: i32,
+    bottom: i32,
+}
+
+impl Frame {
+    /// `left=63 right=785 top=30 bottom=250 x0=1767225600 x1=1767229200 time=1`: the
+    /// text of the [`AREA_KEYWORD`] chunk; `x0` is at `left`, `x1` at `right`, and `time`
+    /// says whether they are Unix seconds (1) or an abscissa of another kind (0).
+    fn to_text(self, (x0, x1): (f64, f64), time_axis: bool) -> String {
+        format!(
+            "left={} right={} top={} bottom={} x0={x0} x1={x1} time={}",
+            self.left,
+            self.right,
+            self.top,
+            self.bottom,
+            u8::from(time_axis)
+        )
+    }
+}
+
+fn encode_png(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    area: Option<String>,
+) -> Result<Vec<u8>, PlotError> {
     let mut out = Vec::with_capacity(16 * 1024);
     let mut encoder = png::Encoder::new(&mut out, width, height);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_compression(png::Compression::Fast);
+    if let Some(area) = area {
+        encoder.add_text_chunk(AREA_KEYWORD.to_string(), area)?;
+    }
     // Lines are not antialiased and text is only set on white, so a plot has a few
     // dozen colours: a palette image is a third of the data, and compresses smaller
     // and faster than RGB. Anything richer is written as RGB.
@@ -334,6 +383,9 @@ enum Stroke {
 /// Dash and gap lengths of a planned line, pixels.
 const DASH: u32 = 6;
 const DASH_GAP: u32 = 4;
+/// The marked moment's line: pure black, which neither the palette nor text (INK at
+/// most) ever is.
+const MARKER: RGBColor = RGBColor(0, 0, 0);
 
 fn draw(
     root: &Area<'_>,
@@ -342,7 +394,7 @@ fn draw(
     series: &[(&Series, Stroke)],
     x_range: (f64, f64),
     labels: &mut Vec<Label>,
-) -> Result<(), PlotError> {
+) -> Result<Option<Frame>, PlotError> {
     let (width, height) = root.dim_in_pixel();
     let (w, h) = (width as i32, height as i32);
     let log = spec.yscale == YScale::Log;
@@ -356,9 +408,34 @@ fn draw(
         .iter()
         .map(|(s, _)| decimate_map(&s.points, x_range, width, to_axis))
         .collect();
-    let Some((y_lo, y_hi)) = y_extent(&lines).map(|(lo, hi)| pad(lo, hi, log)) else {
+    // The second axis's series, when both axes have something to draw.
+    let asked_right =
+        |i: usize| spec.second_axis.is_some_and(|first| i >= first) && series[i].1 == Stroke::Solid;
+    let side = |right: bool| {
+        y_extent(
+            lines
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| asked_right(*i) == right)
+                .map(|(_, line)| line),
+        )
+    };
+    let (left_extent, right_extent) = (side(false), side(true));
+    let two_axes = left_extent.is_some() && right_extent.is_some();
+    let on_right = |i: usize| two_axes && asked_right(i);
+    // Only the second group has data: it is the plot's one axis.
+    let ylabel = if left_extent.is_none() && right_extent.is_some() {
+        spec.y2label.as_str()
+    } else {
+        spec.ylabel.as_str()
+    };
+    let Some((y_lo, y_hi)) = left_extent
+        .filter(|_| two_axes)
+        .or_else(|| y_extent(&lines))
+        .map(|(lo, hi)| pad(lo, hi, log))
+    else {
         no_data(ts, spec, (w, h), labels);
-        return Ok(());
+        return Ok(None);
     };
     let (x0, x1) = x_range;
 
@@ -388,24 +465,47 @@ fn draw(
     let top = header.height + 6;
     let bottom = bottom_of(&x_desc).max(top + 10);
 
-    let y_axis = if log {
-        axis::log_axis(y_lo, y_hi, f64::from(bottom - top), Y_TICK_SPACING)
-    } else {
-        axis::linear_axis(y_lo, y_hi, f64::from(bottom - top), Y_TICK_SPACING)
+    let y_axis_of = |(lo, hi): (f64, f64)| {
+        if log {
+            axis::log_axis(lo, hi, f64::from(bottom - top), Y_TICK_SPACING)
+        } else {
+            axis::linear_axis(lo, hi, f64::from(bottom - top), Y_TICK_SPACING)
+        }
     };
-    let y_labels: Vec<(f64, String)> = y_axis.major.iter().map(|&v| (v, y_axis.label(v))).collect();
-    let widest = y_labels
-        .iter()
-        .map(|(_, s)| ts.width(s, LABEL_SIZE))
-        .fold(0.0, f32::max)
-        .ceil() as i32;
-    let desc_room = if spec.ylabel.is_empty() {
-        0
-    } else {
-        DESC_SIZE.ceil() as i32 + 6
+    let y_axis = y_axis_of((y_lo, y_hi));
+    let labels_of = |axis: &Axis| -> Vec<(f64, String)> {
+        axis.major.iter().map(|&v| (v, axis.label(v))).collect()
     };
-    let left = EDGE + desc_room + widest + 5 + TICK;
-    let right = (w - 14).max(left + 10);
+    let widest_of = |labels: &[(f64, String)]| {
+        labels
+            .iter()
+            .map(|(_, s)| ts.width(s, LABEL_SIZE))
+            .fold(0.0, f32::max)
+            .ceil() as i32
+    };
+    let desc_room_of = |title: &str| {
+        if title.is_empty() {
+            0
+        } else {
+            DESC_SIZE.ceil() as i32 + 6
+        }
+    };
+    let y_labels = labels_of(&y_axis);
+    let left = EDGE + desc_room_of(ylabel) + widest_of(&y_labels) + 5 + TICK;
+    let y2_axis = right_extent
+        .filter(|_| two_axes)
+        .map(|(lo, hi)| y_axis_of(pad(lo, hi, log)));
+    let y2_labels = y2_axis.as_ref().map(labels_of).unwrap_or_default();
+    let right = match &y2_axis {
+        Some(_) => w - (EDGE + desc_room_of(&spec.y2label) + widest_of(&y2_labels) + 5 + TICK),
+        None => w - 14,
+    }
+    .max(left + 10);
+    // A value of the second axis as the first axis's value at the same height.
+    let to_left = |v: f64| match &y2_axis {
+        Some(y2) => y_axis.lo + (v - y2.lo) * (y_axis.hi - y_axis.lo) / (y2.hi - y2.lo),
+        None => v,
+    };
     let x_axis: Axis = if spec.time_axis {
         axis::time_axis(x0, x1, f64::from(right - left))
     } else {
@@ -438,19 +538,28 @@ fn draw(
         segment((x, t), (x, b), GRID)?;
     }
     segment((l, t), (r, t), GRID)?;
-    segment((r, t), (r, b), GRID)?;
+    segment((r, t), (r, b), if two_axes { AXIS } else { GRID })?;
 
-    for ((points, &(_, color)), &(_, stroke)) in lines.iter().zip(&legend).zip(series) {
+    for (i, ((points, &(_, color)), &(_, stroke))) in
+        lines.iter().zip(&legend).zip(series).enumerate()
+    {
+        let place = |p: &(f64, f64)| {
+            if on_right(i) {
+                at(p.0, to_left(p.1))
+            } else {
+                at(p.0, p.1)
+            }
+        };
         // NaN marks a gap: each run between gaps is its own line.
         for run in points.split(|p| p.1.is_nan()) {
             match run {
                 [] => {}
                 [single] => {
-                    let dot = Circle::new(at(single.0, single.1), 2, color.filled());
+                    let dot = Circle::new(place(single), 2, color.filled());
                     root.draw(&dot)?;
                 }
                 _ => {
-                    let path: Vec<(i32, i32)> = run.iter().map(|p| at(p.0, p.1)).collect();
+                    let path: Vec<(i32, i32)> = run.iter().map(place).collect();
                     match stroke {
                         Stroke::Solid => {
                             root.draw(&PathElement::new(path, color.stroke_width(1)))?
@@ -467,6 +576,16 @@ fn draw(
         }
     }
 
+    if let Some(moment) = spec.marker.filter(|m| x0 <= *m && *m <= x1) {
+        let x = at(moment, y_lo).0;
+        root.draw(&DashedPathElement::new(
+            vec![(x, t), (x, b)],
+            DASH,
+            DASH_GAP,
+            MARKER.stroke_width(1),
+        ))?;
+    }
+
     segment((l, t), (l, b), AXIS)?;
     segment((l, b), (r, b), AXIS)?;
     for (v, text) in y_labels {
@@ -475,6 +594,24 @@ fn draw(
         labels.push(Label {
             along: Anchor::End,
             ..label(text, LABEL_SIZE, INK, (l - TICK - 4, y))
+        });
+    }
+    for (v, text) in y2_labels {
+        let y = at(x0, to_left(v)).1;
+        segment((r, y), (r + TICK, y), AXIS)?;
+        labels.push(label(text, LABEL_SIZE, INK, (r + TICK + 4, y)));
+    }
+    if y2_axis.is_some() && !spec.y2label.is_empty() {
+        labels.push(Label {
+            along: Anchor::Middle,
+            across: Anchor::End,
+            rotated: true,
+            ..label(
+                spec.y2label.as_str(),
+                DESC_SIZE,
+                INK,
+                (w - EDGE, (t + b) / 2),
+            )
         });
     }
     for &v in &x_axis.major {
@@ -497,16 +634,21 @@ fn draw(
             ..label(x_desc, DESC_SIZE, INK, ((l + r) / 2, h - EDGE / 2))
         });
     }
-    if !spec.ylabel.is_empty() {
+    if !ylabel.is_empty() {
         labels.push(Label {
             along: Anchor::Middle,
             across: Anchor::Start,
             rotated: true,
-            ..label(spec.ylabel.as_str(), DESC_SIZE, INK, (EDGE, (t + b) / 2))
+            ..label(ylabel, DESC_SIZE, INK, (EDGE, (t + b) / 2))
         });
     }
     header.draw(root, &spec.title, labels)?;
-    Ok(())
+    Ok(Some(Frame {
+        left: l,
+        right: r,
+        top: t,
+        bottom: b,
+    }))
 }
 
 /// plotters maps values through an [`Axis`]. Grid, ticks and labels are drawn here
@@ -532,9 +674,9 @@ impl Ranged for Axis {
 }
 
 /// Lowest and highest finite y over all lines.
-fn y_extent(lines: &[Vec<(f64, f64)>]) -> Option<(f64, f64)> {
+fn y_extent<'a>(lines: impl IntoIterator<Item = &'a Vec<(f64, f64)>>) -> Option<(f64, f64)> {
     lines
-        .iter()
+        .into_iter()
         .flatten()
         .map(|p| p.1)
         .filter(|y| y.is_finite())
@@ -1000,7 +1142,7 @@ mod tests {
             .flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 7])
             .collect();
         for (rgb, indexed) in [(few, true), (many, false)] {
-            let png_bytes = encode_png(&rgb, w, h).unwrap();
+            let png_bytes = encode_png(&rgb, w, h, None).unwrap();
             let header = png::Decoder::new(std::io::Cursor::new(&png_bytes[..]))
                 .read_info()
                 .unwrap()
@@ -1040,6 +1182,143 @@ mod tests {
             span,
         );
         Image::decode(&png.unwrap());
+    }
+
+    /// The plot area a PNG carries in its [`AREA_KEYWORD`] chunk.
+    fn area_of(png_bytes: &[u8]) -> HashMap<String, f64> {
+        let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        let reader = decoder.read_info().expect("PNG header");
+        let chunk = reader
+            .info()
+            .uncompressed_latin1_text
+            .iter()
+            .find(|c| c.keyword == AREA_KEYWORD)
+            .expect("the plot area chunk")
+            .text
+            .clone();
+        chunk
+            .split(' ')
+            .map(|pair| {
+                let (key, value) = pair.split_once('=').expect("key=value");
+                (key.to_string(), value.parse().expect("a number"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_png_says_where_its_plot_area_is() {
+        let (spec, series) = (spec(800, 300), one("v", hour_of(|s| s)));
+        let png = render_png(&spec, &series, HOUR).unwrap();
+        let area = area_of(&png);
+        assert_eq!((area["x0"], area["x1"]), HOUR);
+        assert_eq!(area["time"], 1.0);
+        let image = Image::decode(&png);
+        // The axes are drawn on the area's left and bottom edges.
+        let (left, bottom) = (area["left"] as u32, area["bottom"] as u32);
+        assert!(left > 30 && left < 120, "left edge at {left}");
+        assert_eq!(image.pixel(left, bottom - 20), AXIS);
+        assert_eq!(image.pixel(left + 50, bottom), AXIS);
+        assert_eq!(area["right"], 800.0 - 15.0);
+        // The line starts at the left edge and ends at the right one.
+        let line = image.where_is(PALETTE[0], &spec, &series);
+        let first = line.iter().map(|p| p.0).min().unwrap();
+        let last = line.iter().map(|p| p.0).max().unwrap();
+        assert!(first <= left + 1 && last + 1 >= area["right"] as u32);
+        // Nothing drawn: no area to map a drag onto.
+        let empty = render_png(&spec, &[], HOUR).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(&empty[..]));
+        assert!(decoder
+            .read_info()
+            .unwrap()
+            .info()
+            .uncompressed_latin1_text
+            .is_empty());
+    }
+
+    #[test]
+    fn a_second_group_gets_its_own_axis_on_the_right() {
+        // Volts around 5 and milliamperes around 1000: on one axis the volts are flat.
+        let series = vec![
+            Series {
+                name: "voltage [V]".into(),
+                points: hour_of(|s| 5.0 + (s / 300.0).sin()),
+            },
+            Series {
+                name: "current [mA]".into(),
+                points: hour_of(|s| 1000.0 + 200.0 * (s / 600.0).cos()),
+            },
+        ];
+        let rows_of = |spec: &PlotSpec, color| {
+            let png = render_png(spec, &series, HOUR).unwrap();
+            let line = Image::decode(&png).where_is(color, spec, &series);
+            let top = line.iter().map(|p| p.1).min().unwrap();
+            let bottom = line.iter().map(|p| p.1).max().unwrap();
+            (bottom - top, area_of(&png))
+        };
+        let one_axis = spec(800, 300);
+        let (flat, single) = rows_of(&one_axis, PALETTE[0]);
+        assert!(flat < 10, "on one axis the volts span {flat} rows");
+        let two_axes = PlotSpec {
+            second_axis: Some(1),
+            y2label: "Current [mA]".into(),
+            ..spec(800, 300)
+        };
+        let (volts, double) = rows_of(&two_axes, PALETTE[0]);
+        let (amps, _) = rows_of(&two_axes, PALETTE[1]);
+        assert!(volts > 150, "the volts span only {volts} rows");
+        assert!(amps > 150, "the milliamperes span only {amps} rows");
+        // Room on the right for the second axis's labels and title.
+        assert!(
+            double["right"] < single["right"] - 40.0,
+            "right edge {} vs {}",
+            double["right"],
+            single["right"]
+        );
+        let image = Image::decode(&render_png(&two_axes, &series, HOUR).unwrap());
+        let right = double["right"] as u32;
+        let ink = (right + 2..800)
+            .flat_map(|x| (40..250).map(move |y| (x, y)))
+            .filter(|&(x, y)| image.pixel(x, y).0 < 150)
+            .count();
+        assert!(ink > 200, "no tick labels on the right: {ink} dark pixels");
+
+        // A second group with nothing to draw leaves one axis.
+        let only_left = vec![series[0].clone(), one("none", Vec::new()).remove(0)];
+        let png = render_png(&two_axes, &only_left, HOUR).unwrap();
+        assert_eq!(area_of(&png)["right"], single["right"]);
+    }
+
+    #[test]
+    fn the_marker_is_a_dashed_black_line_at_its_moment() {
+        let series = one("v", hour_of(|s| (s / 300.0).sin()));
+        let marked = PlotSpec {
+            marker: Some(T0 + 1800.0),
+            ..spec(800, 300)
+        };
+        let png = render_png(&marked, &series, HOUR).unwrap();
+        let area = area_of(&png);
+        let image = Image::decode(&png);
+        let black = image.where_is(MARKER, &marked, &series);
+        let columns: std::collections::BTreeSet<u32> = black.iter().map(|p| p.0).collect();
+        assert_eq!(columns.len(), 1, "one column: {columns:?}");
+        let middle = (area["left"] + area["right"]) / 2.0;
+        let column = f64::from(*columns.first().unwrap());
+        assert!((column - middle).abs() <= 1.0, "{column} vs {middle}");
+        let rows = black.len() as f64;
+        let height = area["bottom"] - area["top"];
+        assert!(
+            rows > height * 0.4 && rows < height * 0.9,
+            "{rows} of {height} rows: dashed across the plot"
+        );
+        // Outside the range, and without one: no marker.
+        for marker in [Some(T0 - 1.0), None] {
+            let spec = PlotSpec {
+                marker,
+                ..spec(800, 300)
+            };
+            let image = Image::decode(&render_png(&spec, &series, HOUR).unwrap());
+            assert!(image.where_is(MARKER, &spec, &series).is_empty());
+        }
     }
 
     #[test]

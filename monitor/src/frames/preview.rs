@@ -249,6 +249,7 @@ fn histogram_plot(
         height: options.histogram_height,
         yscale: YScale::Log,
         time_axis: false,
+        ..PlotSpec::default()
     };
     let x_range = if stretch.max > stretch.min {
         (stretch.min, stretch.max + histogram.width)

@@ -20,13 +20,15 @@
 //!
 //! Layout: `schema` (tables, opening a connection), `value` ([`Value`] and its SQLite
 //! mapping, text caps), `writer` (the writer thread), `reader` ([`Reader`]), `file` (which
-//! file a path names), `frames` (the index of camera frames, [`FrameRecord`]). Times are
+//! file a path names), `frames` (the index of camera frames, [`FrameRecord`]), `snapshot`
+//! (every stored variable, and each one's last value at a moment). Times are
 //! Unix milliseconds from `labwire_time`, re-exported here.
 
 mod file;
 mod frames;
 mod reader;
 mod schema;
+mod snapshot;
 mod value;
 mod writer;
 
@@ -44,6 +46,7 @@ pub use frames::{insert_frame, FrameRecord};
 pub use labwire_time::{from_millis, to_millis};
 pub use reader::{open_reader, AlarmRecord, EventRecord, LogRecord, Reader};
 pub use schema::{SCHEMA, SCHEMA_VERSION};
+pub use snapshot::{Page, StoredVariable, ValueAt};
 pub use value::{Value, MAX_TEXT_BYTES};
 
 use value::capped_text;

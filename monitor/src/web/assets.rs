@@ -11,10 +11,19 @@ use std::sync::{Arc, OnceLock};
 
 pub const SCRIPT: &str = include_str!("../../../templates/static/monitor.js");
 pub const STYLE: &str = include_str!("../../../templates/static/monitor.css");
+/// The views of the past: the plot builder, zoom and CSV of every plot, the state at a time.
+pub const ARCHIVE_SCRIPT: &str = include_str!("../../../templates/static/archive.js");
+pub const ARCHIVE_STYLE: &str = include_str!("../../../templates/static/archive.css");
 
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 4] = [
     ("monitor.js", "text/javascript; charset=utf-8", SCRIPT),
     ("monitor.css", "text/css; charset=utf-8", STYLE),
+    (
+        "archive.js",
+        "text/javascript; charset=utf-8",
+        ARCHIVE_SCRIPT,
+    ),
+    ("archive.css", "text/css; charset=utf-8", ARCHIVE_STYLE),
 ];
 
 /// A short hex digest of every asset (FNV-1a), for cache-busting URLs.

@@ -10,7 +10,10 @@
 //! shared blocking pool, whose threads also resolve names for the pollers.
 
 use crate::store::{open_reader, Reader, StoreError};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -132,6 +135,19 @@ impl Pool {
             .await
             .map_err(|_| PoolError::Failed("the job failed".into()))
     }
+}
+
+/// The answer to a request the pool did not run: 503, counted and with `Retry-After` when
+/// the pool was busy.
+pub fn unavailable(counters: &super::WebCounters, err: PoolError) -> Response {
+    let mut response = super::failure(StatusCode::SERVICE_UNAVAILABLE, err.to_string());
+    if err == PoolError::Busy {
+        counters.busy.fetch_add(1, Ordering::Relaxed);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn work(queue: &Mutex<Receiver<Job>>) {

@@ -297,6 +297,7 @@ impl BlockData {
                         width: plot.width,
                         height: plot.height,
                         span,
+                        vars: stored_vars(&client.name, &plot.values),
                     }
                 })
                 .collect(),
@@ -497,6 +498,19 @@ pub struct PlotView {
     pub src: String,
     /// Seconds back from now the first image shows.
     pub span: u64,
+    /// The stored variables it draws, `<client>.<key>` separated by commas: what its CSV
+    /// download holds.
+    pub vars: String,
+}
+
+/// The stored variables of a plot of `values`: all but a `time` abscissa.
+fn stored_vars(client: &str, values: &[String]) -> String {
+    let skip = usize::from(values.first().is_some_and(|x| x == "time"));
+    values[skip.min(values.len())..]
+        .iter()
+        .map(|key| format!("{client}.{key}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `ch2_voltage` -> (2, "voltage").

@@ -15,6 +15,10 @@
 //!   document), JSON throughout; its POSTs pass the same checks as the page's commands.
 //! - [`plot`]: `GET /monitor/plot/<client>/<plot_id>`, PNGs drawn by `labwire-plot`;
 //!   [`plan`]: a daemon's planned profile drawn in them.
+//! - [`any_plot`]: `GET /monitor/plot?var=...`, any stored variables, one y axis per
+//!   [`units`] group; [`variables`]: `GET /monitor/variables`, the stored variables to
+//!   pick from; [`state_at`]: `GET /monitor/status?at=`, every variable as it was then;
+//!   [`paging`]: the `offset`/`limit` of both.
 //! - [`frames`]: `GET /monitor/frames` and `GET /monitor/frame/<n>.fits|.png|.json`:
 //!   the stored camera frames, their index and previews.
 //! - [`history`]: `GET /monitor/history`, stored samples as CSV or JSON.
@@ -32,6 +36,7 @@
 //! listening on loopback only answers requests that name a loopback host, so a page on
 //! another site cannot reach it by pointing its own name at 127.0.0.1 (DNS rebinding).
 
+pub mod any_plot;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -43,11 +48,15 @@ pub mod frames;
 pub mod history;
 pub mod metrics;
 pub mod page;
+pub mod paging;
 pub mod plan;
 pub mod plot;
 pub mod range;
 pub mod series;
 pub mod server;
+pub mod state_at;
+pub mod units;
+pub mod variables;
 
 use crate::config::{MonitorConfig, PlotConfig};
 use crate::frames::Frames;
@@ -262,6 +271,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/monitor/status", get(page::status))
         .route("/monitor/events", get(events::stream))
         .route("/monitor/plot/{client}/{plot_id}", get(plot::png))
+        .route("/monitor/plot", get(any_plot::png))
+        .route("/monitor/variables", get(variables::list))
         .route("/monitor/history", get(history::export))
         .route("/monitor/frames", get(frames::list))
         .route("/monitor/frame/{file}", get(frames::one))

@@ -1,4 +1,4 @@
-//! `GET /` and `GET /monitor/status`. The page is `templates/monitor.html` around one block
+//! `GET /` and `GET /monitor/status` (with `at=`, the state at that time: [`super::state_at`]). The page is `templates/monitor.html` around one block
 //! per client ([`blocks`]), each rendered with the template its configuration names, under
 //! a warning line when the history database had a problem (`store_problem` in the JSON). askama
 //! compiles the page in and escapes every value it inserts into HTML, so a status value or
@@ -6,14 +6,15 @@
 //! gets the page *locked*: the blocks' layout with no values, no log and no alarms, which
 //! the page fills (reloading with the cookie) once the user has typed the token.
 
-use super::{auth, blocks, events, failure, json_response, utc_millis, Web};
+use super::{auth, blocks, events, failure, json_response, state_at, utc_millis, Web};
 use crate::frames::watch::CAMERA_KIND;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 pub struct HeaderClient {
     pub name: String,
@@ -198,8 +199,14 @@ pub fn store_problem(web: &Web) -> Option<String> {
     web.hub.store().and_then(|store| store.stats().problem)
 }
 
-pub async fn status(State(web): State<Arc<Web>>) -> Response {
-    json_response(&status_document(&web))
+/// The live status; with `at=`, the state at that time from the history
+/// ([`super::state_at`]).
+pub async fn status(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Response {
+    match state_at::parse_query(query.as_deref().unwrap_or(""), SystemTime::now()) {
+        Ok(None) => json_response(&status_document(&web)),
+        Ok(Some(request)) => state_at::answer(&web, request).await,
+        Err(why) => failure(StatusCode::BAD_REQUEST, why),
+    }
 }
 
 /// `HH:MM:SS` of a time, UTC.

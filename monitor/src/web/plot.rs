@@ -15,7 +15,7 @@
 //! Reading and drawing run in the [`super::blocking`] pool; when it is full the answer is
 //! 503 with `Retry-After`, at once.
 
-use super::blocking::PoolError;
+use super::blocking;
 use super::plan::{self, Plan};
 use super::range::Range;
 use super::series::SeriesCache;
@@ -77,45 +77,35 @@ pub async fn png(
         .read(move |reader| draw(reader, &series, &request))
         .await
     {
-        Ok(Ok(png)) => {
-            web.counters.plots_rendered.fetch_add(1, Ordering::Relaxed);
-            (
-                [
-                    (header::CONTENT_TYPE, "image/png"),
-                    (header::CACHE_CONTROL, "private, max-age=5"),
-                ],
-                png,
-            )
-                .into_response()
-        }
+        Ok(Ok(png)) => png_response(&web, png),
         Ok(Err(why)) => failure(StatusCode::INTERNAL_SERVER_ERROR, why),
-        Err(PoolError::Busy) => {
-            web.counters.busy.fetch_add(1, Ordering::Relaxed);
-            let mut response =
-                failure(StatusCode::SERVICE_UNAVAILABLE, PoolError::Busy.to_string());
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            response
-        }
-        Err(err) => failure(StatusCode::SERVICE_UNAVAILABLE, err.to_string()),
+        Err(err) => blocking::unavailable(&web.counters, err),
     }
+}
+
+/// A drawn plot as the answer: a PNG, cached briefly (a page asks again within seconds
+/// only when it zooms).
+pub fn png_response(web: &Web, png: Vec<u8>) -> Response {
+    web.counters.plots_rendered.fetch_add(1, Ordering::Relaxed);
+    (
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=5"),
+        ],
+        png,
+    )
+        .into_response()
 }
 
 fn parse_query(client: &str, plot: &PlotConfig, query: &str) -> Result<Request, String> {
     let (mut from, mut to) = (None, None);
     let (mut width, mut height) = (plot.width, plot.height);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let pixels = || {
-            value
-                .parse::<u32>()
-                .map_err(|_| format!("{key}={value:?}: a whole number of pixels"))
-        };
         match key.as_ref() {
             "from" => from = Some(value.to_string()),
             "to" => to = Some(value.to_string()),
-            "width" => width = pixels()?,
-            "height" => height = pixels()?,
+            "width" => width = pixels(&key, &value)?,
+            "height" => height = pixels(&key, &value)?,
             // The page adds a counter so that browsers fetch a fresh image.
             "t" => {}
             other => {
@@ -136,6 +126,13 @@ fn parse_query(client: &str, plot: &PlotConfig, query: &str) -> Result<Request, 
         height,
         plans: Vec::new(),
     })
+}
+
+/// A `width` or `height` parameter (kept within bounds later, by `clamp_size`).
+pub fn pixels(key: &str, value: &str) -> Result<u32, String> {
+    value
+        .parse::<u32>()
+        .map_err(|_| format!("{key}={value:?}: a whole number of pixels"))
 }
 
 /// Read the plot's variables (through `cache` when plotted against time) and draw them.
@@ -217,6 +214,7 @@ pub fn draw(reader: &Reader, cache: &SeriesCache, request: &Request) -> Result<V
         height: request.height,
         yscale: plot.yscale,
         time_axis,
+        ..PlotSpec::default()
     };
     render_png_with_plans(&spec, &series, &planned, x_range).map_err(|err| err.to_string())
 }

@@ -1,5 +1,6 @@
 //! The time range of plot and history requests: `from` and `to`, each either
 //!
+//! - a UTC time (`2026-12-24T08:00:00Z`, fractions of a second allowed, `Z` or `+00:00`), or
 //! - seconds since the Unix epoch (a positive number, fractions allowed: `1767225600.5`), or
 //! - seconds relative to now (zero or negative: `-3600` is an hour ago, `0` is now), or
 //! - `now`.
@@ -7,6 +8,7 @@
 //! Left out, `to` is now and `from` is [`DEFAULT_SPAN`] before `to`.
 
 use labwire_protocol::parse_number;
+use labwire_time::parse_utc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The range when `from` is left out: the last hour.
@@ -51,13 +53,22 @@ impl Range {
     }
 }
 
-fn instant(name: &str, text: &str, now: SystemTime) -> Result<SystemTime, String> {
+/// One instant as [the module](self) reads it; `name` is the parameter, for the error.
+pub fn instant(name: &str, text: &str, now: SystemTime) -> Result<SystemTime, String> {
     let text = text.trim();
     if text == "now" {
         return Ok(now);
     }
+    // Four digits and a dash start a date: then say what is wrong with the date.
+    let bytes = text.as_bytes();
+    if bytes.len() > 4 && bytes[..4].iter().all(u8::is_ascii_digit) && bytes[4] == b'-' {
+        return parse_utc(text).map_err(|why| format!("{name}={why}"));
+    }
     let bad = || {
-        format!("{name}={text:?}: expected Unix seconds, seconds relative to now (-3600), or now")
+        format!(
+            "{name}={text:?}: expected a UTC time (2026-12-24T08:00:00Z), Unix seconds, \
+             seconds relative to now (-3600), or now"
+        )
     };
     let seconds = parse_number(text)
         .filter(|s| s.is_finite())
@@ -93,16 +104,33 @@ mod tests {
             r.to.duration_since(r.from).unwrap(),
             Duration::from_millis(500)
         );
+        let r = Range::parse(Some("123e-5"), Some("1"), now).unwrap();
+        assert_eq!(r.to, at(1));
         let r = Range::parse(None, Some("-86400"), now).unwrap();
         assert_eq!(r.to, at(1_800_000_000 - 86_400));
         assert_eq!(r.from, at(1_800_000_000 - 86_400 - 3600));
+        // 1799990000 is 2027-01-15T05:13:20Z.
+        let r = Range::parse(
+            Some("2027-01-15T05:13:20Z"),
+            Some("2027-01-15T05:13:20.5+00:00"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(r.from, at(1_799_990_000));
+        assert_eq!(
+            r.to.duration_since(r.from).unwrap(),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]
     fn bad_ranges_are_explained() {
         let now = at(1_800_000_000);
         for (from, to, why) in [
-            (Some("x"), None, "expected Unix seconds"),
+            (Some("x"), None, "expected a UTC time"),
+            (Some("2027-02-30T00:00:00Z"), None, "no such date"),
+            (Some("2027-01-15T05:13:20"), None, "time zone"),
+            (Some("2027-01-15T05:13:20+01:00"), None, "only UTC"),
             (Some("-10"), Some("-20"), "before"),
             (Some("-10"), Some("-10"), "before"),
             (Some("1"), None, "longer than"),
