@@ -56,6 +56,8 @@ pub struct CameraLink {
     token: Option<String>,
     conn: Option<Conn>,
     next_tag: u64,
+    /// The last frame's file pieces, kept for the next one.
+    pieces: Vec<Vec<u8>>,
 }
 
 impl CameraLink {
@@ -65,6 +67,7 @@ impl CameraLink {
             token,
             conn: None,
             next_tag: 1,
+            pieces: Vec::new(),
         }
     }
 
@@ -120,7 +123,8 @@ impl CameraLink {
         let failed = |err: std::io::Error| {
             LinkError::Connection(format!("cannot write {}: {err}", path.display()))
         };
-        let mut sink = FileSink::create(path.to_path_buf(), size as usize);
+        let spare = std::mem::take(&mut self.pieces);
+        let mut sink = FileSink::create(path.to_path_buf(), size as usize, spare);
         let conn = self.conn.as_mut().expect("exchange leaves a connection");
         let mut left = size as usize;
         let mut piece = sink.piece().await.map_err(failed)?;
@@ -153,7 +157,7 @@ impl CameraLink {
             left -= n;
         }
         sink.write(piece).await.map_err(failed)?;
-        sink.finish().await.map_err(failed)?;
+        self.pieces = sink.finish().await.map_err(failed)?;
         Ok(reply)
     }
 
