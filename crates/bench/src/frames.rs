@@ -3,12 +3,16 @@
 //! bytes measured in the same run; and the monitor's command-port round trip (`clients`,
 //! ping-pong) while the frames move, against the same with nothing moving.
 //!
-//! The monitor's rate is its own measurement, read from its `/metrics`: bytes stored over
-//! the seconds from each `get_frame` written to the frame's last byte in the file (the
-//! daemon serving it, loopback TCP and the monitor's file writes). The reference copies
-//! the same number of bytes per frame from one socket to another in this process, in
-//! 1 MiB writes, and keeps the median of its copies.
+//! The monitor's rates are its own measurements, read from its `/metrics`: bytes over the
+//! seconds from each `get_frame` written to the frame's last byte off the socket (the
+//! daemon serving it and loopback TCP: the frame moving, the figure the target is for),
+//! and to its last byte in the file (the frames directory's disk as well). The reference
+//! copies the same number of bytes per frame from one socket to another in this process,
+//! in 1 MiB writes, and keeps the median of its copies; a second one writes them to a file
+//! in the frames directory. Peak memory (VmHWM) of the monitor and the camera daemon is
+//! reported in frames.
 
+use crate::idle::read_memory;
 use crate::monitor::TempDir;
 use crate::stats::Histogram;
 use crate::{ratio, us, Error};
@@ -330,8 +334,16 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
     let stored = metric(&samples, "labwire_frames_stored_total");
     let bytes = metric(&samples, "labwire_frame_bytes_total");
     let seconds = metric(&samples, "labwire_frame_transfer_seconds_total");
+    let receiving = metric(&samples, "labwire_frame_receive_seconds_total");
     let per_frame = (bytes / stored.max(1.0)) as u64;
     let monitor_rate = bytes / seconds.max(1e-9);
+    let receive_rate = bytes / receiving.max(1e-9);
+    let peak_mb = |announced: &Announced| {
+        read_memory(announced.child.id()).map_or(f64::NAN, |m| m.hwm_kb as f64 / 1e3)
+    };
+    let frame_mb = per_frame as f64 / 1e6;
+    let (monitor_frames, camera_frames) =
+        (peak_mb(&monitor) / frame_mb, peak_mb(&camera) / frame_mb);
     let (mut copies, mut writes) = (Vec::new(), Vec::new());
     for _ in 0..spec.copies.max(1) {
         copies.push(raw_copy(per_frame).await?);
@@ -340,26 +352,38 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
     let raw_rate = per_frame as f64 / median(copies);
     let disk_rate = per_frame as f64 / median(writes);
     let frame_ratio = monitor_rate / raw_rate;
+    let receive_ratio = receive_rate / raw_rate;
     // A frame cannot be stored faster than the slower of the network and the disk.
     let bound_ratio = monitor_rate / raw_rate.min(disk_rate);
     let mb = |rate: f64| format_number((rate / 1e6).round());
     println!(
-        "frames: {} frames of {} bytes ({}) daemon -> monitor at {} MB/s (its transfer time), \
-         raw loopback copy {} MB/s: ratio {} (target >= 0.5); {} s wall for the sequence",
+        "frames: {} frames of {} bytes ({}) daemon -> monitor at {} MB/s (get_frame to the \
+         last byte received), raw loopback copy {} MB/s: ratio {} (target >= 0.5); {} s wall \
+         for the sequence",
         stored,
         per_frame,
         spec.sensor,
-        mb(monitor_rate),
+        mb(receive_rate),
         mb(raw_rate),
-        ratio(frame_ratio),
+        ratio(receive_ratio),
         format_number((wall.as_secs_f64() * 100.0).round() / 100.0),
     );
     println!(
-        "frames directory {}: writing a frame's bytes alone {} MB/s; the monitor's rate is {} \
-         of the slower of the raw copy and that write",
+        "frames directory {}: writing a frame's bytes alone {} MB/s; into the file (get_frame \
+         to the last byte written) {} MB/s, ratio {} to the raw copy and {} to the slower of \
+         the raw copy and that write",
         frames_dir.display(),
         mb(disk_rate),
+        mb(monitor_rate),
+        ratio(frame_ratio),
         ratio(bound_ratio),
+    );
+    println!(
+        "peak memory in frames of {} MB: monitor {:.2}, camera daemon {:.2} (its simulator \
+         in-process)",
+        format_number(frame_mb.round()),
+        monitor_frames,
+        camera_frames,
     );
     println!(
         "command port (clients, ping-pong): idle p50 {} us p99 {} us; while frames move p50 {} us p99 {} us max {} us ({} round trips)",
@@ -374,16 +398,20 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
         .kwarg("bench", "frames")
         .kwarg("frames", format_number(stored))
         .kwarg("frame_bytes", per_frame.to_string())
-        .kwarg("monitor_mb_s", mb(monitor_rate))
+        .kwarg("receive_mb_s", mb(receive_rate))
         .kwarg("raw_mb_s", mb(raw_rate))
-        .kwarg("ratio", ratio(frame_ratio))
+        .kwarg("ratio", ratio(receive_ratio))
+        .kwarg("file_mb_s", mb(monitor_rate))
+        .kwarg("file_ratio", ratio(frame_ratio))
         .kwarg("disk_mb_s", mb(disk_rate))
         .kwarg("ratio_to_slower_of_copy_and_disk", ratio(bound_ratio))
         .kwarg("idle_p50_us", us(idle.quantile(0.5)))
         .kwarg("idle_p99_us", us(idle.quantile(0.99)))
         .kwarg("busy_p50_us", us(busy.quantile(0.5)))
         .kwarg("busy_p99_us", us(busy.quantile(0.99)))
-        .kwarg("busy_max_us", us(busy.max()));
+        .kwarg("busy_max_us", us(busy.max()))
+        .kwarg("monitor_peak_frames", format!("{monitor_frames:.2}"))
+        .kwarg("camera_peak_frames", format!("{camera_frames:.2}"));
     println!("{}", result.to_line());
     drop(monitor);
     drop(camera);

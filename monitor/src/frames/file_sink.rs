@@ -1,7 +1,10 @@
 //! A frame's file, written on a blocking thread of its own while the socket goes on being
 //! read: the network and the disk overlap instead of taking turns, and the async tasks
-//! never wait on a disk. The pieces go round between the two sides, so a frame of any
-//! size holds at most [`PIECES`] x [`PIECE`] bytes of memory and allocates them once.
+//! never wait on a disk. There are as many pieces as the frame needs (up to
+//! [`MAX_PIECES`]), so the socket is read at its own pace even where the disk is slower
+//! and the camera's connection is free again as soon as the last byte is in; the pieces
+//! go round between the two sides and on to the next frame, so they are allocated once
+//! and a frame holds at most its own size (or [`MAX_PIECES`] x [`PIECE`]) of memory.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -10,8 +13,8 @@ use tokio::task::JoinHandle;
 
 /// Bytes gathered from the socket before they go to the disk.
 pub const PIECE: usize = 4 << 20;
-/// Pieces in flight at most: one being filled from the socket, one being written.
-pub const PIECES: usize = 2;
+/// Pieces in flight at most (256 MiB): a frame larger than that waits for the disk.
+pub const MAX_PIECES: usize = 64;
 
 pub struct FileSink {
     full: Option<mpsc::Sender<Vec<u8>>>,
@@ -21,6 +24,12 @@ pub struct FileSink {
     spare: Vec<Vec<u8>>,
     not_yet_made: usize,
     piece_len: usize,
+}
+
+/// Pieces a file of `expected` bytes is gathered in: one being filled from the socket and
+/// one being written at least, the whole file at most.
+fn pieces_for(expected: usize, piece_len: usize) -> usize {
+    expected.div_ceil(piece_len).clamp(2, MAX_PIECES)
 }
 
 impl FileSink {
@@ -34,9 +43,10 @@ impl FileSink {
             .into_iter()
             .filter(|piece| piece.capacity() >= piece_len)
             .collect();
-        spare.truncate(PIECES);
-        let (full, mut to_write) = mpsc::channel::<Vec<u8>>(PIECES);
-        let (written, empty) = mpsc::channel(PIECES);
+        let pieces = pieces_for(expected, piece_len);
+        spare.truncate(pieces);
+        let (full, mut to_write) = mpsc::channel::<Vec<u8>>(pieces);
+        let (written, empty) = mpsc::channel(pieces);
         let writer = tokio::task::spawn_blocking(move || {
             let mut file = std::fs::File::create(&path)?;
             while let Some(mut piece) = to_write.blocking_recv() {
@@ -52,14 +62,14 @@ impl FileSink {
             full: Some(full),
             empty,
             writer: Some(writer),
-            not_yet_made: PIECES - spare.len(),
+            not_yet_made: pieces - spare.len(),
             spare,
             piece_len,
         }
     }
 
-    /// An empty piece with room to fill: a new one while fewer than [`PIECES`] exist,
-    /// else the next one the writer has finished with.
+    /// An empty piece with room to fill: a spare or new one while fewer than the file's
+    /// pieces exist, else the next one the writer has finished with.
     pub async fn piece(&mut self) -> io::Result<Vec<u8>> {
         if let Some(mut piece) = self.spare.pop() {
             piece.clear();
@@ -141,7 +151,7 @@ mod tests {
                 sink.write(piece).await.unwrap();
             }
             pieces = sink.finish().await.unwrap();
-            assert_eq!(pieces.len(), PIECES, "every piece comes back");
+            assert_eq!(pieces.len(), 4, "every piece comes back");
             let back = std::fs::read(&path).unwrap();
             assert_eq!(back.len(), total);
             assert!(back
@@ -150,7 +160,7 @@ mod tests {
                 .all(|(i, &b)| b == (i % 251) as u8 ^ round));
         }
         // The second file was written with the first one's pieces.
-        assert!(made.len() <= PIECES, "{} pieces allocated", made.len());
+        assert_eq!(made.len(), 4, "{} pieces allocated", made.len());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -159,7 +169,7 @@ mod tests {
         let path = PathBuf::from("/proc/labwire-no-such-dir/frame.fits");
         let mut sink = FileSink::create(path, 10, Vec::new());
         let mut failed = false;
-        for _ in 0..PIECES + 1 {
+        for _ in 0..pieces_for(10, 10) + 1 {
             let piece = sink.piece().await;
             let Ok(mut piece) = piece else {
                 failed = true;

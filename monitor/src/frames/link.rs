@@ -14,7 +14,7 @@ use labwire_protocol::{LineCodec, Message, DEFAULT_MAX_LINE, PAYLOAD_KEY};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -42,6 +42,14 @@ impl std::fmt::Display for LinkError {
             LinkError::Refused(why) => write!(f, "refused: {why}"),
         }
     }
+}
+
+/// A frame in its file.
+pub struct Fetched {
+    /// The `get_frame` reply line.
+    pub reply: Message,
+    /// When its last byte came off the socket (the file may have been finished later).
+    pub received: Instant,
 }
 
 struct Conn {
@@ -96,7 +104,7 @@ impl CameraLink {
 
     /// `request` (a `get_frame`), its payload written to `file` (created or truncated).
     /// Answers the reply line (its `bytes=` included) once every byte is in the file.
-    pub async fn fetch(&mut self, request: Message, file: &Path) -> Result<Message, LinkError> {
+    pub async fn fetch(&mut self, request: Message, file: &Path) -> Result<Fetched, LinkError> {
         let result = self.fetch_into(request, file).await;
         if matches!(result, Err(LinkError::Connection(_))) {
             self.conn = None;
@@ -104,7 +112,7 @@ impl CameraLink {
         result
     }
 
-    async fn fetch_into(&mut self, request: Message, path: &Path) -> Result<Message, LinkError> {
+    async fn fetch_into(&mut self, request: Message, path: &Path) -> Result<Fetched, LinkError> {
         let reply = self.exchange(request).await?;
         if reply.is_error() {
             return Err(LinkError::Refused(
@@ -156,9 +164,10 @@ impl CameraLink {
             }
             left -= n;
         }
+        let received = Instant::now();
         sink.write(piece).await.map_err(failed)?;
         self.pieces = sink.finish().await.map_err(failed)?;
-        Ok(reply)
+        Ok(Fetched { reply, received })
     }
 
     /// Write `request` with a fresh tag and read the reply line carrying it.
