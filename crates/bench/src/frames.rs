@@ -1,16 +1,18 @@
 //! `frames`: how fast camera frames move from a labwire-ccd (simulating its Archon) into
 //! the monitor's frames directory, as a ratio to a raw loopback TCP copy of the same
 //! bytes measured in the same run; and the monitor's command-port round trip (`clients`,
-//! ping-pong) while the frames move, against the same with nothing moving.
+//! ping-pong) and page load (`GET /`) while the frames move, against the same with
+//! nothing moving.
 //!
-//! The monitor's rates are its own measurements, read from its `/metrics`: bytes over the
-//! seconds from each `get_frame` written to the frame's last byte off the socket (the
-//! daemon serving it and loopback TCP: the frame moving, the figure the target is for),
-//! and to its last byte in the file (the frames directory's disk as well). The reference
-//! copies the same number of bytes per frame from one socket to another in this process,
-//! in 1 MiB writes, and keeps the median of its copies; a second one writes them to a file
-//! in the frames directory. Peak memory (VmHWM) of the monitor and the camera daemon is
-//! reported in frames.
+//! The monitor's rates are its own measurements, read from its `/metrics` after each
+//! frame: a frame's bytes over its seconds from `get_frame` written to the last byte off
+//! the socket (the daemon serving it and loopback TCP: the frame moving, the figure the
+//! target is for), and to its last byte in the file (the frames directory's disk as
+//! well), the median over the frames. After each frame, the reference copies the same
+//! number of bytes from one socket to another in this process, in 1 MiB writes, and
+//! writes them to a file in the frames directory; the medians count. Interleaved, the two
+//! see the same moments of a shared machine. Peak memory (VmHWM) of the monitor and the
+//! camera daemon is reported in frames.
 
 use crate::idle::read_memory;
 use crate::monitor::TempDir;
@@ -126,14 +128,19 @@ impl Line {
     }
 }
 
-/// The monitor's `/metrics` samples without labels.
-async fn metrics(http: SocketAddr) -> Result<Vec<(String, f64)>, Error> {
+/// `GET path` on a connection of its own; the whole answer, head and body.
+async fn http_get(http: SocketAddr, path: &str) -> Result<String, Error> {
     let mut stream = TcpStream::connect(http).await?;
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await?;
-    let text = String::from_utf8_lossy(&answer);
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// The monitor's `/metrics` samples without labels.
+async fn metrics(http: SocketAddr) -> Result<Vec<(String, f64)>, Error> {
+    let text = http_get(http, "/metrics").await?;
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     Ok(body
         .lines()
@@ -161,6 +168,21 @@ async fn ping(addr: SocketAddr, stop: CancellationToken) -> Result<Histogram, Er
         line.ask("clients").await?;
         histogram.record(started.elapsed());
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(histogram)
+}
+
+/// Loads of the page (`GET /`, a new connection each) until `stop`.
+async fn page_ping(http: SocketAddr, stop: CancellationToken) -> Result<Histogram, Error> {
+    let mut histogram = Histogram::default();
+    while !stop.is_cancelled() {
+        let started = Instant::now();
+        let page = http_get(http, "/").await?;
+        if !page.starts_with("HTTP/1.1 200") {
+            return Err(format!("the page: {}", page.lines().next().unwrap_or("")).into());
+        }
+        histogram.record(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(histogram)
 }
@@ -288,13 +310,22 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
     // The command port with nothing moving, then while frames move.
     let stop = CancellationToken::new();
     let idle = tokio::spawn(ping(port, stop.clone()));
+    let idle_page = tokio::spawn(page_ping(http, stop.clone()));
     tokio::time::sleep(Duration::from_secs_f64(spec.idle_seconds)).await;
     stop.cancel();
     let idle = idle.await??;
+    let idle_page = idle_page.await??;
 
     let stop = CancellationToken::new();
     let busy = tokio::spawn(ping(port, stop.clone()));
+    let busy_page = tokio::spawn(page_ping(http, stop.clone()));
     let started = Instant::now();
+    // Each frame's own seconds (deltas of the monitor's counters), and the references
+    // measured between the frames, so that both see the same moments of a noisy machine.
+    let (mut receives, mut transfers) = (Vec::new(), Vec::new());
+    let (mut copies, mut writes) = (Vec::new(), Vec::new());
+    let (mut received_before, mut transferred_before) = (0.0, 0.0);
+    let mut per_frame = 0u64;
     for n in 1..=spec.frames {
         let deadline = Instant::now() + FRAME_TIMEOUT;
         loop {
@@ -318,6 +349,13 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
                 return Err("the monitor failed to store a frame".into());
             }
             if metric(&samples, "labwire_frames_stored_total") >= f64::from(n) {
+                let received = metric(&samples, "labwire_frame_receive_seconds_total");
+                let transferred = metric(&samples, "labwire_frame_transfer_seconds_total");
+                receives.push(received - received_before);
+                transfers.push(transferred - transferred_before);
+                (received_before, transferred_before) = (received, transferred);
+                let bytes = metric(&samples, "labwire_frame_bytes_total");
+                per_frame = (bytes / f64::from(n)) as u64;
                 break;
             }
             if Instant::now() > deadline {
@@ -325,30 +363,25 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        for _ in 0..spec.copies.max(1) {
+            copies.push(raw_copy(per_frame).await?);
+            writes.push(raw_file_write(per_frame, &frames_dir)?);
+        }
     }
     let wall = started.elapsed();
     stop.cancel();
     let busy = busy.await??;
+    let busy_page = busy_page.await??;
 
-    let samples = metrics(http).await?;
-    let stored = metric(&samples, "labwire_frames_stored_total");
-    let bytes = metric(&samples, "labwire_frame_bytes_total");
-    let seconds = metric(&samples, "labwire_frame_transfer_seconds_total");
-    let receiving = metric(&samples, "labwire_frame_receive_seconds_total");
-    let per_frame = (bytes / stored.max(1.0)) as u64;
-    let monitor_rate = bytes / seconds.max(1e-9);
-    let receive_rate = bytes / receiving.max(1e-9);
+    let stored = receives.len();
+    let monitor_rate = per_frame as f64 / median(transfers);
+    let receive_rate = per_frame as f64 / median(receives);
     let peak_mb = |announced: &Announced| {
         read_memory(announced.child.id()).map_or(f64::NAN, |m| m.hwm_kb as f64 / 1e3)
     };
     let frame_mb = per_frame as f64 / 1e6;
     let (monitor_frames, camera_frames) =
         (peak_mb(&monitor) / frame_mb, peak_mb(&camera) / frame_mb);
-    let (mut copies, mut writes) = (Vec::new(), Vec::new());
-    for _ in 0..spec.copies.max(1) {
-        copies.push(raw_copy(per_frame).await?);
-        writes.push(raw_file_write(per_frame, &frames_dir)?);
-    }
     let raw_rate = per_frame as f64 / median(copies);
     let disk_rate = per_frame as f64 / median(writes);
     let frame_ratio = monitor_rate / raw_rate;
@@ -394,9 +427,18 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
         us(busy.max()),
         busy.count(),
     );
+    println!(
+        "the page (GET /, a new connection each): idle p50 {} us p99 {} us; while frames move p50 {} us p99 {} us max {} us ({} loads)",
+        us(idle_page.quantile(0.5)),
+        us(idle_page.quantile(0.99)),
+        us(busy_page.quantile(0.5)),
+        us(busy_page.quantile(0.99)),
+        us(busy_page.max()),
+        busy_page.count(),
+    );
     let result = Message::new("result")
         .kwarg("bench", "frames")
-        .kwarg("frames", format_number(stored))
+        .kwarg("frames", stored.to_string())
         .kwarg("frame_bytes", per_frame.to_string())
         .kwarg("receive_mb_s", mb(receive_rate))
         .kwarg("raw_mb_s", mb(raw_rate))
@@ -410,6 +452,9 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
         .kwarg("busy_p50_us", us(busy.quantile(0.5)))
         .kwarg("busy_p99_us", us(busy.quantile(0.99)))
         .kwarg("busy_max_us", us(busy.max()))
+        .kwarg("page_idle_p50_us", us(idle_page.quantile(0.5)))
+        .kwarg("page_busy_p50_us", us(busy_page.quantile(0.5)))
+        .kwarg("page_busy_p99_us", us(busy_page.quantile(0.99)))
         .kwarg("monitor_peak_frames", format!("{monitor_frames:.2}"))
         .kwarg("camera_peak_frames", format!("{camera_frames:.2}"));
     println!("{}", result.to_line());

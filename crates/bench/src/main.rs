@@ -146,8 +146,9 @@ struct FramesArgs {
     /// The simulated sensor, WIDTHxHEIGHT.
     #[arg(long, default_value = "4096x4096")]
     sensor: String,
-    /// Raw loopback copies of one frame's bytes for the reference (the median counts).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// Raw loopback copies of one frame's bytes after each frame, for the reference (the
+    /// median of all counts), and as many file writes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     copies: u32,
     /// Seconds of command-port round trips with nothing moving, first.
     #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
