@@ -342,7 +342,9 @@
       return null;
     }
     const reply = await response.json();
-    if (!quiet || !reply.ok) showReply(line, reply.reply, reply.ok);
+    // A reply with a text payload (`logs`) shows it under the line.
+    const text = reply.payload ? `${reply.reply}\n${reply.payload}` : reply.reply;
+    if (!quiet || !reply.ok) showReply(line, text, reply.ok);
     return reply;
   }
 

@@ -1488,3 +1488,4 @@ async fn a_plotted_profile_setpoint_is_the_daemons_plan_to_its_end() {
 }
 
 mod archive;
+mod logbook;
