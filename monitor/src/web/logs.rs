@@ -64,9 +64,11 @@ where
             "before" => before = Some(paging::cursor(value)?),
             "limit" => limit = paging::limit(value, listing::MAX_LIMIT)?,
             "format" => format = Format::parse(value)?,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown parameter {other:?}: source, level, text, from, to, before, limit, format"
-            )),
+            ))
+            }
         }
     }
     let range = Range::parse_spanning(from.as_deref(), to.as_deref(), now, LONGEST)?;
