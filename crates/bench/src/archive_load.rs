@@ -67,7 +67,7 @@ fn seed(db: &std::path::Path, spec: &ArchiveLoadSpec) -> Result<(), Error> {
         let step = DAY_MS / i64::from(spec.logs.max(1));
         for n in 0..spec.logs {
             let i = n as usize;
-            let message = if i % 97 == 0 {
+            let message = if i.is_multiple_of(97) {
                 format!("pump {} makes a noise", i % 7)
             } else {
                 format!("line {n}: all quiet on channel {}", i % 13)
@@ -89,7 +89,7 @@ fn seed(db: &std::path::Path, spec: &ArchiveLoadSpec) -> Result<(), Error> {
             alarm.execute((
                 "lab",
                 format!("v{}", n % spec.variables.max(1)),
-                if n % 2 == 0 { "high" } else { "low" },
+                if n.is_multiple_of(2) { "high" } else { "low" },
                 1.5,
                 raised,
                 raised + step / 2,
