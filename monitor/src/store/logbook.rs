@@ -1,6 +1,6 @@
 //! The stored log lines and alarms as a logbook: filtered, newest first, in pages that
-//! continue below a row id (a cursor, so lines stored meanwhile neither shift nor repeat
-//! a page the way an offset would).
+//! continue below a row (its id is the cursor, so lines stored meanwhile neither shift
+//! nor repeat a page the way an offset would).
 //!
 //! An alarm's row holds its whole life: raised, acknowledged and cleared times
 //! (`alarms.raised_at`, `acked_at`, `cleared_at`, written by the writer as they happen),
@@ -32,7 +32,8 @@ pub struct LogQuery {
     pub text: Option<String>,
     pub from: SystemTime,
     pub to: SystemTime,
-    /// Only rows below this id: the previous page's last.
+    /// Only lines after this one (by time, then id) in the order of the pages: the
+    /// previous page's last.
     pub before: Option<i64>,
     pub limit: usize,
 }
@@ -75,7 +76,9 @@ fn levels_from(min: LogLevel) -> String {
 }
 
 impl Reader {
-    /// Log lines as `query` asks, newest first.
+    /// Log lines as `query` asks, newest first. In the order of `logs_t`, the index on
+    /// `(t, rowid)`, read backwards: a page is one range of the index that stops at its
+    /// limit, however long the log, never a sort of everything in the range.
     pub fn logs(&self, query: &LogQuery) -> Result<Page<Stored<LogRecord>>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
@@ -83,8 +86,8 @@ impl Reader {
              WHERE t >= ?1 AND t <= ?2 AND instr(?3, ',' || level || ',') > 0 \
              AND (?4 IS NULL OR source = ?4) \
              AND (?5 IS NULL OR message LIKE ?5 ESCAPE '\\') \
-             AND (?6 IS NULL OR id < ?6) \
-             ORDER BY id DESC LIMIT ?7",
+             AND (?6 IS NULL OR (t, id) < ((SELECT t FROM logs WHERE id = ?6), ?6)) \
+             ORDER BY t DESC, id DESC LIMIT ?7",
         )?;
         let params = (
             to_millis(query.from),
@@ -257,6 +260,32 @@ mod tests {
         });
         assert!(!rest.more);
         assert_eq!(messages(&rest), ["Output ON", "polled"]);
+    }
+
+    #[test]
+    fn pages_follow_time_then_id_through_lines_of_the_same_moment() {
+        let dir = TempDir::new("logbook-order");
+        let store = Store::open(dir.path().join("h.sqlite"), StoreOptions::default()).unwrap();
+        // Stored out of time order (a line queued late), and three in one millisecond.
+        for (s, message) in [(5, "e"), (1, "a"), (3, "b"), (3, "c"), (3, "d")] {
+            store.record_log(at(s), "info", "script", message);
+        }
+        store.flush().unwrap();
+        let reader = open_reader(store.path()).unwrap();
+        let mut query = LogQuery {
+            limit: 1,
+            ..all_logs()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = reader.logs(&query).unwrap();
+            seen.extend(messages(&page).iter().map(|m| m.to_string()));
+            if !page.more {
+                break;
+            }
+            query.before = Some(page.items[0].id);
+        }
+        assert_eq!(seen, ["e", "d", "c", "b", "a"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! every few seconds while it shows them); the first request gets the average since the
 //! monitor started.
 //!
-//! `{"name", "started", "uptime_seconds", "clients", "connected", "polls_total",
+//! `{"name", "started", "started_t", "uptime_seconds", "clients", "connected", "polls_total",
 //! "poll_failures_total", "polls_per_second", "rate_seconds", "store": {"path",
 //! "heartbeat_seconds", "queued", "queue_capacity", "samples_written_total",
 //! "samples_dropped_total", "records_dropped_total", "write_errors_total",
