@@ -443,23 +443,29 @@ impl MonitorService {
             .archive
             .as_ref()
             .ok_or_else(|| Error::new(ErrorCode::Internal, "this command port reads no archive"))?;
-        let query = asked.query.clone();
-        let page = match pool.read(move |reader| reader.logs(&query)).await {
-            Ok(Ok(page)) => page,
+        // Written where it is read: a page of a thousand lines is no work for this port.
+        let format = asked.format;
+        let job = pool.read(move |reader| {
+            let page = reader.logs(&asked.query)?;
+            let body = match format {
+                Format::Csv => crate::web::logs::csv(&page),
+                _ => crate::web::logs::json_document(&asked.query, &page).to_string(),
+            };
+            let next = crate::web::logs::next(&page);
+            Ok::<_, crate::store::StoreError>((body, page.items.len(), page.more, next))
+        });
+        let (body, lines, more, next) = match job.await {
+            Ok(Ok(answer)) => answer,
             Ok(Err(err)) => return Err(Error::new(ErrorCode::Internal, err.to_string())),
             Err(PoolError::Busy) => {
                 return Err(Error::new(ErrorCode::Busy, PoolError::Busy.to_string()))
             }
             Err(err) => return Err(Error::new(ErrorCode::Internal, err.to_string())),
         };
-        let body = match asked.format {
-            Format::Csv => crate::web::logs::csv(&page),
-            _ => crate::web::logs::json_document(&asked.query, &page).to_string(),
-        };
         let mut reply = Message::ok_reply(request)
-            .kwarg("n", page.items.len().to_string())
-            .kwarg("more", format_bool(page.more));
-        if let Some(next) = crate::web::logs::next(&page) {
+            .kwarg("n", lines.to_string())
+            .kwarg("more", format_bool(more));
+        if let Some(next) = next {
             reply.set("next", next.to_string());
         }
         Ok(reply.with_payload(body.into_bytes()))

@@ -19,7 +19,7 @@ use super::history::csv_field;
 use super::listing::{self, Cell, Format};
 use super::logs::next;
 use super::range::{Range, LONGEST};
-use super::{blocking, failure, paging, unix_seconds, utc_millis, Web};
+use super::{failure, paging, unix_seconds, utc_millis, Web};
 use crate::alarms::CONNECTION_KEY;
 use crate::store::{AlarmQuery, AlarmRecord, AlarmState, Page, Stored};
 use axum::extract::{RawQuery, State};
@@ -184,62 +184,60 @@ pub async fn list(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Res
         Ok(request) => request,
         Err(why) => return failure(StatusCode::BAD_REQUEST, why),
     };
-    let asked = request.query.clone();
-    let page = match web
+    let monitor = web.hub.name.clone();
+    let outcome = web
         .blocking
-        .read(move |reader| reader.alarm_history(&asked))
-        .await
-    {
-        Ok(Ok(page)) => page,
-        Ok(Err(err)) => return failure(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
-        Err(err) => return blocking::unavailable(&web.counters, err),
-    };
-    let when = |t: Option<SystemTime>| Cell::text(t.map(utc_millis).unwrap_or_default());
-    listing::respond(
-        &web,
-        listing::Answer {
-            route: "/monitor/alarms",
-            query: &query,
-            format: request.format,
-            next: next(&page),
-            json: json_document(&request.query, &page, now),
-            csv: &|| csv(&page),
-            title: "Alarm history",
-            columns: &[
-                "alarm",
-                "state",
-                "value",
-                "message",
-                "raised",
-                "acknowledged",
-                "cleared",
-            ],
-            rows: &|| {
-                page.items
-                    .iter()
-                    .map(|Stored { record: a, .. }| {
-                        let name = format!("{}.{}", a.client, a.key);
-                        vec![
-                            match plot_link(a, now) {
-                                Some(href) => Cell::link(name, href),
-                                None => Cell::text(name),
-                            },
-                            Cell::text(a.state.clone()),
-                            Cell::text(
-                                a.value
-                                    .map(labwire_protocol::format_number)
-                                    .unwrap_or_default(),
-                            ),
-                            Cell::text(a.message.clone()),
-                            when(Some(a.raised_at)),
-                            when(a.acked_at),
-                            when(a.cleared_at),
-                        ]
-                    })
-                    .collect()
-            },
-        },
-    )
+        .read(move |reader| {
+            let page = reader
+                .alarm_history(&request.query)
+                .map_err(|err| err.to_string())?;
+            let when = |t: Option<SystemTime>| Cell::text(t.map(utc_millis).unwrap_or_default());
+            listing::render(listing::Answer {
+                monitor: &monitor,
+                route: "/monitor/alarms",
+                query: &query,
+                format: request.format,
+                next: next(&page),
+                json: &|| json_document(&request.query, &page, now),
+                csv: &|| csv(&page),
+                title: "Alarm history",
+                columns: &[
+                    "alarm",
+                    "state",
+                    "value",
+                    "message",
+                    "raised",
+                    "acknowledged",
+                    "cleared",
+                ],
+                rows: &|| {
+                    page.items
+                        .iter()
+                        .map(|Stored { record: a, .. }| {
+                            let name = format!("{}.{}", a.client, a.key);
+                            vec![
+                                match plot_link(a, now) {
+                                    Some(href) => Cell::link(name, href),
+                                    None => Cell::text(name),
+                                },
+                                Cell::text(a.state.clone()),
+                                Cell::text(
+                                    a.value
+                                        .map(labwire_protocol::format_number)
+                                        .unwrap_or_default(),
+                                ),
+                                Cell::text(a.message.clone()),
+                                when(Some(a.raised_at)),
+                                when(a.acked_at),
+                                when(a.cleared_at),
+                            ]
+                        })
+                        .collect()
+                },
+            })
+        })
+        .await;
+    listing::respond(&web, outcome)
 }
 
 #[cfg(test)]

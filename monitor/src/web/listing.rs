@@ -4,6 +4,7 @@
 //! next page is `next` in the JSON and the `X-Labwire-Next` header in all three. Empty
 //! filter values count as left out, so a form's blank fields filter nothing.
 
+use super::blocking::PoolError;
 use super::{failure, Web};
 use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -94,20 +95,29 @@ struct Listing<'a> {
     asset_version: &'static str,
 }
 
-/// A page of a list, in the three formats.
+/// A page of a list, to be written in one of the three formats. Built and rendered in
+/// the blocking pool, with the rows just read: a page of a thousand lines is CPU work
+/// that does not belong on the threads serving the command port.
 pub struct Answer<'a> {
+    /// The monitor's name, for the HTML page's title.
+    pub monitor: &'a str,
     pub route: &'a str,
     /// The request's query, to build the links from.
     pub query: &'a str,
     pub format: Format,
     pub next: Option<i64>,
-    pub json: serde_json::Value,
-    /// Called for CSV only.
+    pub json: &'a dyn Fn() -> serde_json::Value,
     pub csv: &'a dyn Fn() -> String,
     pub title: &'a str,
     pub columns: &'a [&'a str],
-    /// Called for HTML only.
     pub rows: &'a dyn Fn() -> Vec<Vec<Cell>>,
+}
+
+/// A page written: its content type, its text, the cursor of the page after it.
+pub struct Body {
+    pub kind: &'static str,
+    pub text: String,
+    pub next: Option<i64>,
 }
 
 /// The route's URL with `query`, its `before` and `format` replaced.
@@ -125,9 +135,10 @@ fn link(route: &str, query: &str, before: Option<i64>, format: &str) -> String {
     format!("{route}?{}", out.finish())
 }
 
-pub fn respond(web: &Web, answer: Answer<'_>) -> Response {
-    let (kind, body) = match answer.format {
-        Format::Json => ("application/json", answer.json.to_string()),
+/// Write the page in its format.
+pub fn render(answer: Answer<'_>) -> Result<Body, String> {
+    let (kind, text) = match answer.format {
+        Format::Json => ("application/json", (answer.json)().to_string()),
         Format::Csv => ("text/csv; charset=utf-8", (answer.csv)()),
         Format::Html => {
             let before = pairs(answer.query)
@@ -135,7 +146,7 @@ pub fn respond(web: &Web, answer: Answer<'_>) -> Response {
                 .find(|(key, _)| key == "before")
                 .and_then(|(_, value)| value.parse().ok());
             let page = Listing {
-                monitor: &web.hub.name,
+                monitor: answer.monitor,
                 title: answer.title,
                 columns: answer.columns,
                 rows: (answer.rows)(),
@@ -146,26 +157,36 @@ pub fn respond(web: &Web, answer: Answer<'_>) -> Response {
                 json: link(answer.route, answer.query, before, "json"),
                 asset_version: super::assets::version(),
             };
-            match page.render() {
-                Ok(html) => ("text/html; charset=utf-8", html),
-                Err(err) => {
-                    return failure(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("listing template: {err}"),
-                    )
-                }
-            }
+            let html = page
+                .render()
+                .map_err(|err| format!("listing template: {err}"))?;
+            ("text/html; charset=utf-8", html)
         }
+    };
+    Ok(Body {
+        kind,
+        text,
+        next: answer.next,
+    })
+}
+
+/// The answer to a list's request: the page, or why there is none (the pool's 503, a
+/// failed read's 500).
+pub fn respond(web: &Web, outcome: Result<Result<Body, String>, PoolError>) -> Response {
+    let body = match outcome {
+        Ok(Ok(body)) => body,
+        Ok(Err(why)) => return failure(StatusCode::INTERNAL_SERVER_ERROR, why),
+        Err(err) => return super::blocking::unavailable(&web.counters, err),
     };
     let mut response = (
         [
-            (header::CONTENT_TYPE, kind),
+            (header::CONTENT_TYPE, body.kind),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        body,
+        body.text,
     )
         .into_response();
-    if let Some(next) = answer.next {
+    if let Some(next) = body.next {
         response
             .headers_mut()
             .insert("x-labwire-next", HeaderValue::from(next));

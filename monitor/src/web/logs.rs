@@ -15,7 +15,7 @@
 use super::history::csv_field;
 use super::listing::{self, Cell, Format};
 use super::range::{Range, LONGEST};
-use super::{blocking, failure, paging, unix_seconds, utc_millis, Web};
+use super::{failure, paging, unix_seconds, utc_millis, Web};
 use crate::store::{LogQuery, LogRecord, Page, Stored};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -140,38 +140,38 @@ pub async fn list(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Res
         Ok(request) => request,
         Err(why) => return failure(StatusCode::BAD_REQUEST, why),
     };
-    let asked = request.query.clone();
-    let page = match web.blocking.read(move |reader| reader.logs(&asked)).await {
-        Ok(Ok(page)) => page,
-        Ok(Err(err)) => return failure(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
-        Err(err) => return blocking::unavailable(&web.counters, err),
-    };
-    listing::respond(
-        &web,
-        listing::Answer {
-            route: "/monitor/logs",
-            query: &query,
-            format: request.format,
-            next: next(&page),
-            json: json_document(&request.query, &page),
-            csv: &|| csv(&page),
-            title: "Log",
-            columns: &["UTC", "level", "source", "message"],
-            rows: &|| {
-                page.items
-                    .iter()
-                    .map(|Stored { record, .. }| {
-                        vec![
-                            Cell::text(utc_millis(record.time)),
-                            Cell::text(record.level.clone()),
-                            Cell::text(record.source.clone()),
-                            Cell::text(record.message.clone()),
-                        ]
-                    })
-                    .collect()
-            },
-        },
-    )
+    let monitor = web.hub.name.clone();
+    let outcome = web
+        .blocking
+        .read(move |reader| {
+            let page = reader.logs(&request.query).map_err(|err| err.to_string())?;
+            listing::render(listing::Answer {
+                monitor: &monitor,
+                route: "/monitor/logs",
+                query: &query,
+                format: request.format,
+                next: next(&page),
+                json: &|| json_document(&request.query, &page),
+                csv: &|| csv(&page),
+                title: "Log",
+                columns: &["UTC", "level", "source", "message"],
+                rows: &|| {
+                    page.items
+                        .iter()
+                        .map(|Stored { record, .. }| {
+                            vec![
+                                Cell::text(utc_millis(record.time)),
+                                Cell::text(record.level.clone()),
+                                Cell::text(record.source.clone()),
+                                Cell::text(record.message.clone()),
+                            ]
+                        })
+                        .collect()
+                },
+            })
+        })
+        .await;
+    listing::respond(&web, outcome)
 }
 
 #[cfg(test)]
