@@ -46,13 +46,13 @@ pub struct FramesSpec {
 
 /// A child process announcing its addresses on stdout (`<prefix><addr>` lines); killed
 /// when dropped.
-struct Announced {
+pub(crate) struct Announced {
     child: Child,
-    addrs: Vec<SocketAddr>,
+    pub(crate) addrs: Vec<SocketAddr>,
 }
 
 impl Announced {
-    fn start(bin: &Path, args: &[&str], prefixes: &[&str]) -> Result<Announced, Error> {
+    pub(crate) fn start(bin: &Path, args: &[&str], prefixes: &[&str]) -> Result<Announced, Error> {
         let mut child = Command::new(bin)
             .args(args)
             .stdin(Stdio::null())
@@ -101,13 +101,13 @@ impl Drop for Announced {
 }
 
 /// One ping-pong protocol connection.
-struct Line {
+pub(crate) struct Line {
     reader: AsyncBufReader<tokio::net::tcp::OwnedReadHalf>,
     writer: tokio::net::tcp::OwnedWriteHalf,
 }
 
 impl Line {
-    async fn connect(addr: SocketAddr) -> Result<Line, Error> {
+    pub(crate) async fn connect(addr: SocketAddr) -> Result<Line, Error> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (read, writer) = stream.into_split();
@@ -117,7 +117,7 @@ impl Line {
         })
     }
 
-    async fn ask(&mut self, request: &str) -> Result<Message, Error> {
+    pub(crate) async fn ask(&mut self, request: &str) -> Result<Message, Error> {
         let line = parse_line(request)?.to_line() + "\n";
         self.writer.write_all(line.as_bytes()).await?;
         let mut reply = String::new();
@@ -160,7 +160,7 @@ fn metric(samples: &[(String, f64)], name: &str) -> f64 {
 }
 
 /// Round trips of `clients` on `addr` until `stop`.
-async fn ping(addr: SocketAddr, stop: CancellationToken) -> Result<Histogram, Error> {
+pub(crate) async fn ping(addr: SocketAddr, stop: CancellationToken) -> Result<Histogram, Error> {
     let mut line = Line::connect(addr).await?;
     let mut histogram = Histogram::default();
     while !stop.is_cancelled() {
