@@ -375,7 +375,7 @@ async fn a_slow_or_gone_broker_never_slows_polling_and_the_monitor_comes_back() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_over_mqtt_need_the_token() {
-    let broker = Mosquitto::start();
+    let mut broker = Mosquitto::start();
     let dir = TempDir::new("mqtt-commands");
     let p = psu("p");
     let config = write_config(
@@ -488,6 +488,22 @@ async fn commands_over_mqtt_need_the_token() {
         metric(http, "labwire_mqtt_commands_refused_total", Some(TOKEN)).await,
         3.0
     );
+
+    // A new broker knows no subscriptions: the monitor subscribes again on reconnection.
+    drop(live);
+    broker.stop();
+    metric_is(http, "labwire_mqtt_connected", Some(TOKEN), |v| v == 0.0).await;
+    broker.start_again();
+    metric_is(http, "labwire_mqtt_connected", Some(TOKEN), |v| v == 1.0).await;
+    let live = Subscriber::start(&broker, "labwire/#").await;
+    let reply = eventually(WAIT, "a reply from the new broker", || async {
+        live.publish("labwire/$command", ask(4, "clients", Some(TOKEN)))
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        live.on("labwire/replies/4").first().cloned()
+    })
+    .await;
+    assert!(reply.payload.contains("\"ok\":true"), "{reply:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use super::Mqtt;
 use crate::web::auth::is_token;
 use crate::web::command::{execute, reply_json, MAX_BODY};
 use labwire_protocol::{ErrorCode, Message};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -138,21 +138,19 @@ pub fn receive(mqtt: &Arc<Mqtt>, publish: rumqttc::Publish, tracker: &TaskTracke
     let request = match parse(&publish.payload).and_then(|request| admit(request, expected)) {
         Ok(request) => request,
         Err(refusal) => {
-            counters.commands_refused.fetch_add(1, Ordering::Relaxed);
             let reply = Message::error_reply(None, None, refusal.code, refusal.why);
-            tracker.spawn(answer(mqtt.clone(), refusal.reply_to, refusal.id, reply));
+            refuse(mqtt, refusal.reply_to, refusal.id, reply);
             return;
         }
     };
     let Ok(permit) = mqtt.in_flight.clone().try_acquire_owned() else {
-        counters.commands_refused.fetch_add(1, Ordering::Relaxed);
         let reply = Message::error_reply(
             None,
             None,
             ErrorCode::Busy,
             format!("{MAX_IN_FLIGHT} commands from MQTT are running; try again"),
         );
-        tracker.spawn(answer(mqtt.clone(), request.reply_to, request.id, reply));
+        refuse(mqtt, request.reply_to, request.id, reply);
         return;
     };
     counters.commands.fetch_add(1, Ordering::Relaxed);
@@ -170,30 +168,56 @@ pub fn receive(mqtt: &Arc<Mqtt>, publish: rumqttc::Publish, tracker: &TaskTracke
     });
 }
 
-/// Publish `reply` as the page's JSON with the request's `id`.
-async fn answer(mqtt: Arc<Mqtt>, reply_to: Option<String>, id: Option<Json>, reply: Message) {
-    let mut document = reply_json(&reply);
-    if let Some(id) = id {
-        document["id"] = id;
-    }
-    let topic = reply_to.unwrap_or_else(|| mqtt.topics.reply());
-    let publish = mqtt
+/// Answer a refused message if the client has room now: a flood of refusals must not
+/// pile up waiting for the broker (a dropped refusal is counted as dropped).
+fn refuse(mqtt: &Mqtt, reply_to: Option<String>, id: Option<Json>, reply: Message) {
+    mqtt.counters
+        .commands_refused
+        .fetch_add(1, Ordering::Relaxed);
+    let (topic, document) = reply_message(mqtt, reply_to, id, &reply);
+    if mqtt
         .client
-        .publish(topic, mqtt.qos, false, document.to_string());
+        .try_publish(topic, mqtt.qos, false, document)
+        .is_err()
+    {
+        mqtt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Publish `reply`, waiting for room (the command's permit bounds how many wait).
+async fn answer(mqtt: Arc<Mqtt>, reply_to: Option<String>, id: Option<Json>, reply: Message) {
+    let (topic, document) = reply_message(&mqtt, reply_to, id, &reply);
+    let publish = mqtt.client.publish(topic, mqtt.qos, false, document);
     tokio::select! {
         _ = mqtt.shutdown.cancelled() => {}
         _ = publish => {}
     }
 }
 
-/// A command message as a script writes it (tests and docs).
-pub fn message(command: &str, token: Option<&str>, reply_to: &str, id: u64) -> String {
-    json!({"command": command, "token": token, "reply_to": reply_to, "id": id}).to_string()
+/// Where the reply goes, and the page's JSON of it with the request's `id`.
+fn reply_message(
+    mqtt: &Mqtt,
+    reply_to: Option<String>,
+    id: Option<Json>,
+    reply: &Message,
+) -> (String, String) {
+    let mut document = reply_json(reply);
+    if let Some(id) = id {
+        document["id"] = id;
+    }
+    let topic = reply_to.unwrap_or_else(|| mqtt.topics.reply());
+    (topic, document.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A command message as a script writes it.
+    fn message(command: &str, token: Option<&str>, reply_to: &str, id: u64) -> String {
+        json!({"command": command, "token": token, "reply_to": reply_to, "id": id}).to_string()
+    }
 
     #[test]
     fn a_command_message_is_read() {

@@ -49,8 +49,16 @@ pub async fn run(
                     &format!("mqtt: connected to {broker}"),
                 );
                 if mqtt.command_token.is_some() {
-                    // Queued ahead of the resync, so commands are taken from the start.
-                    let _ = mqtt.client.try_subscribe(mqtt.topics.command(), mqtt.qos);
+                    // Sessions are clean: subscribe on every connection. The client's
+                    // channel may be full of messages from before, so wait for room.
+                    let mqtt = mqtt.clone();
+                    tracker.spawn(async move {
+                        let subscribe = mqtt.client.subscribe(mqtt.topics.command(), mqtt.qos);
+                        tokio::select! {
+                            _ = mqtt.shutdown.cancelled() => {}
+                            _ = subscribe => {}
+                        }
+                    });
                 }
                 connections.send_modify(|count| *count += 1);
             }
