@@ -6,18 +6,19 @@
 //! gone, [`run`] drops the message and counts it instead of waiting, so nothing upstream
 //! ever waits for MQTT. A dropped value leaves a stale retained message on the broker, and
 //! a broker that restarted may have lost them all, so after a drop and after every
-//! (re)connection the whole state is queued again, this time waiting for room: the feed
-//! may fall behind the hub meanwhile (counted too, and followed by one more resync), the
-//! hub never falls behind the feed.
+//! (re)connection the whole state is queued again ([`Resync`]): client by client, as the
+//! queue drains, never filling more than half of it, so live changes keep their room and
+//! the hub's streams are read all along.
 
 use super::topics::{monitor_json, state_json};
 use super::Mqtt;
 use crate::hub::Hub;
 use crate::web::events::{alarms_json, log_entry, log_json, status_update};
 use serde_json::Value as Json;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 
@@ -46,26 +47,26 @@ pub async fn run(
         queue,
         alarms: Json::Null,
         stale: false,
+        resync: None,
     };
+    // While a resync waits for the queue to drain: how often to look.
+    let mut drained = tokio::time::interval(RESYNC_TICK);
+    drained.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = mqtt.shutdown.clone();
     loop {
-        if feed.stale && mqtt.counters.connected.load(Ordering::Relaxed) {
+        if feed.stale && feed.resync.is_none() && mqtt.counters.connected.load(Ordering::Relaxed) {
             feed.stale = false;
-            // Lines that arrive meanwhile wait in the hub's streams, or are counted lost.
-            let resynced = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                resynced = feed.resync() => resynced,
-            };
-            if !resynced {
-                return;
-            }
+            feed.resync = Some(Resync::new(&feed));
         }
+        feed.resync_more();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             changed = connections.changed() => {
                 if changed.is_err() {
                     return;
                 }
+                // A new broker, or one that may have forgotten: start over.
+                feed.resync = None;
                 feed.stale = true;
             }
             line = status.recv() => match line {
@@ -86,9 +87,13 @@ pub async fn run(
                 }
                 feed.alarms_changed();
             }
+            _ = drained.tick(), if feed.resync.is_some() => {}
         }
     }
 }
+
+/// How often a resync waiting for room looks at the queue again.
+const RESYNC_TICK: Duration = Duration::from_millis(10);
 
 /// Hand queued messages to the MQTT client until shutdown. The client's own channel is
 /// small, so this waits while the broker is slow or gone and the queue fills behind it.
@@ -124,6 +129,30 @@ struct Feed {
     /// A retained message was dropped or the broker reconnected: the state must be
     /// published again.
     stale: bool,
+    resync: Option<Resync>,
+}
+
+/// The whole state on its way to the queue: `$monitor` first, then each client's
+/// `$state` and last values, in configuration order, then the alarms.
+struct Resync {
+    /// The next client whose messages are made.
+    next_slot: usize,
+    ready: VecDeque<Outgoing>,
+    alarms_made: bool,
+}
+
+impl Resync {
+    fn new(feed: &Feed) -> Resync {
+        Resync {
+            next_slot: 0,
+            ready: VecDeque::from([Outgoing {
+                topic: feed.mqtt.topics.monitor(),
+                payload: monitor_json(&feed.hub.name, true).to_string(),
+                retain: true,
+            }]),
+            alarms_made: false,
+        }
+    }
 }
 
 impl Feed {
@@ -215,48 +244,50 @@ impl Feed {
         message
     }
 
-    /// Queue the whole state, waiting for room: `$monitor`, every client's `$state` and
-    /// last values, the alarms. False when the sending side is gone.
-    async fn resync(&mut self) -> bool {
-        let topics = self.mqtt.topics.clone();
-        let mut messages = vec![Outgoing {
-            topic: topics.monitor(),
-            payload: monitor_json(&self.hub.name, true).to_string(),
-            retain: true,
-        }];
-        let now = SystemTime::now();
-        for slot in self.hub.slots() {
-            let view = slot.view();
-            messages.push(Outgoing {
-                topic: topics.state(&slot.name),
-                payload: state_json(&view, &slot.address, now).to_string(),
-                retain: true,
-            });
-            messages.extend(view.vars.into_iter().map(|(key, value)| Outgoing {
-                topic: topics.value(&slot.name, &key),
-                payload: value,
-                retain: true,
-            }));
-            if messages.len() >= 1024 && !self.queue_all(&mut messages).await {
-                return false;
-            }
-        }
-        let alarms = alarms_json(&self.hub.alarms());
-        messages.push(self.alarm_message(alarms));
-        self.queue_all(&mut messages).await
-    }
-
-    async fn queue_all(&self, messages: &mut Vec<Outgoing>) -> bool {
-        for message in messages.drain(..) {
-            if too_large(&message) {
-                self.mqtt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+    /// Move the resync along while the queue is less than half full; done, it is dropped.
+    fn resync_more(&mut self) {
+        let Some(mut resync) = self.resync.take() else {
+            return;
+        };
+        let half = self.queue.max_capacity() / 2;
+        while self.queue.capacity() > half {
+            if let Some(message) = resync.ready.pop_front() {
+                if too_large(&message) {
+                    self.mqtt.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                } else if self.queue.try_send(message).is_err() {
+                    // Only the feed sends, and there was room: the sending side is gone.
+                    return;
+                }
                 continue;
             }
-            if self.queue.send(message).await.is_err() {
-                return false;
+            if let Some(slot) = self.hub.slots().get(resync.next_slot) {
+                resync.next_slot += 1;
+                let view = slot.view();
+                let topics = &self.mqtt.topics;
+                resync.ready.push_back(Outgoing {
+                    topic: topics.state(&slot.name),
+                    payload: state_json(&view, &slot.address, SystemTime::now()).to_string(),
+                    retain: true,
+                });
+                resync
+                    .ready
+                    .extend(view.vars.into_iter().map(|(key, value)| Outgoing {
+                        topic: topics.value(&slot.name, &key),
+                        payload: value,
+                        retain: true,
+                    }));
+                continue;
             }
+            if !resync.alarms_made {
+                resync.alarms_made = true;
+                let alarms = alarms_json(&self.hub.alarms());
+                let message = self.alarm_message(alarms);
+                resync.ready.push_back(message);
+                continue;
+            }
+            return;
         }
-        true
+        self.resync = Some(resync);
     }
 }
 
