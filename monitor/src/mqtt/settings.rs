@@ -220,8 +220,9 @@ fn check_prefix(prefix: &str) -> Result<(), &'static str> {
 }
 
 /// The user name on the first line, the password on the second, each taken as written
-/// (only the line end removed), so a password may hold any character. Like a `.pgpass`
-/// file, it must not be readable or writable by anyone but its owner.
+/// (only the line end removed), so a password may hold any character. It must not be
+/// open to others, nor writable by its group: owner-only (600), or read by the
+/// monitor's group as the token files under systemd are (`install -m 640 -g labwire`).
 pub fn read_credentials(path: &Path) -> Result<Credentials, String> {
     let shown = path.display();
     owner_only(path)?;
@@ -252,9 +253,9 @@ fn owner_only(path: &Path) -> Result<(), String> {
     let metadata = std::fs::metadata(path)
         .map_err(|err| format!("{}: cannot read credentials file: {err}", path.display()))?;
     let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    if mode & 0o027 != 0 {
         return Err(format!(
-            "{}: credentials file is open to others (mode {mode:03o}); chmod 600 it",
+            "{}: credentials file is open to others (mode {mode:03o}); chmod 600 or 640 it",
             path.display()
         ));
     }
@@ -415,6 +416,9 @@ mod tests {
         )
         .unwrap();
 
+        write("monitor\nread by the group\n", 0o640);
+        let config = crate::config::load(&ini).unwrap().mqtt.unwrap();
+        assert_eq!(config.credentials.unwrap().password, "read by the group");
         write("monitor\np@ss, word; #1\n", 0o600);
         let config = crate::config::load(&ini).unwrap().mqtt.unwrap();
         let credentials = config.credentials.unwrap();
@@ -428,10 +432,11 @@ mod tests {
         for (text, mode, needle) in [
             (
                 "monitor\nsecret\n",
-                0o640,
-                "open to others (mode 640); chmod 600 it",
+                0o644,
+                "open to others (mode 644); chmod 600 or 640 it",
             ),
-            ("monitor\nsecret\n", 0o604, "open to others"),
+            ("monitor\nsecret\n", 0o660, "open to others (mode 660)"),
+            ("monitor\nsecret\n", 0o602, "open to others"),
             ("monitor\n", 0o600, "the password on the second"),
             ("\nsecret\n", 0o600, "the user name on the first line"),
             ("a\nb\nc\n", 0o600, "only two lines"),
