@@ -12,8 +12,9 @@
 //! The reply is the page's JSON (`reply`, `ok`, `name`, `args`, `kwargs`) with the
 //! request's `id`, if any, published (not retained) to `reply_to`, or to
 //! `<prefix>/$reply` when the request names none. A message that is not such a document,
-//! that lacks the token or has a wrong one, or comes while [`MAX_IN_FLIGHT`] commands are
-//! running is answered with an `error` reply and counted as refused; nothing runs.
+//! that lacks the token or has a wrong one, was retained by the broker (it would run on
+//! every reconnection), or comes while [`MAX_IN_FLIGHT`] commands are running is
+//! answered with an `error` reply and counted as refused; nothing runs.
 
 use super::topics::is_publishable;
 use super::Mqtt;
@@ -125,6 +126,20 @@ pub fn admit(request: Request, expected: &str) -> Result<Request, Box<Refusal>> 
     ))
 }
 
+/// A retained command would run again on every connection of the monitor, long after it
+/// was sent: only live messages run.
+fn live(request: Request, retained: bool) -> Result<Request, Box<Refusal>> {
+    if !retained {
+        return Ok(request);
+    }
+    Err(Refusal::new(
+        ErrorCode::Forbidden,
+        "a retained command message is not run (publish commands without retain)",
+        request.reply_to,
+        request.id,
+    ))
+}
+
 /// A message arrived on a subscribed topic: run it if it is an admissible command (on
 /// `tracker`, so a long `wait` holds up nothing), else answer the refusal.
 pub fn receive(mqtt: &Arc<Mqtt>, publish: rumqttc::Publish, tracker: &TaskTracker) {
@@ -135,7 +150,10 @@ pub fn receive(mqtt: &Arc<Mqtt>, publish: rumqttc::Publish, tracker: &TaskTracke
         return;
     }
     let counters = &mqtt.counters;
-    let request = match parse(&publish.payload).and_then(|request| admit(request, expected)) {
+    let admitted = parse(&publish.payload)
+        .and_then(|request| admit(request, expected))
+        .and_then(|request| live(request, publish.retain));
+    let request = match admitted {
         Ok(request) => request,
         Err(refusal) => {
             let reply = Message::error_reply(None, None, refusal.code, refusal.why);
@@ -248,6 +266,16 @@ mod tests {
             .unwrap_err()
             .why
             .contains("needs its token"));
+    }
+
+    #[test]
+    fn retained_commands_do_not_run() {
+        let request = || parse(message("clients", Some("t"), "me/1", 7).as_bytes()).unwrap();
+        assert!(live(request(), false).is_ok());
+        let refusal = live(request(), true).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::Forbidden);
+        assert!(refusal.why.contains("retained"), "{refusal:?}");
+        assert_eq!(refusal.reply_to.as_deref(), Some("me/1"));
     }
 
     #[test]
