@@ -114,7 +114,14 @@ fn token(cli: &Cli) -> Result<Option<String>, String> {
 
 /// Run the monitor until `exit`, SIGINT or SIGTERM.
 pub fn main(cli: Cli) -> ExitCode {
-    let (config, token) = match configuration(&cli).and_then(|c| Ok((c, token(&cli)?))) {
+    let (config, token) = match configuration(&cli)
+        .and_then(|c| Ok((c, token(&cli)?)))
+        .and_then(|(config, token)| {
+            if let Some(mqtt) = &config.mqtt {
+                crate::mqtt::settings::check_token(mqtt, token.as_deref())?;
+            }
+            Ok((config, token))
+        }) {
         Ok(ready) => ready,
         Err(message) => {
             eprintln!("error: {message}");
@@ -194,6 +201,11 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
     let bound = serve(listener, server_config, service, shutdown.clone(), &tracker);
     // Tests and launch scripts read the bound addresses from stdout.
     println!("listening {bound}");
+    if let Some(mqtt) = &config.mqtt {
+        let counters =
+            crate::mqtt::start(mqtt, web.clone(), token.clone(), shutdown.clone(), &tracker);
+        let _ = hub.counters.mqtt.set(counters);
+    }
     tracker.spawn(crate::frames::watch::run(
         hub.clone(),
         web.frames.clone(),

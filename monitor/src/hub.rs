@@ -97,6 +97,8 @@ pub struct Counters {
     pub relayed: AtomicU64,
     pub connects: AtomicU64,
     pub disconnects: AtomicU64,
+    /// Set when `[mqtt]` is configured and its link started.
+    pub mqtt: std::sync::OnceLock<Arc<crate::mqtt::Counters>>,
 }
 
 pub struct Hub {
