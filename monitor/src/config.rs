@@ -30,6 +30,9 @@ pub struct MonitorConfig {
     pub store_interval: Duration,
     /// History older than this is deleted; `None` keeps everything (`retention_days`).
     pub retention: Option<Duration>,
+    /// Per rollup tier (`rollup_1m_days`, `rollup_10m_days`, `rollup_1h_days`): buckets
+    /// older than this are deleted; `None` keeps them.
+    pub rollup_retention: [Option<Duration>; crate::store::TIERS.len()],
     /// In file order, then clients added on the command line.
     pub clients: Vec<ClientConfig>,
     /// Where user block templates live (`template_dir`): a client's `template =` names a
@@ -51,6 +54,7 @@ impl Default for MonitorConfig {
             poll_interval: Duration::from_secs(1),
             store_interval: Duration::from_secs(60),
             retention: None,
+            rollup_retention: [None; crate::store::TIERS.len()],
             clients: Vec::new(),
             template_dir: None,
             frames_dir: None,
@@ -215,14 +219,11 @@ impl MonitorConfig {
                 "frames_dir" => {
                     config.frames_dir = Some(dir.join(path_value(entry, &[root])?));
                 }
-                "retention_days" => {
-                    let days = positive_number(entry, &[root])?;
-                    config.retention =
-                        Some(Duration::try_from_secs_f64(days * 86_400.0).map_err(|_| {
-                            ConfigError::at(entry.line, "'retention_days' is too large")
-                        })?);
-                }
-                _ => return Err(unknown_key(entry, &[root])),
+                "retention_days" => config.retention = Some(days(entry, &[root])?),
+                key => match rollup_tier(key) {
+                    Some(tier) => config.rollup_retention[tier] = Some(days(entry, &[root])?),
+                    None => return Err(unknown_key(entry, &[root])),
+                },
             }
         }
         if config.port == config.http_port {
@@ -620,6 +621,21 @@ fn positive_number(entry: &Entry, path: &[&Section]) -> Result<f64, ConfigError>
     })
 }
 
+/// A retention in days (fractions allowed).
+fn days(entry: &Entry, path: &[&Section]) -> Result<Duration, ConfigError> {
+    let days = positive_number(entry, path)?;
+    Duration::try_from_secs_f64(days * 86_400.0)
+        .map_err(|_| ConfigError::at(entry.line, format!("'{}' is too large", entry.key)))
+}
+
+/// The rollup tier a `rollup_<tier>_days` key names.
+fn rollup_tier(key: &str) -> Option<usize> {
+    let name = key.strip_prefix("rollup_")?.strip_suffix("_days")?;
+    crate::store::TIERS
+        .iter()
+        .position(|tier| tier.name == name)
+}
+
 fn seconds(entry: &Entry, path: &[&Section]) -> Result<Duration, ConfigError> {
     let value = positive_number(entry, path)?;
     Duration::try_from_secs_f64(value)
@@ -734,6 +750,34 @@ mod tests {
             empty.to_string().contains("'frames_dir' is empty"),
             "{empty}"
         );
+    }
+
+    #[test]
+    fn each_rollup_tier_has_its_retention() {
+        let config = from_str(
+            "rollup_1m_days = 30
+rollup_1h_days = 3650
+",
+            None,
+        )
+        .unwrap();
+        let day = 86_400;
+        assert_eq!(
+            config.rollup_retention,
+            [
+                Some(Duration::from_secs(30 * day)),
+                None,
+                Some(Duration::from_secs(3650 * day))
+            ]
+        );
+        for (text, why) in [
+            ("rollup_1m_days = 0\n", "expected a number above 0"),
+            ("rollup_1m_days = 1e300\n", "'rollup_1m_days' is too large"),
+            ("rollup_5m_days = 3\n", "unknown key 'rollup_5m_days'"),
+        ] {
+            let err = from_str(text, None).unwrap_err().to_string();
+            assert!(err.contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -19,16 +19,21 @@
 //! follows the path on its next query.
 //!
 //! Layout: `schema` (tables, opening a connection), `value` ([`Value`] and its SQLite
-//! mapping, text caps), `writer` (the writer thread), `reader` ([`Reader`]), `file` (which
-//! file a path names), `frames` (the index of camera frames, [`FrameRecord`]), `snapshot`
-//! (every stored variable, and each one's last value at a moment). Times are
-//! Unix milliseconds from `labwire_time`, re-exported here.
+//! mapping, text caps), `writer` (the writer thread), `rollup` (the tiers of per-minute,
+//! 10-minute and hourly min/max/mean the writer keeps, [`TIERS`]), `prune` (retention in
+//! small steps), `reader` ([`Reader`]), `tiered` (reading at a plot's or an export's
+//! resolution), `file` (which file a path names), `frames` (the index of camera frames,
+//! [`FrameRecord`]), `snapshot` (every stored variable, and each one's last value at a
+//! moment). Times are Unix milliseconds from `labwire_time`, re-exported here.
 
 mod file;
 mod frames;
+mod prune;
 mod reader;
+mod rollup;
 mod schema;
 mod snapshot;
+mod tiered;
 mod value;
 mod writer;
 
@@ -45,6 +50,7 @@ pub use crate::change_filter::ChangeFilter;
 pub use frames::{insert_frame, FrameRecord};
 pub use labwire_time::{from_millis, to_millis};
 pub use reader::{open_reader, AlarmRecord, EventRecord, LogRecord, Reader};
+pub use rollup::{Bucket, Tier, TIERS};
 pub use schema::{SCHEMA, SCHEMA_VERSION};
 pub use snapshot::{Page, StoredVariable, ValueAt};
 pub use value::{Value, MAX_TEXT_BYTES};
@@ -102,6 +108,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct StoreOptions {
     /// Samples, logs and events older than this are deleted; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// Rollup buckets older than this are deleted, one per tier of [`TIERS`]; `None` keeps
+    /// that tier.
+    pub rollup_retention: [Option<Duration>; TIERS.len()],
+    /// Keep the rollup tiers as samples arrive (the default). Without them, plots of long
+    /// ranges read every raw sample; the store bench turns them off to show their cost.
+    pub rollups: bool,
     /// A batch is committed when it holds this many records (at least 1) ...
     pub batch_max: usize,
     /// ... or when this long has passed since its first record. Each commit rewrites the
@@ -125,6 +137,8 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             retention: None,
+            rollup_retention: [None; TIERS.len()],
+            rollups: true,
             batch_max: 20_000,
             flush_interval: Duration::from_secs(2),
             queue_capacity: 16_384,
@@ -148,7 +162,7 @@ pub struct StoreStats {
     pub batches: u64,
     /// Batches or retention runs that failed (the error is logged).
     pub write_errors: u64,
-    /// Samples deleted by retention.
+    /// Raw samples deleted by retention.
     pub samples_pruned: u64,
     /// Texts cut to [`MAX_TEXT_BYTES`] before they were queued.
     pub texts_truncated: u64,

@@ -11,6 +11,13 @@
 //! (one row per frame, `path` relative to that directory). Version 2 added it; a version 1
 //! database is migrated in place by the same idempotent statements (every `CREATE` is
 //! `IF NOT EXISTS`), so its history is kept as it is.
+//!
+//! `rollup_1m`, `rollup_10m` and `rollup_1h` (version 3, see [`super::rollup`]) hold one
+//! row per variable and bucket: `t` is the bucket's start, `count` its numeric samples,
+//! `missing` its unreadable ones, `min`/`max`/`mean` over the numbers (NULL when there
+//! were none). Keyed like `samples`, so a range of buckets is one B-tree range too.
+//! `store_meta` holds a few named facts about the file, such as `rollups_since`: when
+//! this file started keeping rollups (older samples of a migrated file have none).
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,9 +27,10 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Result, StoreError};
 
 /// The schema version this code writes (`PRAGMA user_version`). Version 2 added the
-/// alarms' `message` (a device alarm's text) and the `frames` index; an older file is
-/// brought up to date in place ([`migrate`]), keeping every row.
-pub const SCHEMA_VERSION: i64 = 2;
+/// alarms' `message` (a device alarm's text) and the `frames` index, version 3 the rollup
+/// tiers and `store_meta`; an older file is brought up to date in place ([`migrate`]),
+/// keeping every row.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The columns added to existing tables since version 1, as (table, column, definition).
 /// New tables need nothing here: the schema's `CREATE ... IF NOT EXISTS` adds them.
@@ -88,6 +96,40 @@ CREATE TABLE IF NOT EXISTS frames (
     header TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS frames_client ON frames (client, id);
+CREATE TABLE IF NOT EXISTS rollup_1m (
+    var_id INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    missing INTEGER NOT NULL,
+    min REAL,
+    max REAL,
+    mean REAL,
+    PRIMARY KEY (var_id, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_10m (
+    var_id INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    missing INTEGER NOT NULL,
+    min REAL,
+    max REAL,
+    mean REAL,
+    PRIMARY KEY (var_id, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_1h (
+    var_id INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    missing INTEGER NOT NULL,
+    min REAL,
+    max REAL,
+    mean REAL,
+    PRIMARY KEY (var_id, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS store_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 /// Open or create the database for writing: WAL mode, the writer's pragmas, the schema.
@@ -127,9 +169,14 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
     }
     conn.execute_batch("BEGIN")?;
     migrate(conn)?;
-    conn.execute_batch(&format!(
-        "{SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-    ))?;
+    conn.execute_batch(SCHEMA)?;
+    // Kept from the first time: a migrated file's older samples have no rollups.
+    conn.execute(
+        "INSERT INTO store_meta (key, value) VALUES ('rollups_since', ?1) \
+         ON CONFLICT (key) DO NOTHING",
+        [labwire_time::now_ms().to_string()],
+    )?;
+    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
     Ok(())
 }
 

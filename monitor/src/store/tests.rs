@@ -638,7 +638,7 @@ fn queued_text_is_bounded_in_bytes() {
 /// Schema 2 added the frames index: a version 1 database keeps its history and gains it.
 #[test]
 fn a_version_1_database_is_migrated_in_place() {
-    let scratch = Scratch::new("migrate");
+    let scratch = Scratch::new("migrate-frames");
     {
         let conn = Connection::open(scratch.db()).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
@@ -657,4 +657,341 @@ fn a_version_1_database_is_migrated_in_place() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// Hourly-aligned start for the rollup tests: 2023-11-14T23:00:00Z.
+const HOUR0: i64 = 1_700_002_800_000;
+
+fn wave(s: i64) -> f64 {
+    ((s * 37) % 101) as f64 - 50.0
+}
+
+/// One sample a second of `a.x` for seconds `range`, from `HOUR0`.
+fn feed(store: &Store, range: std::ops::Range<i64>) {
+    for s in range {
+        let value = if s % 97 == 5 {
+            Value::Missing
+        } else {
+            Value::Number(wave(s))
+        };
+        while !store.record_value("a", "x", from_millis(HOUR0 + s * 1000), value.clone()) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    store.flush().unwrap();
+}
+
+/// What the buckets of `width` seconds over seconds `range` should hold, computed from
+/// the samples themselves.
+fn expected(range: std::ops::Range<i64>, width: i64) -> Vec<(i64, u64, u64, f64, f64, f64)> {
+    let mut out: Vec<(i64, u64, u64, f64, f64, f64)> = Vec::new();
+    for s in range {
+        let start = HOUR0 + (s - s.rem_euclid(width)) * 1000;
+        if out.last().is_none_or(|b| b.0 != start) {
+            out.push((start, 0, 0, f64::INFINITY, f64::NEG_INFINITY, 0.0));
+        }
+        let b = out.last_mut().unwrap();
+        if s % 97 == 5 {
+            b.2 += 1;
+        } else {
+            let y = wave(s);
+            b.1 += 1;
+            b.3 = b.3.min(y);
+            b.4 = b.4.max(y);
+            b.5 += y;
+        }
+    }
+    for b in &mut out {
+        b.5 /= b.1 as f64;
+    }
+    out
+}
+
+fn stored_buckets(db: &Path, table: &str) -> Vec<(i64, u64, u64, f64, f64, f64)> {
+    Connection::open(db)
+        .unwrap()
+        .prepare(&format!(
+            "SELECT t, count, missing, min, max, mean FROM {table} ORDER BY t"
+        ))
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+fn assert_buckets(got: &[(i64, u64, u64, f64, f64, f64)], want: &[(i64, u64, u64, f64, f64, f64)]) {
+    assert_eq!(got.len(), want.len(), "bucket count");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((g.0, g.1, g.2, g.3, g.4), (w.0, w.1, w.2, w.3, w.4));
+        assert!((g.5 - w.5).abs() < 1e-9, "mean {} vs {}", g.5, w.5);
+    }
+}
+
+#[test]
+fn rollups_are_kept_as_samples_arrive() {
+    let scratch = Scratch::new("rollups");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..9030);
+    // Closed buckets only: the last minute, ten minutes and hour are still open.
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1m"),
+        &expected(0..9000, 60),
+    );
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_10m"),
+        &expected(0..9000, 600),
+    );
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1h"),
+        &expected(0..7200, 3600),
+    );
+
+    // Hourly steps: two from the tier, the open third from raw samples.
+    let reader = store.reader().unwrap();
+    let (from, to) = (from_millis(HOUR0), from_millis(HOUR0 + 9029 * 1000));
+    let steps = reader.steps("a", "x", from, to, 3_600_000, 100).unwrap();
+    let got: Vec<_> = steps
+        .iter()
+        .map(|b| {
+            let (min, max, mean) = b.stats().unwrap();
+            (b.start, b.count, b.missing, min, max, mean)
+        })
+        .collect();
+    assert_buckets(&got, &expected(0..9030, 3600));
+    // A step no tier divides is read from the raw samples, and gives the same.
+    let odd = reader.steps("a", "x", from, to, 90_000, 1000).unwrap();
+    assert_eq!(odd.len(), 101);
+    assert_eq!(odd[3].count + odd[3].missing, 90);
+    assert_eq!(
+        reader.steps("a", "x", from, to, 90_000, 7).unwrap().len(),
+        7
+    );
+    assert!(reader
+        .steps("a", "nope", from, to, 60_000, 7)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column() {
+    let scratch = Scratch::new("envelope");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..4 * 3600);
+    let reader = store.reader().unwrap();
+    let (from, to) = (from_millis(HOUR0), from_millis(HOUR0 + 4 * 3_600_000));
+    // 15 minutes in 800 columns: too fine for any tier.
+    let short = from_millis(HOUR0 + 900_000);
+    assert_eq!(reader.envelope("a", "x", from, short, 800).unwrap(), None);
+    // 4 hours in 100 columns: 144 s each, so minutes; in 20 columns, ten minutes.
+    for (columns, width) in [(100, 60), (20, 600), (4, 3600)] {
+        let points = reader
+            .envelope("a", "x", from, to, columns)
+            .unwrap()
+            .unwrap();
+        let want = expected(0..4 * 3600, width);
+        // The last bucket is open: its samples come raw.
+        let buckets = want.len() - 1;
+        let mid = |b: &(i64, u64, u64, f64, f64, f64)| b.0 + width * 500;
+        for b in &want[..buckets] {
+            let at: Vec<f64> = points
+                .iter()
+                .filter(|p| p.0 == mid(b))
+                .map(|p| p.1)
+                .collect();
+            assert_eq!(at, [b.3, b.4], "{columns} columns, bucket {}", b.0);
+        }
+        let raw_tail = points.iter().filter(|p| p.0 >= want[buckets].0).count();
+        assert_eq!(raw_tail, width as usize, "{columns} columns");
+        let lowest = points
+            .iter()
+            .map(|p| p.1)
+            .filter(|y| !y.is_nan())
+            .fold(f64::MAX, f64::min);
+        assert_eq!(lowest, -50.0);
+    }
+}
+
+#[test]
+fn a_restart_resumes_the_open_buckets_without_counting_twice() {
+    let scratch = Scratch::new("resume");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..1000);
+    store.close().unwrap();
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 1000..2000);
+    drop(store);
+    // A writer that dies without closing: its open buckets are rebuilt from raw samples.
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 2000..3000);
+    std::mem::forget(store);
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 3000..7300);
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1m"),
+        &expected(0..7260, 60),
+    );
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1h"),
+        &expected(0..7200, 3600),
+    );
+}
+
+#[test]
+fn a_late_sample_is_merged_into_its_stored_bucket() {
+    let scratch = Scratch::new("late");
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..130);
+    store.record_value("a", "x", from_millis(HOUR0 + 500), Value::Number(1000.0));
+    store.record_value("a", "x", from_millis(HOUR0 + 700), Value::Missing);
+    store.flush().unwrap();
+    let minutes = stored_buckets(&scratch.db(), "rollup_1m");
+    let mut first = expected(0..60, 60)[0];
+    first.5 = (first.5 * first.1 as f64 + 1000.0) / (first.1 + 1) as f64;
+    first.1 += 1;
+    first.2 += 1;
+    first.4 = 1000.0;
+    assert_buckets(&minutes[..1], &[first]);
+}
+
+#[test]
+fn a_file_from_before_rollups_gets_them_from_its_last_hour_on() {
+    let scratch = Scratch::new("before-rollups");
+    let without = StoreOptions {
+        rollups: false,
+        ..quick()
+    };
+    let store = Store::open(scratch.db(), without).unwrap();
+    feed(&store, 0..3 * 3600 + 120);
+    drop(store);
+    assert!(stored_buckets(&scratch.db(), "rollup_1m").is_empty());
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 3 * 3600 + 120..4 * 3600 + 30);
+    // Rebuilt from the start of the hour of the last old sample: its minutes and that hour.
+    let minutes = stored_buckets(&scratch.db(), "rollup_1m");
+    assert_buckets(&minutes, &expected(3 * 3600..4 * 3600, 60));
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1h"),
+        &expected(3 * 3600..4 * 3600, 3600),
+    );
+    // The older hours are answered from raw samples, the same as from a tier.
+    let reader = store.reader().unwrap();
+    let (from, to) = (
+        from_millis(HOUR0),
+        from_millis(HOUR0 + (4 * 3600 + 29) * 1000),
+    );
+    let steps = reader.steps("a", "x", from, to, 3_600_000, 100).unwrap();
+    let got: Vec<_> = steps
+        .iter()
+        .map(|b| {
+            let (min, max, mean) = b.stats().unwrap();
+            (b.start, b.count, b.missing, min, max, mean)
+        })
+        .collect();
+    assert_buckets(&got, &expected(0..4 * 3600 + 30, 3600));
+    let points = reader.envelope("a", "x", from, to, 200).unwrap().unwrap();
+    assert!(
+        points
+            .iter()
+            .filter(|p| p.0 < HOUR0 + 3 * 3_600_000)
+            .count()
+            > 3 * 3500
+    );
+}
+
+#[test]
+fn each_tier_keeps_its_own_retention_in_small_steps() {
+    let scratch = Scratch::new("tier-retention");
+    let now = labwire_time::now_ms();
+    let hour_ago = now - 3_600_000;
+    {
+        // Old history written straight into the file: more rows than one step deletes.
+        let store = Store::open(scratch.db(), quick()).unwrap();
+        store.record_value("a", "x", from_millis(now), Value::Number(1.0));
+        store.close().unwrap();
+        let conn = Connection::open(scratch.db()).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let old = super::prune::STEP_ROWS as i64 * 5 / 2;
+        for i in 0..old {
+            let t = hour_ago - 86_400_000 - i * 1000;
+            conn.execute("INSERT INTO samples VALUES (1, ?1, 1.0)", [t])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO rollup_1m VALUES (1, ?1, 1, 0, 1.0, 1.0, 1.0)",
+                [t - t.rem_euclid(60_000)],
+            )
+            .ok();
+        }
+        conn.execute(
+            "INSERT INTO rollup_1h VALUES (1, 0, 1, 0, 1.0, 1.0, 1.0)",
+            [],
+        )
+        .unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+    }
+    let options = StoreOptions {
+        retention: Some(Duration::from_secs(3600)),
+        rollup_retention: [Some(Duration::from_secs(86_400)), None, None],
+        prune_interval: Duration::from_secs(3600),
+        ..quick()
+    };
+    let store = Store::open(scratch.db(), options).unwrap();
+    let count = |table: &str| -> i64 {
+        Connection::open(scratch.db())
+            .unwrap()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("samples") > 1 || count("rollup_1m") > 0 {
+        assert!(Instant::now() < deadline, "retention did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(count("rollup_1h"), 1, "hourly buckets are kept unless told");
+    assert_eq!(
+        store.stats().samples_pruned,
+        super::prune::STEP_ROWS as u64 * 5 / 2
+    );
+}
+
+/// Schema 3 added the rollup tiers: a version 2 file keeps its samples and gains them.
+#[test]
+fn a_version_2_database_is_migrated_and_keeps_its_samples() {
+    let scratch = Scratch::new("migrate-v2");
+    {
+        let conn = Connection::open(scratch.db()).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "DROP TABLE rollup_1m; DROP TABLE rollup_10m; DROP TABLE rollup_1h; \
+             DROP TABLE store_meta; PRAGMA user_version = 2; \
+             INSERT INTO variables (id, client, key) VALUES (1, 'a', 'x'); \
+             INSERT INTO samples VALUES (1, 1700000000000, 2.5);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(
+        reader.history("a", "x", at(-1), at(1), 5).unwrap(),
+        [(at(0), Value::Number(2.5))]
+    );
+    let since: String = reader
+        .conn
+        .borrow()
+        .query_row(
+            "SELECT value FROM store_meta WHERE key = 'rollups_since'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(since.parse::<i64>().unwrap() > 1_700_000_000_000);
 }

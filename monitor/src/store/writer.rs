@@ -1,6 +1,9 @@
 //! The writer thread: gathers queued records into batches, commits each batch as one
-//! transaction, applies retention, and keeps writing to the file the path names.
+//! transaction (samples with the rollup buckets they close, see [`super::rollup`]),
+//! applies retention in small steps ([`super::prune`]), and keeps writing to the file the
+//! path names.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -11,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use rusqlite::{Connection, Transaction};
 
 use super::file::{file_id, journal_ids, remove_stale_journal, FileId};
+use super::prune::PruneRun;
+use super::rollup::{resume_from, Closed, OpenBuckets, TIERS};
 use super::schema::open_for_writing;
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
@@ -96,6 +101,10 @@ pub(super) enum Msg {
 /// client -> key -> variable id; nested so a lookup needs no allocation.
 type VarCache = HashMap<String, HashMap<String, i64>>;
 
+/// Variable id -> its open rollup buckets; a variable missing here is rebuilt from the
+/// database when it next has a sample.
+type Rollups = HashMap<i64, OpenBuckets>;
+
 pub(super) struct Writer {
     path: PathBuf,
     /// `None` after the database file vanished and no new one could be opened yet.
@@ -105,9 +114,12 @@ pub(super) struct Writer {
     /// Its `-wal` and `-shm` files.
     journal: [Option<FileId>; 2],
     vars: VarCache,
+    rollups: Rollups,
     shared: Arc<Shared>,
     options: StoreOptions,
     last_prune: Option<Instant>,
+    /// Retention under way, a step after each batch.
+    pruning: Option<PruneRun>,
     last_check: Instant,
     /// What went wrong with the file, until a new database is open.
     trouble: Option<String>,
@@ -126,9 +138,11 @@ impl Writer {
             journal: journal_ids(path),
             conn: Some(conn),
             vars,
+            rollups: Rollups::new(),
             shared,
             options,
             last_prune: None,
+            pruning: None,
             last_check: Instant::now(),
             trouble: None,
             logged: None,
@@ -205,7 +219,8 @@ impl Writer {
             bump(&self.shared.samples_dropped, samples);
             return;
         };
-        match write_batch(conn, &mut self.vars, batch) {
+        let rollups = self.options.rollups.then_some(&mut self.rollups);
+        match write_batch(conn, &mut self.vars, rollups, batch) {
             Ok(()) => {
                 bump(&self.shared.samples_written, samples);
                 bump(&self.shared.batches, 1);
@@ -214,8 +229,10 @@ impl Writer {
                 tracing::error!(error = %e, records = batch.len(), "history batch lost");
                 bump(&self.shared.write_errors, 1);
                 bump(&self.shared.samples_dropped, samples);
-                // Ids handed out inside the rolled-back transaction no longer exist.
+                // Ids handed out inside the rolled-back transaction no longer exist, and
+                // buckets closed in it were not stored: both are read again.
                 self.vars.clear();
+                self.rollups.clear();
             }
         }
     }
@@ -226,10 +243,16 @@ impl Writer {
             .options
             .file_check_interval
             .saturating_sub(self.last_check.elapsed());
-        // Floored so tiny intervals cannot turn the idle wait into a busy loop.
+        // Floored so tiny intervals cannot turn the idle wait into a busy loop; a run
+        // under way takes its next step soon, leaving the writer time for batches.
+        let floor = if self.pruning.is_some() {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_secs(1)
+        };
         let prune = self
             .next_prune_in()
-            .map_or(Duration::MAX, |wait| wait.max(Duration::from_secs(1)));
+            .map_or(Duration::MAX, |wait| wait.max(floor));
         check.max(Duration::from_millis(100)).min(prune)
     }
 
@@ -256,6 +279,8 @@ impl Writer {
     fn reopen(&mut self, trouble: String) {
         self.conn = None;
         self.vars.clear();
+        self.rollups.clear();
+        self.pruning = None;
         remove_stale_journal(&self.path, self.journal);
         let path = self.path.display();
         let opened =
@@ -270,6 +295,7 @@ impl Writer {
                 self.shared.set_problem(problem);
                 bump(&self.shared.reopened, 1);
                 self.vars = vars;
+                self.rollups.clear();
                 // Should the new file vanish at once, the old id makes the next check see it.
                 self.file = file_id(&self.path).or(self.file);
                 self.journal = journal_ids(&self.path);
@@ -295,32 +321,51 @@ impl Writer {
     }
 
     fn next_prune_in(&self) -> Option<Duration> {
-        self.options.retention?;
+        if self.pruning.is_some() {
+            return Some(Duration::ZERO);
+        }
+        if self.options.retention.is_none()
+            && self.options.rollup_retention.iter().all(Option::is_none)
+        {
+            return None;
+        }
         let since = self.last_prune.map_or(Duration::MAX, |at| at.elapsed());
         Some(self.options.prune_interval.saturating_sub(since))
     }
 
+    /// Start a retention run when one is due, and take one bounded step of the run under
+    /// way: big deletes (a year of history the first time `retention_days` is set) are
+    /// spread over many small transactions between batches.
     fn prune_if_due(&mut self) {
-        let Some(retention) = self.options.retention else {
-            return;
-        };
-        if self
-            .last_prune
-            .is_some_and(|at| at.elapsed() < self.options.prune_interval)
-        {
-            return;
+        if self.pruning.is_none() {
+            if !self.next_prune_in().is_some_and(|wait| wait.is_zero()) {
+                return;
+            }
+            self.last_prune = Some(Instant::now());
+            let now = labwire_time::now_ms();
+            let cutoff = |keep: Option<Duration>| {
+                keep.map(|keep| {
+                    now.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+                })
+            };
+            let tiers = self.options.rollup_retention.map(cutoff);
+            self.pruning = Some(PruneRun::new(cutoff(self.options.retention), tiers));
         }
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        self.last_prune = Some(Instant::now());
-        let keep = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = labwire_time::now_ms().saturating_sub(keep);
-        match prune(conn, cutoff) {
-            Ok(deleted) => bump(&self.shared.samples_pruned, deleted),
+        let run = self.pruning.as_mut().expect("a run was just started");
+        match run.step(conn) {
+            Ok(step) => {
+                bump(&self.shared.samples_pruned, step.samples);
+                if step.done {
+                    self.pruning = None;
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "history retention failed");
                 bump(&self.shared.write_errors, 1);
+                self.pruning = None;
             }
         }
     }
@@ -363,6 +408,7 @@ fn var_id(
 fn write_batch(
     conn: &mut Connection,
     vars: &mut VarCache,
+    mut rollups: Option<&mut Rollups>,
     batch: &[Record],
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
@@ -377,6 +423,11 @@ fn write_batch(
                     value,
                 } => {
                     let id = var_id(&tx, vars, client, key)?;
+                    // Before the insert: a variable's buckets rebuilt from the database
+                    // must not hold this sample already.
+                    if let Some(rollups) = rollups.as_deref_mut() {
+                        roll_up(&tx, rollups, id, *t, value)?;
+                    }
                     insert_sample.execute((id, t, value))?;
                 }
                 Record::Log {
@@ -447,28 +498,98 @@ fn write_alarm(
     Ok(())
 }
 
-/// Delete everything older than `cutoff` (ms). Samples go variable by variable: the key
-/// starts with `var_id`, so each delete is one range at the front of that variable instead
-/// of a scan of the whole table.
-fn prune(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
-    let tx = conn.transaction()?;
-    let mut deleted = 0;
-    {
-        let ids: Vec<i64> = tx
-            .prepare("SELECT id FROM variables")?
-            .query_map([], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut delete = tx.prepare("DELETE FROM samples WHERE var_id = ?1 AND t < ?2")?;
-        for id in ids {
-            deleted += delete.execute((id, cutoff))? as u64;
+/// Add a sample to its variable's open buckets, storing those it closes.
+fn roll_up(
+    tx: &Transaction<'_>,
+    rollups: &mut Rollups,
+    id: i64,
+    t: i64,
+    value: &Value,
+) -> rusqlite::Result<()> {
+    let number = match value {
+        Value::Number(x) => Some(*x),
+        Value::Missing => None,
+        Value::Text(_) => return Ok(()),
+    };
+    let buckets = match rollups.entry(id) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => entry.insert(rebuild(tx, id)?),
+    };
+    let mut stored = Ok(());
+    buckets.add(t, number, |closed| {
+        if stored.is_ok() {
+            stored = store_bucket(tx, id, &closed);
         }
-        tx.execute("DELETE FROM logs WHERE t < ?1", [cutoff])?;
-        tx.execute("DELETE FROM events WHERE t < ?1", [cutoff])?;
-        tx.execute(
-            "DELETE FROM alarms WHERE cleared_at < ?1 AND acked_at IS NOT NULL",
-            [cutoff],
-        )?;
+    });
+    stored
+}
+
+/// A variable's open buckets as the database has them: the raw samples after each tier's
+/// last stored bucket (at most one coarsest bucket's worth), buckets they close stored.
+fn rebuild(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<OpenBuckets> {
+    let mut last_stored = [None; TIERS.len()];
+    for (last, tier) in last_stored.iter_mut().zip(TIERS) {
+        *last = tx
+            .prepare_cached(&format!(
+                "SELECT max(t) FROM {} WHERE var_id = ?1",
+                tier.table
+            ))?
+            .query_row([id], |row| row.get(0))?;
     }
-    tx.commit()?;
-    Ok(deleted)
+    let last_raw: Option<i64> = tx
+        .prepare_cached("SELECT max(t) FROM samples WHERE var_id = ?1")?
+        .query_row([id], |row| row.get(0))?;
+    let since = resume_from(&last_stored, last_raw);
+    let mut buckets = OpenBuckets::default();
+    let from = since.iter().copied().min().unwrap_or(i64::MAX);
+    if from == i64::MAX {
+        return Ok(buckets);
+    }
+    let mut closed = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT t, value FROM samples WHERE var_id = ?1 AND t >= ?2 ORDER BY t",
+        )?;
+        let mut rows = stmt.query((id, from))?;
+        while let Some(row) = rows.next()? {
+            let number = match row.get::<_, Value>(1)? {
+                Value::Number(x) => Some(x),
+                Value::Missing => None,
+                Value::Text(_) => continue,
+            };
+            buckets.add_since(&since, row.get(0)?, number, |c| closed.push(c));
+        }
+    }
+    for bucket in &closed {
+        store_bucket(tx, id, bucket)?;
+    }
+    Ok(buckets)
+}
+
+/// Store a closed bucket, or fold a late sample into the stored one.
+fn store_bucket(tx: &Transaction<'_>, id: i64, closed: &Closed) -> rusqlite::Result<()> {
+    let bucket = &closed.bucket;
+    let stats = bucket.stats();
+    let table = TIERS[closed.tier].table;
+    // SQLite's two-argument min() and max() are NULL when either side is.
+    let sql = format!(
+        "INSERT INTO {table} (var_id, t, count, missing, min, max, mean) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (var_id, t) DO UPDATE SET \
+         count = count + excluded.count, missing = missing + excluded.missing, \
+         min = coalesce(min(min, excluded.min), min, excluded.min), \
+         max = coalesce(max(max, excluded.max), max, excluded.max), \
+         mean = CASE WHEN count + excluded.count > 0 THEN \
+             (coalesce(mean * count, 0) + coalesce(excluded.mean * excluded.count, 0)) \
+             / (count + excluded.count) END"
+    );
+    tx.prepare_cached(&sql)?.execute((
+        id,
+        bucket.start,
+        bucket.count as i64,
+        bucket.missing as i64,
+        stats.map(|s| s.0),
+        stats.map(|s| s.1),
+        stats.map(|s| s.2),
+    ))?;
+    Ok(())
 }

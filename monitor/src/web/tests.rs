@@ -649,6 +649,63 @@ async fn history_as_csv_and_json() {
     }
 }
 
+#[tokio::test]
+async fn history_in_steps_gives_min_max_and_mean() {
+    let f = fixture(None);
+    // Two hours and a half at one sample a minute, one unreadable, one text.
+    let mut samples: Vec<(u64, Value)> = (0..150)
+        .map(|m| (T0 + m * 60_000, Value::Number(m as f64)))
+        .collect();
+    samples[3].1 = Value::Missing;
+    samples[4].1 = Value::Text("n/a".into());
+    record(&f.hub, "psu1", "ch1_voltage", &samples);
+    let from = T0 / 1000;
+    let to = from + 150 * 60;
+    let csv = get(
+        &f.app,
+        &format!("/monitor/history?var=psu1.ch1_voltage&from={from}&to={to}&step=3600"),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text());
+    let mean_first = (0..60).filter(|m| ![3, 4].contains(m)).sum::<u64>() as f64 / 58.0;
+    assert_eq!(
+        csv.text(),
+        format!(
+            "time,utc,variable,count,missing,min,max,mean\r\n\
+             1767225600,2026-01-01T00:00:00.000Z,psu1.ch1_voltage,58,1,0,59,{}\r\n\
+             1767229200,2026-01-01T01:00:00.000Z,psu1.ch1_voltage,60,0,60,119,89.5\r\n\
+             1767232800,2026-01-01T02:00:00.000Z,psu1.ch1_voltage,30,0,120,149,134.5\r\n",
+            labwire_protocol::format_number(mean_first)
+        )
+    );
+    let json = get(
+        &f.app,
+        &format!(
+            "/monitor/history?var=psu1.ch1_voltage&from={from}&to={to}&step=1800&format=json&limit=2"
+        ),
+    )
+    .await;
+    assert_eq!(json.header("x-labwire-truncated"), "psu1.ch1_voltage");
+    let json = json.json();
+    assert_eq!(json["step"], 1800);
+    let series = &json["variables"][0];
+    assert_eq!(series["t"], serde_json::json!([1767225600.0, 1767227400.0]));
+    assert_eq!(series["count"], serde_json::json!([28, 30]));
+    assert_eq!(series["missing"], serde_json::json!([1, 0]));
+    assert_eq!(series["min"], serde_json::json!([0.0, 30.0]));
+    assert_eq!(series["max"], serde_json::json!([29.0, 59.0]));
+    assert_eq!(series["truncated"], true);
+    for step in ["0", "-5", "1.5", "soon", "31622401"] {
+        let answer = get(
+            &f.app,
+            &format!("/monitor/history?var=psu1.ch1_voltage&step={step}"),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{step}");
+        assert!(answer.text().contains("step="), "{}", answer.text());
+    }
+}
+
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(png: &[u8]) -> (u32, u32) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");

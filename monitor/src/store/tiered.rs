@@ -1,0 +1,253 @@
+//! History at a resolution: the coarsest rollup tier (see [`super::rollup`]) that still
+//! gives at least one bucket per pixel column of a plot ([`Reader::envelope`]) or per
+//! step of a history export ([`Reader::steps`]), raw samples otherwise.
+//!
+//! A tier's answer is read in three parts: raw samples before the tier's first bucket
+//! (a file from before rollups, or a tier pruned sooner than the raw samples), the tier's
+//! buckets, and raw samples after its last stored bucket (the open one, still in the
+//! writer's memory). Where a tier's retention has removed the range but raw samples are
+//! gone too, the next coarser tier that still holds it answers.
+
+use std::time::SystemTime;
+
+use labwire_time::to_millis;
+use rusqlite::{Connection, OptionalExtension};
+
+use super::rollup::{bucket_start, Bucket, TIERS};
+use super::{Reader, Result, Value};
+
+/// Raw samples read at most for one envelope (the part before a tier's first bucket):
+/// a week at 1 Hz.
+const MAX_RAW: usize = 1_000_000;
+
+/// A slack for "holds data from the start": the raw samples' own bucket, a minute.
+const RAW_SLACK_MS: i64 = 60_000;
+
+impl Reader {
+    /// The points to draw `client.key` over `[from, to]` in `columns` pixel columns, from
+    /// the coarsest tier with buckets no wider than a column: per bucket its min and max
+    /// at the bucket's middle (a NaN where it held only unreadable values), so the plot's
+    /// per-column min/max envelope comes out as from raw samples. `None` when no tier is
+    /// fine enough: read the raw samples.
+    pub fn envelope(
+        &self,
+        client: &str,
+        key: &str,
+        from: SystemTime,
+        to: SystemTime,
+        columns: u32,
+    ) -> Result<Option<Vec<(i64, f64)>>> {
+        let (from, to) = (to_millis(from), to_millis(to));
+        if to <= from || columns == 0 {
+            return Ok(None);
+        }
+        let column_ms = (to - from) / i64::from(columns);
+        let Some(coarsest) = TIERS.iter().rposition(|t| t.width_ms <= column_ms) else {
+            return Ok(None);
+        };
+        let conn = self.conn()?;
+        let Some(id) = var_id(&conn, client, key)? else {
+            return Ok(Some(Vec::new()));
+        };
+        let tier = choose(&conn, id, from, coarsest, |_| true)?;
+        let width = TIERS[tier].width_ms;
+        let mut points = Vec::new();
+        let mut raw = 0;
+        buckets(&conn, id, tier, from, to, |bucket, bucket_width| {
+            if bucket_width == 0 {
+                raw += 1;
+                let y = bucket.stats().map_or(f64::NAN, |s| s.0);
+                points.push((bucket.start, y));
+                return raw < MAX_RAW;
+            }
+            let middle = (bucket.start + width / 2).clamp(from, to);
+            match bucket.stats() {
+                None => points.push((middle, f64::NAN)),
+                Some((min, max, _)) => {
+                    points.push((middle, min));
+                    if max != min {
+                        points.push((middle, max));
+                    }
+                }
+            }
+            true
+        })?;
+        Ok(Some(points))
+    }
+
+    /// `client.key` over `[from, to]` in steps of `step_ms` aligned to multiples of it
+    /// since the epoch (the first and last may be partial), oldest first: per step that
+    /// holds samples its count, unreadable count, min, max and mean (numbers only; text
+    /// values are left out), from the coarsest tier whose width divides the step. At most
+    /// `limit` steps.
+    pub fn steps(
+        &self,
+        client: &str,
+        key: &str,
+        from: SystemTime,
+        to: SystemTime,
+        step_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Bucket>> {
+        let (from, to) = (to_millis(from), to_millis(to));
+        let step_ms = step_ms.max(1);
+        let conn = self.conn()?;
+        let Some(id) = var_id(&conn, client, key)? else {
+            return Ok(Vec::new());
+        };
+        let divides = |tier: usize| step_ms % TIERS[tier].width_ms == 0;
+        let coarsest = TIERS
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|&(tier, t)| t.width_ms <= step_ms && divides(tier))
+            .map(|(tier, _)| tier);
+        let mut steps: Vec<Bucket> = Vec::new();
+        let mut add = |bucket: &Bucket| {
+            let start = bucket_start(bucket.start, step_ms);
+            match steps.last_mut() {
+                Some(last) if last.start == start => last.merge(bucket),
+                _ => {
+                    if steps.len() == limit {
+                        return false;
+                    }
+                    let mut fresh = Bucket::empty(start);
+                    fresh.merge(bucket);
+                    steps.push(fresh);
+                }
+            }
+            true
+        };
+        match coarsest {
+            None => raw_rows(&conn, id, from, to, |b| add(&b))?,
+            Some(coarsest) => {
+                let tier = choose(&conn, id, from, coarsest, divides)?;
+                buckets(&conn, id, tier, from, to, |b, _| add(b))?
+            }
+        }
+        Ok(steps)
+    }
+}
+
+fn var_id(conn: &Connection, client: &str, key: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM variables WHERE client = ?1 AND key = ?2")?
+        .query_row((client, key), |row| row.get(0))
+        .optional()?)
+}
+
+/// The first or last `t` of a variable in `table`: one seek in its key.
+fn edge(conn: &Connection, table: &str, id: i64, last: bool) -> Result<Option<i64>> {
+    let which = if last { "max" } else { "min" };
+    Ok(conn
+        .prepare_cached(&format!("SELECT {which}(t) FROM {table} WHERE var_id = ?1"))?
+        .query_row([id], |row| row.get(0))?)
+}
+
+/// The tier to read: `coarsest` when it holds the range from its start (or the raw
+/// samples do, for the part before it), else the finest coarser tier allowed by `usable`
+/// that does.
+fn choose(
+    conn: &Connection,
+    id: i64,
+    from: i64,
+    coarsest: usize,
+    usable: impl Fn(usize) -> bool,
+) -> Result<usize> {
+    let raw_first = edge(conn, "samples", id, false)?;
+    let mut firsts = [None; TIERS.len()];
+    for (first, tier) in firsts.iter_mut().zip(TIERS) {
+        *first = edge(conn, tier.table, id, false)?;
+    }
+    // Before the first stored anything, no tier can be blamed for holding nothing.
+    let origin = firsts.iter().chain([&raw_first]).flatten().min().copied();
+    let start = origin.map_or(from, |origin| origin.max(from));
+    let holds = |first: Option<i64>, slack: i64| first.is_some_and(|f| f <= start + slack);
+    if holds(firsts[coarsest], TIERS[coarsest].width_ms) || holds(raw_first, RAW_SLACK_MS) {
+        return Ok(coarsest);
+    }
+    Ok((coarsest + 1..TIERS.len())
+        .find(|&tier| usable(tier) && holds(firsts[tier], TIERS[tier].width_ms))
+        .unwrap_or(coarsest))
+}
+
+/// Every bucket of `tier` that starts in the range, with the raw samples before its first
+/// and after its last stored bucket as buckets of width 0, oldest first, until `each`
+/// answers false.
+fn buckets(
+    conn: &Connection,
+    id: i64,
+    tier: usize,
+    from: i64,
+    to: i64,
+    mut each: impl FnMut(&Bucket, i64) -> bool,
+) -> Result<()> {
+    let width = TIERS[tier].width_ms;
+    let table = TIERS[tier].table;
+    let (Some(first), Some(last)) = (edge(conn, table, id, false)?, edge(conn, table, id, true)?)
+    else {
+        return raw_rows(conn, id, from, to, |b| each(&b, 0));
+    };
+    let mut going = true;
+    if first > from {
+        raw_rows(conn, id, from, to.min(first - 1), |b| {
+            going = each(&b, 0);
+            going
+        })?;
+    }
+    if !going {
+        return Ok(());
+    }
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT t, count, missing, min, max, mean FROM {table} \
+             WHERE var_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t"
+        ))?;
+        let mut rows = stmt.query((id, bucket_start(from, width).max(first), to))?;
+        while let Some(row) = rows.next()? {
+            let count: i64 = row.get(1)?;
+            let mean: Option<f64> = row.get(5)?;
+            let bucket = Bucket {
+                start: row.get(0)?,
+                count: count.max(0) as u64,
+                missing: row.get::<_, i64>(2)?.max(0) as u64,
+                min: row.get::<_, Option<f64>>(3)?.unwrap_or(f64::INFINITY),
+                max: row.get::<_, Option<f64>>(4)?.unwrap_or(f64::NEG_INFINITY),
+                sum: mean.map_or(0.0, |m| m * count as f64),
+            };
+            if !each(&bucket, width) {
+                return Ok(());
+            }
+        }
+    }
+    raw_rows(conn, id, (last + width).max(from), to, |b| each(&b, 0))
+}
+
+/// Raw samples with `from <= t <= to` as one-sample buckets, text left out, oldest first,
+/// until `each` answers false.
+fn raw_rows(
+    conn: &Connection,
+    id: i64,
+    from: i64,
+    to: i64,
+    mut each: impl FnMut(Bucket) -> bool,
+) -> Result<()> {
+    if to < from {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT t, value FROM samples WHERE var_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t",
+    )?;
+    let mut rows = stmt.query((id, from, to))?;
+    while let Some(row) = rows.next()? {
+        let number = match row.get::<_, Value>(1)? {
+            Value::Number(x) => Some(x),
+            Value::Missing => None,
+            Value::Text(_) => continue,
+        };
+        if !each(Bucket::sample(row.get(0)?, number)) {
+            break;
+        }
+    }
+    Ok(())
+}
