@@ -11,10 +11,11 @@
 use std::time::SystemTime;
 
 use labwire_time::to_millis;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::rollup::{bucket_start, Bucket, TIERS};
-use super::{Reader, Result, Value};
+use super::{Reader, Result};
 
 /// Raw samples read at most for one envelope (the part before a tier's first bucket):
 /// a week at 1 Hz.
@@ -73,6 +74,29 @@ impl Reader {
             true
         })?;
         Ok(Some(points))
+    }
+
+    /// The numeric samples of `client.key` with `from <= t <= to` as `(ms, value)`, oldest
+    /// first, at most `limit`: an unreadable value is NaN, text is left out. What a plot
+    /// reads where no tier is fine enough, without the copies of [`Reader::history`].
+    pub fn numbers(
+        &self,
+        client: &str,
+        key: &str,
+        from: SystemTime,
+        to: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<(i64, f64)>> {
+        let conn = self.conn()?;
+        let Some(id) = var_id(&conn, client, key)? else {
+            return Ok(Vec::new());
+        };
+        let mut points = Vec::new();
+        raw_rows(&conn, id, to_millis(from), to_millis(to), |b| {
+            points.push((b.start, b.stats().map_or(f64::NAN, |s| s.0)));
+            points.len() < limit
+        })?;
+        Ok(points)
     }
 
     /// `client.key` over `[from, to]` in steps of `step_ms` aligned to multiples of it
@@ -240,14 +264,23 @@ fn raw_rows(
     )?;
     let mut rows = stmt.query((id, from, to))?;
     while let Some(row) = rows.next()? {
-        let number = match row.get::<_, Value>(1)? {
-            Value::Number(x) => Some(x),
-            Value::Missing => None,
-            Value::Text(_) => continue,
+        let Some(number) = number(row.get_ref(1)?) else {
+            continue;
         };
         if !each(Bucket::sample(row.get(0)?, number)) {
             break;
         }
     }
     Ok(())
+}
+
+/// A stored value as a plot takes it: `Some(Some(x))` for a number, `Some(None)` for an
+/// unreadable value, `None` for text (not plotted). Read in place, without copying text.
+fn number(value: ValueRef<'_>) -> Option<Option<f64>> {
+    match value {
+        ValueRef::Integer(i) => Some(Some(i as f64)),
+        ValueRef::Real(x) => Some(Some(x)),
+        ValueRef::Null => Some(None),
+        ValueRef::Text(_) | ValueRef::Blob(_) => None,
+    }
 }

@@ -15,7 +15,7 @@
 //! deleted or replaced, `StoreStats::reopened`), [`SeriesCache::follow`] drops it all, so
 //! plots never show points of a database that is gone.
 
-use crate::store::{from_millis, to_millis, Reader, StoreError, Value};
+use crate::store::{from_millis, to_millis, Reader, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -208,13 +208,7 @@ impl SeriesCache {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, f64)>, StoreError> {
-        Ok(numeric(reader.history(
-            client,
-            key,
-            from_millis(from),
-            from_millis(to),
-            self.limit,
-        )?))
+        reader.numbers(client, key, from_millis(from), from_millis(to), self.limit)
     }
 
     /// Points held right now.
@@ -225,17 +219,6 @@ impl SeriesCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-fn numeric(samples: Vec<(SystemTime, Value)>) -> Vec<(i64, f64)> {
-    samples
-        .into_iter()
-        .filter_map(|(t, value)| match value {
-            Value::Number(x) => Some((to_millis(t), x)),
-            Value::Missing => Some((to_millis(t), f64::NAN)),
-            Value::Text(_) => None,
-        })
-        .collect()
 }
 
 fn slice(points: &[(i64, f64)], from: i64, to: i64) -> Vec<(f64, f64)> {
@@ -254,7 +237,7 @@ fn seconds(points: &[(i64, f64)]) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{open_reader, Store, StoreOptions};
+    use crate::store::{open_reader, Store, StoreOptions, Value};
     use labwire_testkit::TempDir;
     use std::time::UNIX_EPOCH;
 
