@@ -129,6 +129,7 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
     let store_options = StoreOptions {
         retention: config.retention,
         rollup_retention: config.rollup_retention,
+        monitor: config.name.clone(),
         ..StoreOptions::default()
     };
     let store = match Store::open(&config.db, store_options) {

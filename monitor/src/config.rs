@@ -127,6 +127,9 @@ impl MonitorConfig {
         if let Some(dir) = &self.frames_dir {
             return dir.clone();
         }
+        if is_postgres_db(&self.db) {
+            return PathBuf::from("labwire-frames");
+        }
         let stem = self
             .db
             .file_stem()
@@ -199,7 +202,13 @@ impl MonitorConfig {
                     ports.push((entry, config.http_port));
                 }
                 "db" => {
-                    config.db = PathBuf::from(path_value(entry, &[root])?);
+                    let db = path_value(entry, &[root])?;
+                    if crate::store::is_postgres_url(db) {
+                        db.parse::<postgres::Config>().map_err(|e| {
+                            ConfigError::at(entry.line, format!("bad PostgreSQL URL '{db}': {e}"))
+                        })?;
+                    }
+                    config.db = PathBuf::from(db);
                 }
                 "poll_interval" => config.poll_interval = seconds(entry, &[root])?,
                 "store_interval" => config.store_interval = seconds(entry, &[root])?,
@@ -263,7 +272,11 @@ pub fn from_str(text: &str, path: Option<&Path>) -> Result<MonitorConfig, Config
     let dir = path.and_then(Path::parent).unwrap_or(Path::new(""));
     let root = crate::ini::parse(text).map_err(|e| e.in_file(path))?;
     let mut config = MonitorConfig::from_ini(&root, dir).map_err(|e| e.in_file(path))?;
-    config.db = dir.join(&config.db);
+    if !is_postgres_db(&config.db) {
+        config.db = dir.join(&config.db);
+    } else if config.frames_dir.is_none() {
+        config.frames_dir = Some(dir.join("labwire-frames"));
+    }
     Ok(config)
 }
 
@@ -621,6 +634,11 @@ fn positive_number(entry: &Entry, path: &[&Section]) -> Result<f64, ConfigError>
     })
 }
 
+/// Whether `db` is a `postgresql://` URL rather than a file.
+fn is_postgres_db(db: &Path) -> bool {
+    db.to_str().is_some_and(crate::store::is_postgres_url)
+}
+
 /// A retention in days (fractions allowed).
 fn days(entry: &Entry, path: &[&Section]) -> Result<Duration, ConfigError> {
     let days = positive_number(entry, path)?;
@@ -750,6 +768,19 @@ mod tests {
             empty.to_string().contains("'frames_dir' is empty"),
             "{empty}"
         );
+    }
+
+    #[test]
+    fn a_postgresql_url_is_kept_as_it_is() {
+        let ini = "name = lab2\ndb = postgresql://labwire@db.lab:5433/history\n";
+        let config = from_str(ini, Some(Path::new("/lab/monitor.ini"))).unwrap();
+        assert_eq!(
+            config.db,
+            PathBuf::from("postgresql://labwire@db.lab:5433/history")
+        );
+        assert_eq!(config.frames_dir(), PathBuf::from("/lab/labwire-frames"));
+        let bad = from_str("db = postgresql://labwire@db.lab:port/x\n", None).unwrap_err();
+        assert!(bad.to_string().contains("bad PostgreSQL URL"), "{bad}");
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! Each delete is one range at the front of one variable's key (`var_id, t`), cut to a
 //! number of rows by the `t` of the row that many further on.
 
-use rusqlite::Connection;
-
+use super::db::{Db, Param};
 use super::rollup::TIERS;
+use super::Result;
 
 /// Rows deleted per step at most.
 pub const STEP_ROWS: usize = 20_000;
@@ -58,17 +58,19 @@ impl PruneRun {
     }
 
     /// Delete one bounded slice, in one transaction.
-    pub fn step(&mut self, conn: &mut Connection) -> rusqlite::Result<Step> {
-        let tx = conn.transaction()?;
+    pub fn step(&mut self, conn: &mut Db) -> Result<Step> {
+        conn.transaction(|tx| self.step_in(tx))
+    }
+
+    fn step_in(&mut self, tx: &mut Db) -> Result<Step> {
         let mut step = Step::default();
         if self.ids.is_none() {
-            let ids = tx
-                .prepare("SELECT id FROM variables ORDER BY id")?
-                .query_map([], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let ids = tx.rows("SELECT id FROM variables ORDER BY id", &[], |row| {
+                row.int(0)
+            })?;
             self.ids = Some(ids);
         }
-        let ids = self.ids.as_deref().unwrap_or_default();
+        let ids = self.ids.clone().unwrap_or_default();
         let (mut rows, mut ranges) = (0, 0);
         while let Some(&(table, cutoff, raw)) = self.tables.first() {
             if rows >= STEP_ROWS || ranges >= STEP_RANGES {
@@ -80,12 +82,17 @@ impl PruneRun {
                 continue;
             };
             let budget = STEP_ROWS - rows;
-            let deleted = tx
-                .prepare_cached(&format!(
+            let deleted = tx.execute(
+                &format!(
                     "DELETE FROM {table} WHERE var_id = ?1 AND t < ?2 AND t < coalesce(\
                      (SELECT t FROM {table} WHERE var_id = ?1 ORDER BY t LIMIT 1 OFFSET ?3), ?2)"
-                ))?
-                .execute((id, cutoff, budget as i64))?;
+                ),
+                &[
+                    Param::Int(id),
+                    Param::Int(cutoff),
+                    Param::Int(budget as i64),
+                ],
+            )? as usize;
             rows += deleted;
             ranges += 1;
             if raw {
@@ -101,17 +108,18 @@ impl PruneRun {
                 let budget = (STEP_ROWS - rows) as i64;
                 let mut left = 0;
                 for table in ["logs", "events"] {
-                    let deleted = tx
-                        .prepare_cached(&format!(
+                    let deleted = tx.execute(
+                        &format!(
                             "DELETE FROM {table} WHERE id IN \
                              (SELECT id FROM {table} WHERE t < ?1 LIMIT ?2)"
-                        ))?
-                        .execute((cutoff, budget))?;
+                        ),
+                        &[Param::Int(cutoff), Param::Int(budget)],
+                    )?;
                     left += usize::from(deleted as i64 == budget);
                 }
                 tx.execute(
                     "DELETE FROM alarms WHERE cleared_at < ?1 AND acked_at IS NOT NULL",
-                    [cutoff],
+                    &[Param::Int(cutoff)],
                 )?;
                 if left == 0 {
                     self.records = None;
@@ -119,7 +127,6 @@ impl PruneRun {
             }
             step.done = self.records.is_none();
         }
-        tx.commit()?;
         Ok(step)
     }
 }

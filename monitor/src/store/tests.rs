@@ -1,4 +1,5 @@
 use super::*;
+use labwire_testkit::PgServer;
 use rusqlite::Connection;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -26,6 +27,108 @@ impl Drop for Scratch {
     }
 }
 
+/// Where a test keeps its store: a scratch SQLite file, or a database of its own on a
+/// PostgreSQL server that the tests running at the same time share (started by the first,
+/// stopped when the last is done).
+enum Place {
+    File(Scratch),
+    Postgres {
+        _server: Arc<PgServer>,
+        path: PathBuf,
+    },
+}
+
+fn shared_server() -> Arc<PgServer> {
+    static SERVER: Mutex<std::sync::Weak<PgServer>> = Mutex::new(std::sync::Weak::new());
+    let mut shared = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(server) = shared.upgrade() {
+        return server;
+    }
+    let server = Arc::new(PgServer::start("store"));
+    *shared = Arc::downgrade(&server);
+    server
+}
+
+impl Place {
+    fn sqlite(name: &str) -> Place {
+        Place::File(Scratch::new(name))
+    }
+
+    fn postgres(name: &str) -> Place {
+        let server = shared_server();
+        let url = server.create_database(name);
+        let path = PathBuf::from(format!("{url}#{}", schema_for("store-test")));
+        Place::Postgres {
+            _server: server,
+            path,
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        match self {
+            Place::File(scratch) => scratch.db(),
+            Place::Postgres { path, .. } => path.clone(),
+        }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self, Place::Postgres { .. })
+    }
+
+    fn execute(&self, sql: &str) {
+        super::schema::open_db_for_writing(&self.db())
+            .unwrap()
+            .batch(sql)
+            .unwrap();
+    }
+}
+
+/// One integer a query answers, through a reader of either database.
+fn int(reader: &Reader, sql: &str) -> i64 {
+    reader
+        .conn
+        .borrow_mut()
+        .row(sql, &[], |r| r.opt_int(0))
+        .unwrap()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The same tests against both databases: `sqlite::<name>` and `postgres::<name>`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Place::sqlite(stringify!($name)));
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Place::postgres(stringify!($name)));
+            })*
+        }
+    };
+}
+
+on_both_databases!(
+    values_round_trip_and_integers_are_compact,
+    history_is_one_variable_in_an_inclusive_range,
+    logs_events_and_alarms_are_stored,
+    raising_again_closes_the_previous_alarm,
+    data_survives_reopening,
+    retention_deletes_old_history_only,
+    long_texts_are_cut_before_they_are_stored,
+    rollups_are_kept_as_samples_arrive,
+    envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column,
+    a_restart_resumes_the_open_buckets_without_counting_twice,
+    a_late_sample_is_merged_into_its_stored_bucket,
+    a_file_from_before_rollups_gets_them_from_its_last_hour_on,
+    each_tier_keeps_its_own_retention_in_small_steps,
+    a_newer_schema_is_refused,
+);
+
 fn at(ms: i64) -> SystemTime {
     from_millis(1_700_000_000_000 + ms)
 }
@@ -37,9 +140,7 @@ fn quick() -> StoreOptions {
     }
 }
 
-#[test]
-fn values_round_trip_and_integers_are_compact() {
-    let scratch = Scratch::new("values");
+fn values_round_trip_and_integers_are_compact(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     let values = [
         Value::Number(1.25),
@@ -66,14 +167,15 @@ fn values_round_trip_and_integers_are_compact() {
     assert!(got_values[2].as_number().unwrap().is_sign_negative());
     assert_eq!(got[3].0, at(3));
 
-    let types: Vec<String> = reader
+    if scratch.is_postgres() {
+        return;
+    }
+    let types = reader
         .conn
-        .borrow()
-        .prepare("SELECT typeof(value) FROM samples ORDER BY t")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
+        .borrow_mut()
+        .rows("SELECT typeof(value) FROM samples ORDER BY t", &[], |row| {
+            row.text(0)
+        })
         .unwrap();
     assert_eq!(
         types,
@@ -81,9 +183,7 @@ fn values_round_trip_and_integers_are_compact() {
     );
 }
 
-#[test]
-fn history_is_one_variable_in_an_inclusive_range() {
-    let scratch = Scratch::new("range");
+fn history_is_one_variable_in_an_inclusive_range(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     for i in 0..100 {
         store.record_value("psu1", "ch1_voltage", at(i * 1000), Value::Number(i as f64));
@@ -108,9 +208,7 @@ fn history_is_one_variable_in_an_inclusive_range() {
         .is_empty());
 }
 
-#[test]
-fn logs_events_and_alarms_are_stored() {
-    let scratch = Scratch::new("records");
+fn logs_events_and_alarms_are_stored(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     for i in 0..5 {
         store.record_log(at(i), "info", "psu1", &format!("line {i}"));
@@ -175,9 +273,7 @@ fn logs_events_and_alarms_are_stored() {
     );
 }
 
-#[test]
-fn raising_again_closes_the_previous_alarm() {
-    let scratch = Scratch::new("reraise");
+fn raising_again_closes_the_previous_alarm(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     let raise = |state: &str| AlarmChange::Raised {
         state: state.into(),
@@ -194,9 +290,7 @@ fn raising_again_closes_the_previous_alarm() {
     assert_eq!(summary, [("high", Some(at(2))), ("low", None)]);
 }
 
-#[test]
-fn data_survives_reopening() {
-    let scratch = Scratch::new("reopen");
+fn data_survives_reopening(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     store.record_value("a", "x", at(1), Value::Number(1.0));
     store.close().unwrap();
@@ -209,17 +303,11 @@ fn data_survives_reopening() {
         reader.history("a", "x", at(0), at(10), 10).unwrap(),
         [(at(1), Value::Number(1.0)), (at(2), Value::Number(2.0))]
     );
-    let ids: i64 = reader
-        .conn
-        .borrow()
-        .query_row("SELECT count(*) FROM variables", [], |r| r.get(0))
-        .unwrap();
+    let ids = int(&reader, "SELECT count(*) FROM variables");
     assert_eq!(ids, 2);
 }
 
-#[test]
-fn retention_deletes_old_history_only() {
-    let scratch = Scratch::new("retention");
+fn retention_deletes_old_history_only(scratch: &Place) {
     let options = StoreOptions {
         retention: Some(Duration::from_secs(3600)),
         prune_interval: Duration::ZERO,
@@ -278,16 +366,22 @@ fn a_full_queue_drops_samples_but_keeps_room_for_alarms() {
     assert_eq!(logs[0].message, "still room for this");
 }
 
-#[test]
-fn a_newer_schema_is_refused() {
-    let scratch = Scratch::new("schema");
-    Connection::open(scratch.db())
-        .unwrap()
-        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
+fn a_newer_schema_is_refused(scratch: &Place) {
+    let newer = SCHEMA_VERSION + 1;
+    if scratch.is_postgres() {
+        Store::open(scratch.db(), quick()).unwrap().close().unwrap();
+        scratch.execute(&format!(
+            "UPDATE store_meta SET value = '{newer}' WHERE key = 'schema_version'"
+        ));
+    } else {
+        Connection::open(scratch.db())
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+    }
     let err = Store::open(scratch.db(), quick()).unwrap_err();
     assert!(matches!(err, StoreError::Schema(_)), "{err}");
-    let expected = format!("schema version {}", SCHEMA_VERSION + 1);
+    let expected = format!("schema version {newer}");
     assert!(err.to_string().contains(&expected), "{err}");
 }
 
@@ -523,11 +617,7 @@ fn a_replaced_database_is_followed_with_its_own_variables() {
         .unwrap();
     assert!(x.contains(&(at(last), Value::Number(last as f64))), "{x:?}");
     // Both variables keep distinct ids: the writer took the replacement's, not its own.
-    let ids: i64 = reader
-        .conn
-        .borrow()
-        .query_row("SELECT count(DISTINCT id) FROM variables", [], |r| r.get(0))
-        .unwrap();
+    let ids = int(&reader, "SELECT count(DISTINCT id) FROM variables");
     assert_eq!(ids, 2);
 }
 
@@ -579,9 +669,7 @@ fn a_vanished_directory_is_retried_without_crashing() {
     assert_eq!(got, [(at(last), Value::Number(last as f64))]);
 }
 
-#[test]
-fn long_texts_are_cut_before_they_are_stored() {
-    let scratch = Scratch::new("long");
+fn long_texts_are_cut_before_they_are_stored(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     let huge = "x".repeat(4 * MAX_TEXT_BYTES);
     assert!(store.record_value("a", "x", at(1), Value::Text(huge.clone())));
@@ -598,15 +686,17 @@ fn long_texts_are_cut_before_they_are_stored() {
     );
     assert_eq!(reader.recent_logs(1).unwrap()[0].message, cut);
     assert_eq!(reader.recent_events(1).unwrap()[0].detail, cut);
-    let longest: i64 = reader
-        .conn
-        .borrow()
-        .query_row(
-            "SELECT max(length(CAST(message AS BLOB))) FROM logs",
-            [],
-            |r| r.get(0),
+    let longest = if scratch.is_postgres() {
+        int(
+            &reader,
+            "SELECT max(octet_length(message))::bigint FROM logs",
         )
-        .unwrap();
+    } else {
+        int(
+            &reader,
+            "SELECT max(length(CAST(message AS BLOB))) FROM logs",
+        )
+    };
     assert_eq!(longest, MAX_TEXT_BYTES as i64);
 }
 
@@ -708,24 +798,22 @@ fn expected(range: std::ops::Range<i64>, width: i64) -> Vec<(i64, u64, u64, f64,
 }
 
 fn stored_buckets(db: &Path, table: &str) -> Vec<(i64, u64, u64, f64, f64, f64)> {
-    Connection::open(db)
+    super::schema::open_db_for_reading(db)
         .unwrap()
-        .prepare(&format!(
-            "SELECT t, count, missing, min, max, mean FROM {table} ORDER BY t"
-        ))
-        .unwrap()
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get::<_, i64>(1)? as u64,
-                r.get::<_, i64>(2)? as u64,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
+        .rows(
+            &format!("SELECT t, count, missing, min, max, mean FROM {table} ORDER BY t"),
+            &[],
+            |r| {
+                Ok((
+                    r.int(0)?,
+                    r.int(1)? as u64,
+                    r.int(2)? as u64,
+                    r.opt_real(3)?.unwrap(),
+                    r.opt_real(4)?.unwrap(),
+                    r.opt_real(5)?.unwrap(),
+                ))
+            },
+        )
         .unwrap()
 }
 
@@ -737,9 +825,7 @@ fn assert_buckets(got: &[(i64, u64, u64, f64, f64, f64)], want: &[(i64, u64, u64
     }
 }
 
-#[test]
-fn rollups_are_kept_as_samples_arrive() {
-    let scratch = Scratch::new("rollups");
+fn rollups_are_kept_as_samples_arrive(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     feed(&store, 0..9030);
     // Closed buckets only: the last minute, ten minutes and hour are still open.
@@ -782,9 +868,7 @@ fn rollups_are_kept_as_samples_arrive() {
         .is_empty());
 }
 
-#[test]
-fn envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column() {
-    let scratch = Scratch::new("envelope");
+fn envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     feed(&store, 0..4 * 3600);
     let reader = store.reader().unwrap();
@@ -821,9 +905,7 @@ fn envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column() {
     }
 }
 
-#[test]
-fn a_restart_resumes_the_open_buckets_without_counting_twice() {
-    let scratch = Scratch::new("resume");
+fn a_restart_resumes_the_open_buckets_without_counting_twice(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     feed(&store, 0..1000);
     store.close().unwrap();
@@ -846,9 +928,7 @@ fn a_restart_resumes_the_open_buckets_without_counting_twice() {
     );
 }
 
-#[test]
-fn a_late_sample_is_merged_into_its_stored_bucket() {
-    let scratch = Scratch::new("late");
+fn a_late_sample_is_merged_into_its_stored_bucket(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     feed(&store, 0..130);
     store.record_value("a", "x", from_millis(HOUR0 + 500), Value::Number(1000.0));
@@ -863,9 +943,7 @@ fn a_late_sample_is_merged_into_its_stored_bucket() {
     assert_buckets(&minutes[..1], &[first]);
 }
 
-#[test]
-fn a_file_from_before_rollups_gets_them_from_its_last_hour_on() {
-    let scratch = Scratch::new("before-rollups");
+fn a_file_from_before_rollups_gets_them_from_its_last_hour_on(scratch: &Place) {
     let without = StoreOptions {
         rollups: false,
         ..quick()
@@ -908,9 +986,7 @@ fn a_file_from_before_rollups_gets_them_from_its_last_hour_on() {
     );
 }
 
-#[test]
-fn each_tier_keeps_its_own_retention_in_small_steps() {
-    let scratch = Scratch::new("tier-retention");
+fn each_tier_keeps_its_own_retention_in_small_steps(scratch: &Place) {
     let now = labwire_time::now_ms();
     let hour_ago = now - 3_600_000;
     {
@@ -918,25 +994,26 @@ fn each_tier_keeps_its_own_retention_in_small_steps() {
         let store = Store::open(scratch.db(), quick()).unwrap();
         store.record_value("a", "x", from_millis(now), Value::Number(1.0));
         store.close().unwrap();
-        let conn = Connection::open(scratch.db()).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
+        let mut db = super::schema::open_db_for_writing(&scratch.db()).unwrap();
+        let insert = if db.is_postgres() {
+            "INSERT INTO samples (var_id, t, num) VALUES (1, ?1, 1.0)"
+        } else {
+            "INSERT INTO samples VALUES (1, ?1, 1.0)"
+        };
         let old = super::prune::STEP_ROWS as i64 * 5 / 2;
-        for i in 0..old {
-            let t = hour_ago - 86_400_000 - i * 1000;
-            conn.execute("INSERT INTO samples VALUES (1, ?1, 1.0)", [t])
-                .unwrap();
-            conn.execute(
-                "INSERT INTO rollup_1m VALUES (1, ?1, 1, 0, 1.0, 1.0, 1.0)",
-                [t - t.rem_euclid(60_000)],
-            )
-            .ok();
-        }
-        conn.execute(
-            "INSERT INTO rollup_1h VALUES (1, 0, 1, 0, 1.0, 1.0, 1.0)",
-            [],
-        )
+        db.transaction(|db| {
+            for i in 0..old {
+                let t = hour_ago - 86_400_000 - i * 1000;
+                db.execute(insert, &[super::db::Param::Int(t)])?;
+                db.execute(
+                    "INSERT INTO rollup_1m VALUES (1, ?1, 1, 0, 1.0, 1.0, 1.0) \
+                     ON CONFLICT (var_id, t) DO NOTHING",
+                    &[super::db::Param::Int(t - t.rem_euclid(60_000))],
+                )?;
+            }
+            db.batch("INSERT INTO rollup_1h VALUES (1, 0, 1, 0, 1.0, 1.0, 1.0)")
+        })
         .unwrap();
-        conn.execute_batch("COMMIT").unwrap();
     }
     let options = StoreOptions {
         retention: Some(Duration::from_secs(3600)),
@@ -945,12 +1022,8 @@ fn each_tier_keeps_its_own_retention_in_small_steps() {
         ..quick()
     };
     let store = Store::open(scratch.db(), options).unwrap();
-    let count = |table: &str| -> i64 {
-        Connection::open(scratch.db())
-            .unwrap()
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    };
+    let reader = store.reader().unwrap();
+    let count = |table: &str| int(&reader, &format!("SELECT count(*) FROM {table}"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while count("samples") > 1 || count("rollup_1m") > 0 {
         assert!(Instant::now() < deadline, "retention did not finish");
@@ -984,14 +1057,15 @@ fn a_version_2_database_is_migrated_and_keeps_its_samples() {
         reader.history("a", "x", at(-1), at(1), 5).unwrap(),
         [(at(0), Value::Number(2.5))]
     );
-    let since: String = reader
+    let since = reader
         .conn
-        .borrow()
-        .query_row(
+        .borrow_mut()
+        .row(
             "SELECT value FROM store_meta WHERE key = 'rollups_since'",
-            [],
-            |r| r.get(0),
+            &[],
+            |r| r.text(0),
         )
+        .unwrap()
         .unwrap();
     assert!(since.parse::<i64>().unwrap() > 1_700_000_000_000);
 }

@@ -10,12 +10,10 @@
 
 use std::time::SystemTime;
 
-use labwire_time::to_millis;
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension};
-
+use super::db::{Db, Param, Row};
 use super::rollup::{bucket_start, Bucket, TIERS};
 use super::{Reader, Result};
+use labwire_time::to_millis;
 
 /// Raw samples read at most for one envelope (the part before a tier's first bucket):
 /// a week at 1 Hz.
@@ -46,15 +44,15 @@ impl Reader {
         let Some(coarsest) = TIERS.iter().rposition(|t| t.width_ms <= column_ms) else {
             return Ok(None);
         };
-        let conn = self.conn()?;
-        let Some(id) = var_id(&conn, client, key)? else {
+        let mut conn = self.conn()?;
+        let Some(id) = var_id(&mut conn, client, key)? else {
             return Ok(Some(Vec::new()));
         };
-        let tier = choose(&conn, id, from, coarsest, |_| true)?;
+        let tier = choose(&mut conn, id, from, coarsest, |_| true)?;
         let width = TIERS[tier].width_ms;
         let mut points = Vec::new();
         let mut raw = 0;
-        buckets(&conn, id, tier, from, to, |bucket, bucket_width| {
+        buckets(&mut conn, id, tier, from, to, |bucket, bucket_width| {
             if bucket_width == 0 {
                 raw += 1;
                 let y = bucket.stats().map_or(f64::NAN, |s| s.0);
@@ -87,12 +85,12 @@ impl Reader {
         to: SystemTime,
         limit: usize,
     ) -> Result<Vec<(i64, f64)>> {
-        let conn = self.conn()?;
-        let Some(id) = var_id(&conn, client, key)? else {
+        let mut conn = self.conn()?;
+        let Some(id) = var_id(&mut conn, client, key)? else {
             return Ok(Vec::new());
         };
         let mut points = Vec::new();
-        raw_rows(&conn, id, to_millis(from), to_millis(to), |b| {
+        raw_rows(&mut conn, id, to_millis(from), to_millis(to), |b| {
             points.push((b.start, b.stats().map_or(f64::NAN, |s| s.0)));
             points.len() < limit
         })?;
@@ -115,8 +113,8 @@ impl Reader {
     ) -> Result<Vec<Bucket>> {
         let (from, to) = (to_millis(from), to_millis(to));
         let step_ms = step_ms.max(1);
-        let conn = self.conn()?;
-        let Some(id) = var_id(&conn, client, key)? else {
+        let mut conn = self.conn()?;
+        let Some(id) = var_id(&mut conn, client, key)? else {
             return Ok(Vec::new());
         };
         let divides = |tier: usize| step_ms % TIERS[tier].width_ms == 0;
@@ -143,36 +141,42 @@ impl Reader {
             true
         };
         match coarsest {
-            None => raw_rows(&conn, id, from, to, |b| add(&b))?,
+            None => raw_rows(&mut conn, id, from, to, |b| add(&b))?,
             Some(coarsest) => {
-                let tier = choose(&conn, id, from, coarsest, divides)?;
-                buckets(&conn, id, tier, from, to, |b, _| add(b))?
+                let tier = choose(&mut conn, id, from, coarsest, divides)?;
+                buckets(&mut conn, id, tier, from, to, |b, _| add(b))?
             }
         }
         Ok(steps)
     }
 }
 
-fn var_id(conn: &Connection, client: &str, key: &str) -> Result<Option<i64>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM variables WHERE client = ?1 AND key = ?2")?
-        .query_row((client, key), |row| row.get(0))
-        .optional()?)
+/// A stored variable's id.
+pub(super) fn var_id(conn: &mut Db, client: &str, key: &str) -> Result<Option<i64>> {
+    conn.row(
+        "SELECT id FROM variables WHERE client = ?1 AND key = ?2",
+        &[Param::Text(client), Param::Text(key)],
+        |row| row.int(0),
+    )
 }
 
 /// The first or last `t` of a variable in `table`: one seek in its key.
-fn edge(conn: &Connection, table: &str, id: i64, last: bool) -> Result<Option<i64>> {
+fn edge(conn: &mut Db, table: &str, id: i64, last: bool) -> Result<Option<i64>> {
     let which = if last { "max" } else { "min" };
     Ok(conn
-        .prepare_cached(&format!("SELECT {which}(t) FROM {table} WHERE var_id = ?1"))?
-        .query_row([id], |row| row.get(0))?)
+        .row(
+            &format!("SELECT {which}(t) FROM {table} WHERE var_id = ?1"),
+            &[Param::Int(id)],
+            |row| row.opt_int(0),
+        )?
+        .flatten())
 }
 
 /// The tier to read: `coarsest` when it holds the range from its start (or the raw
 /// samples do, for the part before it), else the finest coarser tier allowed by `usable`
 /// that does.
 fn choose(
-    conn: &Connection,
+    conn: &mut Db,
     id: i64,
     from: i64,
     coarsest: usize,
@@ -199,7 +203,7 @@ fn choose(
 /// and after its last stored bucket as buckets of width 0, oldest first, until `each`
 /// answers false.
 fn buckets(
-    conn: &Connection,
+    conn: &mut Db,
     id: i64,
     tier: usize,
     from: i64,
@@ -222,27 +226,33 @@ fn buckets(
     if !going {
         return Ok(());
     }
-    {
-        let mut stmt = conn.prepare_cached(&format!(
+    conn.query(
+        &format!(
             "SELECT t, count, missing, min, max, mean FROM {table} \
              WHERE var_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t"
-        ))?;
-        let mut rows = stmt.query((id, bucket_start(from, width).max(first), to))?;
-        while let Some(row) = rows.next()? {
-            let count: i64 = row.get(1)?;
-            let mean: Option<f64> = row.get(5)?;
+        ),
+        &[
+            Param::Int(id),
+            Param::Int(bucket_start(from, width).max(first)),
+            Param::Int(to),
+        ],
+        |row| {
+            let count = row.int(1)?;
+            let mean = row.opt_real(5)?;
             let bucket = Bucket {
-                start: row.get(0)?,
+                start: row.int(0)?,
                 count: count.max(0) as u64,
-                missing: row.get::<_, i64>(2)?.max(0) as u64,
-                min: row.get::<_, Option<f64>>(3)?.unwrap_or(f64::INFINITY),
-                max: row.get::<_, Option<f64>>(4)?.unwrap_or(f64::NEG_INFINITY),
+                missing: row.int(2)?.max(0) as u64,
+                min: row.opt_real(3)?.unwrap_or(f64::INFINITY),
+                max: row.opt_real(4)?.unwrap_or(f64::NEG_INFINITY),
                 sum: mean.map_or(0.0, |m| m * count as f64),
             };
-            if !each(&bucket, width) {
-                return Ok(());
-            }
-        }
+            going = each(&bucket, width);
+            Ok(going)
+        },
+    )?;
+    if !going {
+        return Ok(());
     }
     raw_rows(conn, id, (last + width).max(from), to, |b| each(&b, 0))
 }
@@ -250,7 +260,7 @@ fn buckets(
 /// Raw samples with `from <= t <= to` as one-sample buckets, text left out, oldest first,
 /// until `each` answers false.
 fn raw_rows(
-    conn: &Connection,
+    conn: &mut Db,
     id: i64,
     from: i64,
     to: i64,
@@ -259,28 +269,36 @@ fn raw_rows(
     if to < from {
         return Ok(());
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT t, value FROM samples WHERE var_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t",
-    )?;
-    let mut rows = stmt.query((id, from, to))?;
-    while let Some(row) = rows.next()? {
-        let Some(number) = number(row.get_ref(1)?) else {
-            continue;
-        };
-        if !each(Bucket::sample(row.get(0)?, number)) {
-            break;
-        }
-    }
-    Ok(())
+    let sql = format!(
+        "SELECT t, {} FROM samples WHERE var_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t",
+        conn.value_columns()
+    );
+    conn.query(
+        &sql,
+        &[Param::Int(id), Param::Int(from), Param::Int(to)],
+        |row| match number(row)? {
+            Some(number) => Ok(each(Bucket::sample(row.int(0)?, number))),
+            None => Ok(true),
+        },
+    )
 }
 
-/// A stored value as a plot takes it: `Some(Some(x))` for a number, `Some(None)` for an
-/// unreadable value, `None` for text (not plotted). Read in place, without copying text.
-fn number(value: ValueRef<'_>) -> Option<Option<f64>> {
-    match value {
-        ValueRef::Integer(i) => Some(Some(i as f64)),
-        ValueRef::Real(x) => Some(Some(x)),
-        ValueRef::Null => Some(None),
-        ValueRef::Text(_) | ValueRef::Blob(_) => None,
-    }
+/// A stored value (column 1) as a plot takes it: `Some(Some(x))` for a number,
+/// `Some(None)` for an unreadable value, `None` for text (not plotted). On SQLite it is
+/// read in place, without copying text.
+fn number(row: &Row<'_>) -> Result<Option<Option<f64>>> {
+    use rusqlite::types::ValueRef;
+    Ok(match row {
+        Row::Sqlite(row) => match row.get_ref(1)? {
+            ValueRef::Integer(i) => Some(Some(i as f64)),
+            ValueRef::Real(x) => Some(Some(x)),
+            ValueRef::Null => Some(None),
+            ValueRef::Text(_) | ValueRef::Blob(_) => None,
+        },
+        Row::Postgres(_) => match row.value(1)? {
+            super::Value::Number(x) => Some(Some(x)),
+            super::Value::Missing => Some(None),
+            super::Value::Text(_) => None,
+        },
+    })
 }

@@ -11,15 +11,17 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use rusqlite::{Connection, Transaction};
-
+use super::db::{Db, Param};
 use super::file::{file_id, journal_ids, remove_stale_journal, FileId};
 use super::prune::PruneRun;
 use super::rollup::{resume_from, Closed, OpenBuckets, TIERS};
-use super::schema::open_for_writing;
+use super::schema::open_db_for_writing;
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
 const INSERT_SAMPLE: &str = "INSERT OR REPLACE INTO samples (var_id, t, value) VALUES (?1, ?2, ?3)";
+/// PostgreSQL's: a value is a number or a text column (both NULL: unreadable).
+const INSERT_SAMPLE_PG: &str = "INSERT INTO samples (var_id, t, num, txt) VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (var_id, t) DO UPDATE SET num = excluded.num, txt = excluded.txt";
 
 pub(super) enum Record {
     Sample {
@@ -108,7 +110,7 @@ type Rollups = HashMap<i64, OpenBuckets>;
 pub(super) struct Writer {
     path: PathBuf,
     /// `None` after the database file vanished and no new one could be opened yet.
-    conn: Option<Connection>,
+    conn: Option<Db>,
     /// The file `conn` writes; `None` where the platform cannot tell.
     file: Option<FileId>,
     /// Its `-wal` and `-shm` files.
@@ -130,8 +132,8 @@ pub(super) struct Writer {
 impl Writer {
     /// Open or create the database; blocking.
     pub(super) fn open(path: &Path, options: StoreOptions, shared: Arc<Shared>) -> Result<Self> {
-        let conn = open_for_writing(path)?;
-        let vars = load_variables(&conn)?;
+        let mut conn = open_db_for_writing(path)?;
+        let vars = load_variables(&mut conn)?;
         Ok(Writer {
             path: path.to_path_buf(),
             file: file_id(path),
@@ -283,8 +285,8 @@ impl Writer {
         self.pruning = None;
         remove_stale_journal(&self.path, self.journal);
         let path = self.path.display();
-        let opened =
-            open_for_writing(&self.path).and_then(|conn| Ok((load_variables(&conn)?, conn)));
+        let opened = open_db_for_writing(&self.path)
+            .and_then(|mut conn| Ok((load_variables(&mut conn)?, conn)));
         match opened {
             Ok((vars, conn)) => {
                 let problem = format!(
@@ -371,34 +373,33 @@ impl Writer {
     }
 }
 
-fn load_variables(conn: &Connection) -> rusqlite::Result<VarCache> {
+fn load_variables(conn: &mut Db) -> Result<VarCache> {
     let mut vars = VarCache::new();
-    let mut stmt = conn.prepare("SELECT id, client, key FROM variables")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        vars.entry(row.get(1)?)
+    conn.query("SELECT id, client, key FROM variables", &[], |row| {
+        vars.entry(row.text(1)?)
             .or_default()
-            .insert(row.get(2)?, row.get(0)?);
-    }
+            .insert(row.text(2)?, row.int(0)?);
+        Ok(true)
+    })?;
     Ok(vars)
 }
 
-fn var_id(
-    tx: &Transaction<'_>,
-    vars: &mut VarCache,
-    client: &str,
-    key: &str,
-) -> rusqlite::Result<i64> {
+fn var_id(tx: &mut Db, vars: &mut VarCache, client: &str, key: &str) -> Result<i64> {
     if let Some(&id) = vars.get(client).and_then(|keys| keys.get(key)) {
         return Ok(id);
     }
-    tx.prepare_cached(
+    let names = [Param::Text(client), Param::Text(key)];
+    tx.execute(
         "INSERT INTO variables (client, key) VALUES (?1, ?2) ON CONFLICT (client, key) DO NOTHING",
-    )?
-    .execute((client, key))?;
+        &names,
+    )?;
     let id = tx
-        .prepare_cached("SELECT id FROM variables WHERE client = ?1 AND key = ?2")?
-        .query_row((client, key), |row| row.get(0))?;
+        .row(
+            "SELECT id FROM variables WHERE client = ?1 AND key = ?2",
+            &names,
+            |row| row.int(0),
+        )?
+        .ok_or_else(|| super::StoreError::Schema(format!("variable {client}.{key} has no id")))?;
     vars.entry(client.to_owned())
         .or_default()
         .insert(key.to_owned(), id);
@@ -406,14 +407,12 @@ fn var_id(
 }
 
 fn write_batch(
-    conn: &mut Connection,
+    conn: &mut Db,
     vars: &mut VarCache,
     mut rollups: Option<&mut Rollups>,
     batch: &[Record],
-) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut insert_sample = tx.prepare_cached(INSERT_SAMPLE)?;
+) -> Result<()> {
+    conn.transaction(|tx| {
         for record in batch {
             match record {
                 Record::Sample {
@@ -422,13 +421,13 @@ fn write_batch(
                     t,
                     value,
                 } => {
-                    let id = var_id(&tx, vars, client, key)?;
+                    let id = var_id(tx, vars, client, key)?;
                     // Before the insert: a variable's buckets rebuilt from the database
                     // must not hold this sample already.
                     if let Some(rollups) = rollups.as_deref_mut() {
-                        roll_up(&tx, rollups, id, *t, value)?;
+                        roll_up(tx, rollups, id, *t, value)?;
                     }
-                    insert_sample.execute((id, t, value))?;
+                    insert_sample(tx, id, *t, value)?;
                 }
                 Record::Log {
                     t,
@@ -436,10 +435,15 @@ fn write_batch(
                     source,
                     message,
                 } => {
-                    tx.prepare_cached(
+                    tx.execute(
                         "INSERT INTO logs (t, level, source, message) VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute((t, level, source, message))?;
+                        &[
+                            Param::Int(*t),
+                            Param::Text(level),
+                            Param::Text(source),
+                            Param::Text(message),
+                        ],
+                    )?;
                 }
                 Record::Event {
                     t,
@@ -447,10 +451,15 @@ fn write_batch(
                     kind,
                     detail,
                 } => {
-                    tx.prepare_cached(
+                    tx.execute(
                         "INSERT INTO events (t, client, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute((t, client, kind, detail))?;
+                        &[
+                            Param::Int(*t),
+                            Param::Text(client),
+                            Param::Text(kind),
+                            Param::Text(detail),
+                        ],
+                    )?;
                 }
                 Record::Alarm {
                     t,
@@ -458,54 +467,83 @@ fn write_batch(
                     key,
                     change,
                     message,
-                } => write_alarm(&tx, *t, client, key, change, message)?,
+                } => write_alarm(tx, *t, client, key, change, message)?,
             }
         }
+        Ok(())
+    })
+}
+
+fn insert_sample(tx: &mut Db, id: i64, t: i64, value: &Value) -> Result<()> {
+    match tx {
+        // The hot path: one cached statement, the value bound as it is stored.
+        Db::Sqlite(conn) => {
+            conn.prepare_cached(INSERT_SAMPLE)?
+                .execute((id, t, value))?;
+        }
+        Db::Postgres(_) => {
+            let (num, txt) = match value {
+                Value::Number(x) => (Some(*x), None),
+                Value::Text(text) => (None, Some(text.as_str())),
+                Value::Missing => (None, None),
+            };
+            tx.execute(
+                INSERT_SAMPLE_PG,
+                &[
+                    Param::Int(id),
+                    Param::Int(t),
+                    Param::Real(num),
+                    Param::OptText(txt),
+                ],
+            )?;
+        }
     }
-    tx.commit()
+    Ok(())
 }
 
 fn write_alarm(
-    tx: &Transaction<'_>,
+    tx: &mut Db,
     t: i64,
     client: &str,
     key: &str,
     change: &AlarmChange,
     message: &str,
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     const CLEAR: &str = "UPDATE alarms SET cleared_at = ?1 \
                          WHERE client = ?2 AND key = ?3 AND cleared_at IS NULL";
+    let at = [Param::Int(t), Param::Text(client), Param::Text(key)];
     match change {
         AlarmChange::Raised { state, value } => {
-            tx.prepare_cached(CLEAR)?.execute((t, client, key))?;
-            tx.prepare_cached(
+            tx.execute(CLEAR, &at)?;
+            tx.execute(
                 "INSERT INTO alarms (client, key, state, value, raised_at, message) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute((client, key, state, value, t, message))?;
+                &[
+                    Param::Text(client),
+                    Param::Text(key),
+                    Param::Text(state),
+                    Param::Real(*value),
+                    Param::Int(t),
+                    Param::Text(message),
+                ],
+            )?;
         }
         AlarmChange::Cleared => {
-            tx.prepare_cached(CLEAR)?.execute((t, client, key))?;
+            tx.execute(CLEAR, &at)?;
         }
         AlarmChange::Acked => {
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE alarms SET acked_at = ?1 \
                  WHERE client = ?2 AND key = ?3 AND acked_at IS NULL",
-            )?
-            .execute((t, client, key))?;
+                &at,
+            )?;
         }
     }
     Ok(())
 }
 
 /// Add a sample to its variable's open buckets, storing those it closes.
-fn roll_up(
-    tx: &Transaction<'_>,
-    rollups: &mut Rollups,
-    id: i64,
-    t: i64,
-    value: &Value,
-) -> rusqlite::Result<()> {
+fn roll_up(tx: &mut Db, rollups: &mut Rollups, id: i64, t: i64, value: &Value) -> Result<()> {
     let number = match value {
         Value::Number(x) => Some(*x),
         Value::Missing => None,
@@ -526,19 +564,21 @@ fn roll_up(
 
 /// A variable's open buckets as the database has them: the raw samples after each tier's
 /// last stored bucket (at most one coarsest bucket's worth), buckets they close stored.
-fn rebuild(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<OpenBuckets> {
+fn rebuild(tx: &mut Db, id: i64) -> Result<OpenBuckets> {
+    let last_t = |tx: &mut Db, table: &str| -> Result<Option<i64>> {
+        Ok(tx
+            .row(
+                &format!("SELECT max(t) FROM {table} WHERE var_id = ?1"),
+                &[Param::Int(id)],
+                |row| row.opt_int(0),
+            )?
+            .flatten())
+    };
     let mut last_stored = [None; TIERS.len()];
     for (last, tier) in last_stored.iter_mut().zip(TIERS) {
-        *last = tx
-            .prepare_cached(&format!(
-                "SELECT max(t) FROM {} WHERE var_id = ?1",
-                tier.table
-            ))?
-            .query_row([id], |row| row.get(0))?;
+        *last = last_t(tx, tier.table)?;
     }
-    let last_raw: Option<i64> = tx
-        .prepare_cached("SELECT max(t) FROM samples WHERE var_id = ?1")?
-        .query_row([id], |row| row.get(0))?;
+    let last_raw = last_t(tx, "samples")?;
     let since = resume_from(&last_stored, last_raw);
     let mut buckets = OpenBuckets::default();
     let from = since.iter().copied().min().unwrap_or(i64::MAX);
@@ -546,20 +586,19 @@ fn rebuild(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<OpenBuckets> {
         return Ok(buckets);
     }
     let mut closed = Vec::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT t, value FROM samples WHERE var_id = ?1 AND t >= ?2 ORDER BY t",
-        )?;
-        let mut rows = stmt.query((id, from))?;
-        while let Some(row) = rows.next()? {
-            let number = match row.get::<_, Value>(1)? {
-                Value::Number(x) => Some(x),
-                Value::Missing => None,
-                Value::Text(_) => continue,
-            };
-            buckets.add_since(&since, row.get(0)?, number, |c| closed.push(c));
-        }
-    }
+    let sql = format!(
+        "SELECT t, {} FROM samples WHERE var_id = ?1 AND t >= ?2 ORDER BY t",
+        tx.value_columns()
+    );
+    tx.query(&sql, &[Param::Int(id), Param::Int(from)], |row| {
+        let number = match row.value(1)? {
+            Value::Number(x) => Some(x),
+            Value::Missing => None,
+            Value::Text(_) => return Ok(true),
+        };
+        buckets.add_since(&since, row.int(0)?, number, |c| closed.push(c));
+        Ok(true)
+    })?;
     for bucket in &closed {
         store_bucket(tx, id, bucket)?;
     }
@@ -567,29 +606,40 @@ fn rebuild(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<OpenBuckets> {
 }
 
 /// Store a closed bucket, or fold a late sample into the stored one.
-fn store_bucket(tx: &Transaction<'_>, id: i64, closed: &Closed) -> rusqlite::Result<()> {
+fn store_bucket(tx: &mut Db, id: i64, closed: &Closed) -> Result<()> {
     let bucket = &closed.bucket;
     let stats = bucket.stats();
     let table = TIERS[closed.tier].table;
-    // SQLite's two-argument min() and max() are NULL when either side is.
+    // Both sides' extremes, either of which may be NULL: SQLite's two-argument min()
+    // is NULL then, PostgreSQL's LEAST skips it.
+    let (least, greatest) = if tx.is_postgres() {
+        ("LEAST", "GREATEST")
+    } else {
+        ("min", "max")
+    };
     let sql = format!(
         "INSERT INTO {table} (var_id, t, count, missing, min, max, mean) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (var_id, t) DO UPDATE SET \
-         count = count + excluded.count, missing = missing + excluded.missing, \
-         min = coalesce(min(min, excluded.min), min, excluded.min), \
-         max = coalesce(max(max, excluded.max), max, excluded.max), \
-         mean = CASE WHEN count + excluded.count > 0 THEN \
-             (coalesce(mean * count, 0) + coalesce(excluded.mean * excluded.count, 0)) \
-             / (count + excluded.count) END"
+         count = {table}.count + excluded.count, \
+         missing = {table}.missing + excluded.missing, \
+         min = coalesce({least}({table}.min, excluded.min), {table}.min, excluded.min), \
+         max = coalesce({greatest}({table}.max, excluded.max), {table}.max, excluded.max), \
+         mean = CASE WHEN {table}.count + excluded.count > 0 THEN \
+             (coalesce({table}.mean * {table}.count, 0) \
+              + coalesce(excluded.mean * excluded.count, 0)) \
+             / ({table}.count + excluded.count) END"
     );
-    tx.prepare_cached(&sql)?.execute((
-        id,
-        bucket.start,
-        bucket.count as i64,
-        bucket.missing as i64,
-        stats.map(|s| s.0),
-        stats.map(|s| s.1),
-        stats.map(|s| s.2),
-    ))?;
+    tx.execute(
+        &sql,
+        &[
+            Param::Int(id),
+            Param::Int(bucket.start),
+            Param::Int(bucket.count as i64),
+            Param::Int(bucket.missing as i64),
+            Param::Real(stats.map(|s| s.0)),
+            Param::Real(stats.map(|s| s.1)),
+            Param::Real(stats.map(|s| s.2)),
+        ],
+    )?;
     Ok(())
 }
