@@ -135,6 +135,8 @@ pub fn main(cli: Cli) -> ExitCode {
 async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
     let store_options = StoreOptions {
         retention: config.retention,
+        rollup_retention: config.rollup_retention,
+        monitor: config.name.clone(),
         ..StoreOptions::default()
     };
     let store = match Store::open(&config.db, store_options) {
