@@ -638,7 +638,7 @@ fn queued_text_is_bounded_in_bytes() {
 /// Schema 2 added the frames index: a version 1 database keeps its history and gains it.
 #[test]
 fn a_version_1_database_is_migrated_in_place() {
-    let scratch = Scratch::new("migrate");
+    let scratch = Scratch::new("migrate-in-place");
     {
         let conn = Connection::open(scratch.db()).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
