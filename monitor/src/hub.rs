@@ -120,6 +120,8 @@ pub struct Counters {
 pub struct Hub {
     pub name: String,
     slots: Vec<Arc<Slot>>,
+    /// Where each client is in `slots`: names are looked up per command, of thousands.
+    slot_index: HashMap<String, usize>,
     store: Option<Store>,
     status_lines: broadcast::Sender<Arc<str>>,
     log_lines: broadcast::Sender<Arc<str>>,
@@ -137,7 +139,7 @@ impl Hub {
         store: Option<Store>,
         store_interval: Duration,
     ) -> Arc<Hub> {
-        let slots = clients
+        let slots: Vec<Arc<Slot>> = clients
             .into_iter()
             .map(|spec| {
                 let SlotSpec {
@@ -157,9 +159,15 @@ impl Hub {
                 })
             })
             .collect();
+        let mut slot_index = HashMap::with_capacity(slots.len());
+        for (at, slot) in slots.iter().enumerate() {
+            // The first of a repeated name, as a search of the list would find it.
+            slot_index.entry(slot.name.clone()).or_insert(at);
+        }
         Arc::new(Hub {
             name,
             slots,
+            slot_index,
             store,
             status_lines: broadcast::channel(1024).0,
             log_lines: broadcast::channel(1024).0,
@@ -175,7 +183,7 @@ impl Hub {
     }
 
     pub fn slot(&self, name: &str) -> Option<&Arc<Slot>> {
-        self.slots.iter().find(|slot| slot.name == name)
+        self.slots.get(*self.slot_index.get(name)?)
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -407,14 +415,9 @@ impl Hub {
 
     /// The current value of `<client>.<key>`, if the client is connected.
     pub fn current(&self, client: &str, key: &str) -> Option<String> {
-        let view = self.slot(client)?.view();
-        if !view.connected {
-            return None;
-        }
-        view.vars
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        let slot = self.slot(client)?;
+        slot.with_view(|view| view.connected)
+            .then(|| slot.var(key))?
     }
 
     pub fn set_alarm_limits(&self, client: &str, limits: Vec<AlarmLimit>) {
