@@ -80,7 +80,7 @@ enum Command {
     /// listing them. Prints `listening <first daemon>` first.
     ///
     /// Each daemon holds two files here (its listener and the monitor's connection): with
-    /// `ulimit -n` at 20000, up to about 9000 daemons fit.
+    /// a hard open-file limit of 20000 (the soft one is raised to it), about 9900 fit.
     Fleet(FleetArgs),
     /// Start a fleet, run a MONITOR binary polling all of it, and measure the monitor's
     /// CPU and memory against the fleet's own CPU, with the polls the fleet answered; at
