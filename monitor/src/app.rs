@@ -133,11 +133,12 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
+    let clients = config.clients.iter().filter(|c| c.enabled).count();
     let store_options = StoreOptions {
         retention: config.retention,
         rollup_retention: config.rollup_retention,
         monitor: config.name.clone(),
-        ..StoreOptions::default()
+        ..StoreOptions::default().for_clients(clients)
     };
     let store = match Store::open(&config.db, store_options) {
         Ok(store) => store,

@@ -8,6 +8,8 @@
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
 //! - [`poller`]: one task per client: connect, greet, authenticate, subscribe to its log,
 //!   poll.
+//! - [`lower`]: a client that is itself a monitor, followed by subscription and paged
+//!   status instead of polled; [`mirror`] keeps what it reported.
 //! - [`change_filter`]: [`change_filter::ChangeFilter`] decides which polled values are
 //!   worth storing.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
@@ -38,6 +40,8 @@ pub mod frames;
 pub mod hub;
 pub mod ini;
 pub mod limits;
+pub mod lower;
+pub mod mirror;
 pub mod mqtt;
 pub mod poller;
 pub mod relay;

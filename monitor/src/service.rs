@@ -9,7 +9,7 @@
 //! is preceded by its `set_keywords` (see [`crate::frames::watch`]); `log` is bounded in
 //! size and, per connection, in rate (see [`crate::limits`]).
 
-use crate::hub::Hub;
+use crate::hub::{Hub, MONITOR_KIND};
 use crate::limits::{TokenBucket, MAX_LOG_MESSAGE, SCRIPT_LOG_RATE};
 use crate::web::blocking::{Pool, PoolError};
 use crate::web::listing::Format;
@@ -17,7 +17,7 @@ use labwire_daemon::server::Service;
 use labwire_daemon::{CommandSpec, Error};
 use labwire_protocol::{
     format_bool, is_valid_name, parse_number, EncodedKwargs, ErrorCode, LineWriter, LogLevel,
-    Message,
+    Message, PageBuilder,
 };
 use labwire_time::rfc3339;
 use std::collections::HashMap;
@@ -127,7 +127,7 @@ impl Service for MonitorService {
     }
 
     fn status_synopsis(&self) -> &'static str {
-        "[format=json]"
+        "[format=json] [page=<first entry>] (page=0 starts a paged status; next=<n> names the following page)"
     }
 
     fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
@@ -139,6 +139,16 @@ impl Service for MonitorService {
             labwire_protocol::encode::write_message(out, &reply);
             out.push(b'\n');
             return;
+        }
+        match labwire_protocol::requested_page(request) {
+            Ok(None) => {}
+            Ok(Some(first)) => return self.write_status_page(out, request, first),
+            Err(text) => {
+                let reply = Error::bad_argument(text).to_reply(request);
+                labwire_protocol::encode::write_message(out, &reply);
+                out.push(b'\n');
+                return;
+            }
         }
         let views: Vec<_> = self.hub.slots().iter().map(|s| (s, s.view())).collect();
         let connected = views.iter().filter(|(_, v)| v.connected).count();
@@ -197,6 +207,44 @@ impl Service for MonitorService {
 }
 
 impl MonitorService {
+    /// `get_status page=<first>`: the entries `<client>=<0/1>` and, for a connected
+    /// client, its `<client>.<key>=<value>`, client by client in configuration order, from
+    /// entry `first` on (docs/protocol.md, "Paged status"); the counts on page 0 only.
+    fn write_status_page(&self, out: &mut Vec<u8>, request: &Message, first: usize) {
+        let mut page = PageBuilder::new(first);
+        let mut connected = 0;
+        for slot in self.hub.slots() {
+            let more = slot.with_view(|view| {
+                connected += usize::from(view.connected);
+                if page.is_full() {
+                    return false;
+                }
+                let entries = 1 + if view.connected { view.vars.len() } else { 0 };
+                if page.skip_before_page(entries) {
+                    return true;
+                }
+                let mut more = page.offer(&slot.name, format_bool(view.connected));
+                if view.connected {
+                    for (key, value) in &view.vars {
+                        more = more && page.offer(&format!("{}.{key}", slot.name), value);
+                    }
+                }
+                more
+            });
+            // The counts need every client; the entries only up to a full page.
+            if !more && first > 0 {
+                break;
+            }
+        }
+        let (clients, connected) = (self.hub.slots().len().to_string(), connected.to_string());
+        let header = [
+            ("nclients", clients.as_str()),
+            ("nconnected", connected.as_str()),
+        ];
+        let header: &[(&str, &str)] = if first == 0 { &header } else { &[] };
+        page.write(out, request.tag.as_deref(), "status", header);
+    }
+
     async fn send(&self, request: Message, peer: SocketAddr) -> Message {
         let fail = |code, text: String| Error::new(code, text).to_reply(&request);
         let (Some(client), Some(command)) = (request.args.first(), request.args.get(1)) else {
@@ -229,7 +277,8 @@ impl MonitorService {
                 format!("{client} is not connected"),
             );
         };
-        if command == "expose" && slot.view().kind == crate::frames::watch::CAMERA_KIND {
+        let kind = slot.with_view(|view| view.kind.clone());
+        if command == "expose" && kind == crate::frames::watch::CAMERA_KIND {
             // The header gets the lab's state as of now, not of the last change the
             // camera's own task passed on (monitor/src/frames/watch.rs). A refusal is the
             // camera's to report in its log; the exposure goes ahead either way.
@@ -240,12 +289,24 @@ impl MonitorService {
                 }
             }
         }
-        let relayed = Message {
-            tag: None,
-            name: command.clone(),
-            args: request.args[2..].to_vec(),
-            kwargs: request.kwargs.clone(),
-            payload: request.payload.clone(),
+        // `send lower psu1 ...` to a lower monitor that has a client `psu1` goes on as
+        // `send psu1 ...` there; a command of its own (`send lower clients`) as it is.
+        let relayed = if kind == MONITOR_KIND && slot.var(command).is_some() {
+            Message {
+                tag: None,
+                name: "send".into(),
+                args: request.args[1..].to_vec(),
+                kwargs: request.kwargs.clone(),
+                payload: request.payload.clone(),
+            }
+        } else {
+            Message {
+                tag: None,
+                name: command.clone(),
+                args: request.args[2..].to_vec(),
+                kwargs: request.kwargs.clone(),
+                payload: request.payload.clone(),
+            }
         };
         let outcome = slot.relay.send(relayed, link.legacy).await;
         self.hub.counters.relayed.fetch_add(1, Ordering::Relaxed);

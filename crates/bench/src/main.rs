@@ -17,6 +17,8 @@
 //! - [`procfs`]: a process's CPU time, threads and open files from `/proc`.
 //! - [`fleet`]: many real daemons in this process, counting the polls they answer.
 //! - [`monitor`]: `monitor-load`, a MONITOR child polling a fleet, and its costs.
+//! - [`shards`]: a fleet in child processes (`fleet-shard`), for more members than one
+//!   process may hold files for.
 //! - [`relay`]: direct against relayed round trips, in alternating batches.
 //! - [`frames`]: camera frames from labwire-ccd into the monitor against a raw loopback
 //!   copy, and the monitor's command port while they move.
@@ -41,6 +43,7 @@ mod load;
 mod monitor;
 mod procfs;
 mod relay;
+mod shards;
 mod soak;
 mod stats;
 
@@ -81,11 +84,16 @@ enum Command {
     /// listing them. Prints `listening <first daemon>` first.
     ///
     /// Each daemon holds two files here (its listener and the monitor's connection): with
-    /// `ulimit -n` at 20000, up to about 9000 daemons fit.
+    /// a hard open-file limit of 20000 (the soft one is raised to it), about 9900 fit.
     Fleet(FleetArgs),
     /// Start a fleet, run a MONITOR binary polling all of it, and measure the monitor's
-    /// CPU and memory against the fleet's own CPU, with the polls the fleet answered.
+    /// CPU and memory against the fleet's own CPU, with the polls the fleet answered; at
+    /// `--reference-count` clients first, then at `--count`, and compare per client.
+    /// The fleet runs in child processes of this bench, the open-file limit raised.
     MonitorLoad(MonitorLoadArgs),
+    /// One shard of a fleet, run by `monitor-load` (see crates/bench/src/shards.rs).
+    #[command(hide = true)]
+    FleetShard(FleetShardArgs),
     /// Median round trip of one command sent directly to a daemon and relayed through a
     /// monitor (`send <client> <command>`), in alternating batches.
     Relay(RelayArgs),
@@ -272,6 +280,14 @@ struct FleetArgs {
 }
 
 #[derive(Args, Debug)]
+struct FleetShardArgs {
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    count: u32,
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    listen_ip: String,
+}
+
+#[derive(Args, Debug)]
 struct MonitorLoadArgs {
     /// The monitor binary; it is run as `<bin> --config <ini> --port 0 --http-port 0`.
     #[arg(
@@ -283,6 +299,10 @@ struct MonitorLoadArgs {
     /// Daemons in the fleet, all clients of the monitor, polled at 1 Hz.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     count: u32,
+    /// Measured first in the same run, as the reference for the costs per client at
+    /// `--count`; 0 (or the same count) measures `--count` alone.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    reference_count: u32,
     /// Loopback address the fleet listens on.
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     listen_ip: String,
@@ -416,6 +436,13 @@ fn main() -> ExitCode {
             Command::Echo(args) => echo::serve(&args.listen).await,
             Command::Idle(args) => idle(args).await,
             Command::Fleet(args) => fleet(args).await,
+            Command::FleetShard(args) => {
+                let ip = fleet::loopback_ip(&args.listen_ip);
+                match ip {
+                    Ok(ip) => shards::serve_shard(ip, args.count as usize).await,
+                    Err(err) => Err(err),
+                }
+            }
             // Interrupted, these drop their guards: the monitor child is killed, the
             // fleet stopped, the scratch directory removed.
             Command::MonitorLoad(args) => until_interrupted(monitor::run(&args)).await,
@@ -649,6 +676,7 @@ async fn idle(args: IdleArgs) -> Result<(), Error> {
 
 async fn fleet(args: FleetArgs) -> Result<(), Error> {
     let ip = fleet::loopback_ip(&args.listen_ip)?;
+    shards::raise_open_files_limit()?;
     let count = args.count as usize;
     fleet::Fleet::check_limits(count)?;
     let fleet = fleet::Fleet::start(ip, count).await?;

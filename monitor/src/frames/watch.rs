@@ -112,10 +112,12 @@ pub async fn run(
     let mut cameras: HashMap<String, watch::Sender<Want>> = HashMap::new();
     loop {
         for slot in hub.slots() {
-            let view = slot.view();
-            if !view.connected || view.kind != CAMERA_KIND {
+            // Looked at in place: with thousands of clients, cloning every view on every
+            // change was most of the monitor's work.
+            if !slot.with_view(|view| view.connected && view.kind == CAMERA_KIND) {
                 continue;
             }
+            let view = slot.view();
             let (keywords, left_out) = keywords::for_camera(&hub, &slot.name);
             let want = Want {
                 frame: FrameKey::of(&view),

@@ -169,6 +169,21 @@ impl Default for StoreOptions {
     }
 }
 
+/// Queue slots per client, beyond the default queue: a few seconds of a client's samples,
+/// so a commit of ten thousand clients' samples does not overflow the queue.
+const QUEUE_PER_CLIENT: usize = 8;
+
+impl StoreOptions {
+    /// The queue sized for `clients` (never below the default).
+    pub fn for_clients(self, clients: usize) -> Self {
+        StoreOptions {
+            queue_capacity: self.queue_capacity.max(clients * QUEUE_PER_CLIENT),
+            batch_max: self.batch_max.max(clients * QUEUE_PER_CLIENT / 2),
+            ..self
+        }
+    }
+}
+
 /// Counters for `/metrics`; all monotonic except `queued` and `problem`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreStats {
