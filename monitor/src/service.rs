@@ -512,7 +512,7 @@ impl MonitorService {
                 Format::Csv => crate::web::logs::csv(&page),
                 _ => crate::web::logs::json_document(&asked.query, &page).to_string(),
             };
-            let next = crate::web::logs::next(&page);
+            let next = crate::web::listing::next(&page);
             Ok::<_, crate::store::StoreError>((body, page.items.len(), page.more, next))
         });
         let (body, lines, more, next) = match job.await {

@@ -2,7 +2,8 @@
 //! else going on, and again during a bounded burst of concurrent archive queries (the
 //! log filtered by text, the alarm history, the state at a time, a day's plot, and the
 //! command port's own `logs`), reported as burst / idle ratios of p50 and p99 measured
-//! in the same run.
+//! in the same run; and, as a control, during as many requests of the live status (HTTP
+//! alone, no archive read).
 //!
 //! The archive is seeded before the monitor reads it: the monitor creates its database,
 //! is stopped, and this writes rows straight into its tables (`variables`, `samples`,
@@ -36,11 +37,13 @@ pub struct ArchiveLoadSpec {
     /// Variables seeded, and samples of each (spread over the last day).
     pub variables: u32,
     pub samples: u32,
-    /// Archive queries in the burst, in all; and how many at once.
+    /// Archive queries in each round's burst; and how many at once.
     pub queries: u32,
     pub concurrency: u32,
-    /// Seconds of idle round trips first.
+    /// Seconds of idle round trips in each round, before its burst.
     pub idle_seconds: f64,
+    /// Rounds of idle, archive burst and control.
+    pub rounds: u32,
 }
 
 /// Write the archive into the database the monitor created; blocking.
@@ -181,54 +184,39 @@ pub async fn run(spec: &ArchiveLoadSpec) -> Result<(), Error> {
     let (port, http) = (monitor.addrs[0], monitor.addrs[1]);
     Line::connect(port).await?.ask("clients").await?;
 
-    let stop = CancellationToken::new();
-    let idle = tokio::spawn(ping(port, stop.clone()));
-    tokio::time::sleep(Duration::from_secs_f64(spec.idle_seconds)).await;
-    stop.cancel();
-    let idle = idle.await??;
-
-    let stop = CancellationToken::new();
-    let busy = tokio::spawn(ping(port, stop.clone()));
-    let next = Arc::new(AtomicU32::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..spec.concurrency {
-        let (next, total) = (next.clone(), spec.queries);
-        workers.push(tokio::spawn(async move {
-            let (mut answered, mut refused, mut latencies) = (0u32, 0u32, Histogram::default());
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= total {
-                    break;
-                }
-                let (kind, target) = query(n);
-                let asked = Instant::now();
-                let ok = if kind == "command_logs" {
-                    command_logs(port, &target).await?
-                } else {
-                    get(http, &target).await? == 200
-                };
-                latencies.record(asked.elapsed());
-                if ok {
-                    answered += 1;
-                } else {
-                    refused += 1;
-                }
-            }
-            Ok::<_, Error>((answered, refused, latencies))
-        }));
+    // Rounds of the three phases in turn, so that the machine's other load falls on all
+    // three alike.
+    let (mut idle, mut archive, mut control) =
+        (Histogram::default(), Burst::default(), Burst::default());
+    for _ in 0..spec.rounds {
+        let stop = CancellationToken::new();
+        let pinging = tokio::spawn(ping(port, stop.clone()));
+        tokio::time::sleep(Duration::from_secs_f64(spec.idle_seconds)).await;
+        stop.cancel();
+        idle.merge(&pinging.await??);
+        let round = burst(spec, port, http, query, None).await?;
+        // The control: the live status (no archive read), as many at once, for as long.
+        let lasting = Duration::from_secs_f64(round.seconds);
+        archive.add(round);
+        control.add(
+            burst(
+                spec,
+                port,
+                http,
+                |_| ("status", "/monitor/status".into()),
+                Some(lasting),
+            )
+            .await?,
+        );
     }
-    let (mut answered, mut refused, mut queries) = (0, 0, Histogram::default());
-    for worker in workers {
-        let (a, r, h) = worker.await??;
-        answered += a;
-        refused += r;
-        queries.merge(&h);
-    }
-    let burst_seconds = started.elapsed().as_secs_f64();
-    stop.cancel();
-    let busy = busy.await??;
     drop(monitor);
+    let Burst {
+        answered,
+        refused,
+        queries,
+        seconds: burst_seconds,
+        ping: busy,
+    } = archive;
 
     let p = |h: &Histogram, q: f64| h.quantile(q).as_secs_f64().max(1e-9);
     let p50_ratio = p(&busy, 0.5) / p(&idle, 0.5);
@@ -245,8 +233,9 @@ pub async fn run(spec: &ArchiveLoadSpec) -> Result<(), Error> {
         busy.count()
     );
     println!(
-        "burst: {} archive queries, {} at once, in {:.2} s ({} answered, {} refused or failed); \
+        "burst: {} rounds of {} archive queries, {} at once, in {:.2} s ({} answered, {} refused or failed); \
          a query's p50 {} us p99 {} us",
+        spec.rounds,
         spec.queries,
         spec.concurrency,
         burst_seconds,
@@ -260,6 +249,19 @@ pub async fn run(spec: &ArchiveLoadSpec) -> Result<(), Error> {
         ratio(p50_ratio),
         ratio(p99_ratio)
     );
+    let control_p50 = p(&control.ping, 0.5) / p(&idle, 0.5);
+    let control_p99 = p(&control.ping, 0.99) / p(&idle, 0.99);
+    println!(
+        "control: {} requests of the live /monitor/status, {} at once, in {:.2} s; command port \
+         p50 {} us p99 {} us: control / idle p50 x{}, p99 x{}",
+        control.answered + control.refused,
+        spec.concurrency,
+        control.seconds,
+        us(control.ping.quantile(0.5)),
+        us(control.ping.quantile(0.99)),
+        ratio(control_p50),
+        ratio(control_p99)
+    );
     let result = Message::new("result")
         .kwarg("bench", "archive-load")
         .kwarg("idle_p50_us", us(idle.quantile(0.5)))
@@ -268,15 +270,95 @@ pub async fn run(spec: &ArchiveLoadSpec) -> Result<(), Error> {
         .kwarg("burst_p99_us", us(busy.quantile(0.99)))
         .kwarg("p50_ratio", ratio(p50_ratio))
         .kwarg("p99_ratio", ratio(p99_ratio))
-        .kwarg("queries", spec.queries.to_string())
+        .kwarg("queries", (spec.queries * spec.rounds).to_string())
         .kwarg("answered", answered.to_string())
         .kwarg(
             "burst_seconds",
             format_number((burst_seconds * 1000.0).round() / 1000.0),
-        );
+        )
+        .kwarg("control_p50_ratio", ratio(control_p50))
+        .kwarg("control_p99_ratio", ratio(control_p99));
     println!("{}", result.to_line());
-    if refused > 0 {
-        return Err(format!("{refused} archive queries were not answered").into());
+    if refused + control.refused > 0 {
+        return Err(format!("{} queries were not answered", refused + control.refused).into());
     }
     Ok(())
+}
+
+/// What one burst did (or several, added): its queries and the command port's round
+/// trips meanwhile.
+#[derive(Default)]
+struct Burst {
+    answered: u32,
+    refused: u32,
+    queries: Histogram,
+    seconds: f64,
+    ping: Histogram,
+}
+
+impl Burst {
+    fn add(&mut self, other: Burst) {
+        self.answered += other.answered;
+        self.refused += other.refused;
+        self.queries.merge(&other.queries);
+        self.seconds += other.seconds;
+        self.ping.merge(&other.ping);
+    }
+}
+
+/// Requests from `pick`, `spec.concurrency` at once, while `clients` round trips are
+/// timed on the command port: `spec.queries` of them, or as many as `lasting` takes.
+async fn burst(
+    spec: &ArchiveLoadSpec,
+    port: SocketAddr,
+    http: SocketAddr,
+    pick: fn(u32) -> (&'static str, String),
+    lasting: Option<Duration>,
+) -> Result<Burst, Error> {
+    let stop = CancellationToken::new();
+    let pinging = tokio::spawn(ping(port, stop.clone()));
+    let next = Arc::new(AtomicU32::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..spec.concurrency {
+        let (next, total) = (next.clone(), spec.queries);
+        workers.push(tokio::spawn(async move {
+            let (mut answered, mut refused, mut latencies) = (0u32, 0u32, Histogram::default());
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let over = match lasting {
+                    Some(lasting) => started.elapsed() >= lasting,
+                    None => n >= total,
+                };
+                if over {
+                    break;
+                }
+                let (kind, target) = pick(n);
+                let asked = Instant::now();
+                let ok = if kind == "command_logs" {
+                    command_logs(port, &target).await?
+                } else {
+                    get(http, &target).await? == 200
+                };
+                latencies.record(asked.elapsed());
+                if ok {
+                    answered += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+            Ok::<_, Error>((answered, refused, latencies))
+        }));
+    }
+    let mut done = Burst::default();
+    for worker in workers {
+        let (answered, refused, latencies) = worker.await??;
+        done.answered += answered;
+        done.refused += refused;
+        done.queries.merge(&latencies);
+    }
+    done.seconds = started.elapsed().as_secs_f64();
+    stop.cancel();
+    done.ping = pinging.await??;
+    Ok(done)
 }

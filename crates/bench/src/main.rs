@@ -136,15 +136,18 @@ struct ArchiveLoadArgs {
     /// ... and samples of each, over the last day.
     #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     samples: u32,
-    /// Archive queries in the burst.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Archive queries in each round's burst.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     queries: u32,
     /// Archive queries at once (the monitor's pool queues 64 beyond its workers).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: u32,
-    /// Seconds of command-port round trips with nothing else going on, first.
-    #[arg(long, default_value_t = 3.0, value_parser = positive_seconds)]
+    /// Seconds of command-port round trips with nothing else going on, in each round.
+    #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
     idle_seconds: f64,
+    /// Rounds of idle, archive burst, and control (the live status for as long), in turn.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
 }
 
 #[derive(Args, Debug)]
@@ -480,6 +483,7 @@ fn main() -> ExitCode {
                     queries: args.queries,
                     concurrency: args.concurrency,
                     idle_seconds: args.idle_seconds,
+                    rounds: args.rounds,
                 };
                 until_interrupted(archive_load::run(&spec)).await
             }

@@ -16,8 +16,7 @@
 //! while not yet; `plot` is `null` for a connection alarm (no stored variable).
 
 use super::history::csv_field;
-use super::listing::{self, Cell, Format};
-use super::logs::next;
+use super::listing::{self, next, Cell, Format};
 use super::range::{Range, LONGEST};
 use super::{failure, paging, unix_seconds, utc_millis, Web};
 use crate::alarms::CONNECTION_KEY;

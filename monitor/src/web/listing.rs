@@ -6,6 +6,7 @@
 
 use super::blocking::PoolError;
 use super::{failure, Web};
+use crate::store::{Page, Stored};
 use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,6 +34,11 @@ impl Format {
             other => Err(format!("format={other:?}: json, csv or html")),
         }
     }
+}
+
+/// The cursor of the page after `page`: its last row, when more follow.
+pub fn next<T>(page: &Page<Stored<T>>) -> Option<i64> {
+    page.more.then(|| page.items.last().map(|s| s.id)).flatten()
 }
 
 /// The query's pairs, decoded, without the empty ones.

@@ -13,7 +13,7 @@
 //! "from", "to"}`; CSV: `id,time,utc,level,source,message`.
 
 use super::history::csv_field;
-use super::listing::{self, Cell, Format};
+use super::listing::{self, next, Cell, Format};
 use super::range::{Range, LONGEST};
 use super::{failure, paging, unix_seconds, utc_millis, Web};
 use crate::store::{LogQuery, LogRecord, Page, Stored};
@@ -84,11 +84,6 @@ where
         },
         format,
     })
-}
-
-/// The cursor of the page after `page`.
-pub fn next<T>(page: &Page<Stored<T>>) -> Option<i64> {
-    page.more.then(|| page.items.last().map(|s| s.id)).flatten()
 }
 
 pub fn json_document(query: &LogQuery, page: &Page<Stored<LogRecord>>) -> serde_json::Value {
