@@ -17,8 +17,7 @@
 
 use super::history::csv_field;
 use super::listing::{self, next, Cell, Format};
-use super::range::{Range, LONGEST};
-use super::{failure, paging, unix_seconds, utc_millis, Web};
+use super::{failure, unix_seconds, utc_millis, Web};
 use crate::alarms::CONNECTION_KEY;
 use crate::store::{AlarmQuery, AlarmRecord, AlarmState, Page, Stored};
 use axum::extract::{RawQuery, State};
@@ -58,26 +57,19 @@ fn state(value: &str) -> Result<AlarmState, String> {
 
 pub fn parse_query(query: &str, now: SystemTime) -> Result<Request, String> {
     let (mut client, mut name, mut wanted) = (None, None, None);
-    let (mut from, mut to, mut before) = (None, None, None);
-    let (mut limit, mut format) = (listing::DEFAULT_LIMIT, Format::Json);
+    let mut common = listing::Common::default();
     for (key, value) in listing::pairs(query) {
+        if common.take(&key, &value)? {
+            continue;
+        }
         match key.as_ref() {
             "client" => client = Some(listing::name_filter(&key, &value)?),
             "name" => name = Some(listing::text_filter(&key, &value)?),
             "state" => wanted = Some(state(&value)?),
-            "from" => from = Some(value.into_owned()),
-            "to" => to = Some(value.into_owned()),
-            "before" => before = Some(paging::cursor(&value)?),
-            "limit" => limit = paging::limit(&value, listing::MAX_LIMIT)?,
-            "format" => format = Format::parse(&value)?,
-            other => {
-                return Err(format!(
-                "unknown parameter {other:?}: name, client, state, from, to, before, limit, format"
-            ))
-            }
+            other => return Err(listing::unknown(other, "name, client, state")),
         }
     }
-    let range = Range::parse_spanning(from.as_deref(), to.as_deref(), now, LONGEST)?;
+    let range = common.range(now)?;
     Ok(Request {
         query: AlarmQuery {
             client,
@@ -85,10 +77,10 @@ pub fn parse_query(query: &str, now: SystemTime) -> Result<Request, String> {
             state: wanted,
             from: range.from,
             to: range.to,
-            before,
-            limit,
+            before: common.before,
+            limit: common.limit,
         },
-        format,
+        format: common.format,
     })
 }
 

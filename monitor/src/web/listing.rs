@@ -36,6 +36,61 @@ impl Format {
     }
 }
 
+/// The parameters every list takes: its time range, its page and its format.
+#[derive(Clone, Debug)]
+pub struct Common {
+    from: Option<String>,
+    to: Option<String>,
+    pub before: Option<i64>,
+    pub limit: usize,
+    pub format: Format,
+}
+
+/// What a list's own parameters are called, for the message naming an unknown one.
+const COMMON_NAMES: &str = "from, to, before, limit, format";
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            from: None,
+            to: None,
+            before: None,
+            limit: DEFAULT_LIMIT,
+            format: Format::Json,
+        }
+    }
+}
+
+impl Common {
+    /// Take `key=value` if it is one of the common parameters: `Ok(false)` when it is not.
+    pub fn take(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        match key {
+            "from" => self.from = Some(value.to_string()),
+            "to" => self.to = Some(value.to_string()),
+            "before" => self.before = Some(super::paging::cursor(value)?),
+            "limit" => self.limit = super::paging::limit(value, MAX_LIMIT)?,
+            "format" => self.format = Format::parse(value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The range asked for, at most [`LONGEST`](super::range::LONGEST) long.
+    pub fn range(&self, now: std::time::SystemTime) -> Result<super::range::Range, String> {
+        super::range::Range::parse_spanning(
+            self.from.as_deref(),
+            self.to.as_deref(),
+            now,
+            super::range::LONGEST,
+        )
+    }
+}
+
+/// The error for a parameter a list does not take; `own` names the list's own ones.
+pub fn unknown(key: &str, own: &str) -> String {
+    format!("unknown parameter {key:?}: {own}, {COMMON_NAMES}")
+}
+
 /// The cursor of the page after `page`: its last row, when more follow.
 pub fn next<T>(page: &Page<Stored<T>>) -> Option<i64> {
     page.more.then(|| page.items.last().map(|s| s.id)).flatten()

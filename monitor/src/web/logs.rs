@@ -14,8 +14,7 @@
 
 use super::history::csv_field;
 use super::listing::{self, next, Cell, Format};
-use super::range::{Range, LONGEST};
-use super::{failure, paging, unix_seconds, utc_millis, Web};
+use super::{failure, unix_seconds, utc_millis, Web};
 use crate::store::{LogQuery, LogRecord, Page, Stored};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -44,11 +43,10 @@ where
     V: AsRef<str>,
 {
     let (mut source, mut min_level, mut text) = (None, LogLevel::Debug, None);
-    let (mut from, mut to, mut before) = (None, None, None);
-    let (mut limit, mut format) = (listing::DEFAULT_LIMIT, Format::Json);
+    let mut common = listing::Common::default();
     for (key, value) in pairs {
         let (key, value) = (key.as_ref(), value.as_ref());
-        if value.is_empty() {
+        if value.is_empty() || common.take(key, value)? {
             continue;
         }
         match key {
@@ -59,19 +57,10 @@ where
                 })?
             }
             "text" => text = Some(listing::text_filter(key, value)?),
-            "from" => from = Some(value.to_string()),
-            "to" => to = Some(value.to_string()),
-            "before" => before = Some(paging::cursor(value)?),
-            "limit" => limit = paging::limit(value, listing::MAX_LIMIT)?,
-            "format" => format = Format::parse(value)?,
-            other => {
-                return Err(format!(
-                "unknown parameter {other:?}: source, level, text, from, to, before, limit, format"
-            ))
-            }
+            other => return Err(listing::unknown(other, "source, level, text")),
         }
     }
-    let range = Range::parse_spanning(from.as_deref(), to.as_deref(), now, LONGEST)?;
+    let range = common.range(now)?;
     Ok(Request {
         query: LogQuery {
             source,
@@ -79,10 +68,10 @@ where
             text,
             from: range.from,
             to: range.to,
-            before,
-            limit,
+            before: common.before,
+            limit: common.limit,
         },
-        format,
+        format: common.format,
     })
 }
 
@@ -172,6 +161,7 @@ pub async fn list(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::range::LONGEST;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn parsed(query: &str) -> Result<Request, String> {
