@@ -194,11 +194,13 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
         token: token.clone(),
         ..ServerConfig::default()
     };
-    let service = MonitorService::new(hub.clone(), token.is_some());
+    let web = Web::new(hub.clone(), &config, token.clone(), shutdown.clone());
+    // Archive reads of the command port go through the web side's pool, as the page's do.
+    let service =
+        MonitorService::new(hub.clone(), token.is_some()).with_archive(web.blocking.clone());
     let bound = serve(listener, server_config, service, shutdown.clone(), &tracker);
     // Tests and launch scripts read the bound addresses from stdout.
     println!("listening {bound}");
-    let web = Web::new(hub.clone(), &config, token.clone(), shutdown.clone());
     if let Some(mqtt) = &config.mqtt {
         let counters =
             crate::mqtt::start(mqtt, web.clone(), token.clone(), shutdown.clone(), &tracker);

@@ -167,6 +167,21 @@ impl Hub {
         self.store.as_ref()
     }
 
+    /// The store heartbeat: how often an unchanged value is still stored.
+    pub fn store_interval(&self) -> Duration {
+        self.change_filter
+            .lock()
+            .expect("filter lock")
+            .store_interval
+    }
+
+    /// Change the store heartbeat from the next poll on (`set interval=` on the command
+    /// port); answers the one it replaces.
+    pub fn set_store_interval(&self, interval: Duration) -> Duration {
+        let mut filter = self.change_filter.lock().expect("filter lock");
+        std::mem::replace(&mut filter.store_interval, interval)
+    }
+
     pub fn subscribe_status(&self) -> broadcast::Receiver<Arc<str>> {
         self.status_lines.subscribe()
     }

@@ -21,11 +21,13 @@
 //! Layout: `schema` (tables, opening a connection), `value` ([`Value`] and its SQLite
 //! mapping, text caps), `writer` (the writer thread), `reader` ([`Reader`]), `file` (which
 //! file a path names), `frames` (the index of camera frames, [`FrameRecord`]), `snapshot`
-//! (every stored variable, and each one's last value at a moment). Times are
+//! (every stored variable, and each one's last value at a moment), `logbook` (log lines
+//! and alarms, filtered, newest first, in pages below a row id). Times are
 //! Unix milliseconds from `labwire_time`, re-exported here.
 
 mod file;
 mod frames;
+mod logbook;
 mod reader;
 mod schema;
 mod snapshot;
@@ -44,6 +46,7 @@ pub use crate::alarms::AlarmChange;
 pub use crate::change_filter::ChangeFilter;
 pub use frames::{insert_frame, FrameRecord};
 pub use labwire_time::{from_millis, to_millis};
+pub use logbook::{AlarmQuery, AlarmState, LogQuery, Stored};
 pub use reader::{open_reader, AlarmRecord, EventRecord, LogRecord, Reader};
 pub use schema::{SCHEMA, SCHEMA_VERSION};
 pub use snapshot::{Page, StoredVariable, ValueAt};
@@ -244,6 +247,22 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bytes the database takes on disk now: its file and its write-ahead log. Blocking
+    /// (two `stat`s): call it from `spawn_blocking`.
+    pub fn disk_bytes(&self) -> u64 {
+        let [wal, _] = file::journal_paths(&self.path);
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|path| std::fs::metadata(path).ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
+
+    /// Records the queue holds at most ([`StoreOptions::queue_capacity`]).
+    pub fn queue_capacity(&self) -> usize {
+        self.capacity
     }
 
     /// A read-only connection to the same database.

@@ -270,6 +270,16 @@ pub fn render(web: &Web) -> String {
         &[],
         read(&f.transfer_micros) as f64 / 1e6,
     )
+    .family(
+        "labwire_frame_receive_seconds_total",
+        "counter",
+        "Seconds spent receiving frames from the cameras (get_frame to last byte read).",
+    )
+    .sample(
+        "labwire_frame_receive_seconds_total",
+        &[],
+        read(&f.receive_micros) as f64 / 1e6,
+    )
     .counter(
         "labwire_frame_failures_total",
         "Camera frames that could not be fetched or stored.",
