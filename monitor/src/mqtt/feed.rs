@@ -77,6 +77,7 @@ pub async fn run(
             line = log.recv() => match line {
                 Ok(line) => feed.log(&line),
                 Err(RecvError::Lagged(lines)) => {
+                    tracing::debug!("mqtt: {lines} log lines passed before the feed read them");
                     mqtt.counters.dropped.fetch_add(lines, Ordering::Relaxed);
                 }
                 Err(RecvError::Closed) => return,
@@ -172,6 +173,7 @@ impl Feed {
 
     /// The hub's stream moved on without this feed: `lines` changes were never seen.
     fn lost(&mut self, lines: u64) {
+        tracing::debug!("mqtt: {lines} update lines passed before the feed read them");
         self.mqtt
             .counters
             .dropped
@@ -295,4 +297,38 @@ impl Feed {
 fn too_large(message: &Outgoing) -> bool {
     // Fixed header, topic length and packet id: well under 16 bytes.
     message.topic.len() + message.payload.len() + 16 > super::MAX_PACKET
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Client names may hold dots: a value belongs to the longest name before a dot.
+    #[test]
+    fn update_lines_split_at_the_longest_client_name() {
+        let hub = Hub::new(
+            "m".into(),
+            [
+                ("lab".to_string(), "127.0.0.1:9".to_string()),
+                ("lab.psu".to_string(), "127.0.0.1:9".to_string()),
+            ],
+            None,
+            Duration::from_secs(60),
+        );
+        let update = status_update(
+            &hub,
+            "update lab.psu.ch1_voltage=1.5 lab.pressure=2e-3 lab.psu=1 other.key=3",
+        )
+        .unwrap();
+        assert_eq!(
+            update["vars"],
+            json!([
+                ["lab.psu", "ch1_voltage", "1.5"],
+                ["lab", "pressure", "2e-3"]
+            ])
+        );
+        assert_eq!(update["connected"], json!({"lab.psu": true}));
+        assert_eq!(status_update(&hub, "update other.key=3"), None);
+    }
 }
