@@ -349,7 +349,7 @@ impl Hub {
                     continue;
                 }
                 let value = Value::from_wire(text);
-                if filter.should_store(&slot.name, key, &value, now) {
+                if filter.should_store(key, &value, now) {
                     store.record_value(&slot.name, key, now, value);
                 }
             }
@@ -556,9 +556,15 @@ fn changes(
         (before != Some(value)).then(|| (format!("{client}.{key}"), value.to_string()))
     };
     if old.len() <= LINEAR_LOOKUP_MAX {
-        let before = |key: &str| old.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        // A daemon reports its keys in the same order every time: the key at the same
+        // place is the one, unless the list changed.
+        let before = |at: usize, key: &str| match old.get(at) {
+            Some((k, v)) if k == key => Some(v.as_str()),
+            _ => old.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()),
+        };
         new.iter()
-            .filter_map(|(key, value)| differs(key, value, before(key)))
+            .enumerate()
+            .filter_map(|(at, (key, value))| differs(key, value, before(at, key)))
             .collect()
     } else {
         let before: HashMap<&str, &str> =
