@@ -1,7 +1,8 @@
 //! Storage benchmark for the history store: samples per second through the public `Store`
-//! API, bytes on disk per sample, and the time of a one-variable range query, each next to
-//! a reference measured in the same run (a bare rusqlite loop) because the machines are
-//! shared and noisy. Run with `cargo bench -p labwire-monitor --bench store`;
+//! API (with its rollup tiers, and with them turned off: what the tiers cost), bytes on
+//! disk per sample, and the time of a one-variable range query, each next to a reference
+//! measured in the same run (a bare rusqlite loop) because the machines are shared and
+//! noisy. Target: at least 200,000 samples/s with the tiers. Run with `cargo bench -p labwire-monitor --bench store`;
 //! `LABWIRE_BENCH_SAMPLES` changes the sample count (default 2,000,000 over 1,000
 //! variables).
 
@@ -51,6 +52,32 @@ fn main() {
         bytes as f64 / samples as f64,
         wchar / samples as f64,
         if wchar > 0.0 { "" } else { " (n/a)" },
+    );
+    // With and without the tiers, taking turns twice (the machine's noise hits both),
+    // the better of each pair.
+    let (mut tiers_best, mut raw_best) = (0.0f64, 0.0f64);
+    for round in 0..2 {
+        for rollups in [true, false] {
+            let db = dir.join(format!("turn-{round}-{rollups}.sqlite"));
+            let options = StoreOptions {
+                rollups,
+                ..StoreOptions::default()
+            };
+            let (turn_rate, _, _) = through_store(&db, &names, samples / 2, options);
+            let best = if rollups {
+                &mut tiers_best
+            } else {
+                &mut raw_best
+            };
+            *best = best.max(turn_rate);
+            let _ = std::fs::remove_file(&db);
+        }
+    }
+    println!(
+        "taking turns, {} samples each, best of 2: with tiers {tiers_best:.0} samples/s, \
+         raw samples only {raw_best:.0} samples/s; with / without: {:.2}",
+        samples / 2,
+        tiers_best / raw_best
     );
     let (query_us, rows_per_query) = range_queries(&db, &names, samples);
     println!(

@@ -5,7 +5,9 @@
 //! else, so a typo is an error instead of a silently ignored setting. Free-text keys
 //! (`description`, `name`, labels) take the value as written when it contains commas, so
 //! `description = Keysight E36313A, bench 2` means what it says. Paths (`db`, `token_file`,
-//! `template_dir`, `frames_dir`) are relative to the configuration file's directory.
+//! `template_dir`, `frames_dir`, `[mqtt]`'s `credentials_file`) are relative to the
+//! configuration file's directory. `[mqtt]` is the one section that is not a client
+//! ([`crate::mqtt::settings`]).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -30,6 +32,9 @@ pub struct MonitorConfig {
     pub store_interval: Duration,
     /// History older than this is deleted; `None` keeps everything (`retention_days`).
     pub retention: Option<Duration>,
+    /// Per rollup tier (`rollup_1m_days`, `rollup_10m_days`, `rollup_1h_days`): buckets
+    /// older than this are deleted; `None` keeps them.
+    pub rollup_retention: [Option<Duration>; crate::store::TIERS.len()],
     /// In file order, then clients added on the command line.
     pub clients: Vec<ClientConfig>,
     /// Where user block templates live (`template_dir`): a client's `template =` names a
@@ -38,6 +43,8 @@ pub struct MonitorConfig {
     /// Where camera frames are stored (`frames_dir`); `None`: beside the database, see
     /// [`MonitorConfig::frames_dir`]. Already resolved against the file's directory.
     pub frames_dir: Option<PathBuf>,
+    /// Publishing to an MQTT broker (`[mqtt]`); `None`: no MQTT.
+    pub mqtt: Option<crate::mqtt::MqttConfig>,
 }
 
 impl Default for MonitorConfig {
@@ -51,9 +58,11 @@ impl Default for MonitorConfig {
             poll_interval: Duration::from_secs(1),
             store_interval: Duration::from_secs(60),
             retention: None,
+            rollup_retention: [None; crate::store::TIERS.len()],
             clients: Vec::new(),
             template_dir: None,
             frames_dir: None,
+            mqtt: None,
         }
     }
 }
@@ -122,6 +131,9 @@ impl MonitorConfig {
     pub fn frames_dir(&self) -> PathBuf {
         if let Some(dir) = &self.frames_dir {
             return dir.clone();
+        }
+        if is_postgres_db(&self.db) {
+            return PathBuf::from("labwire-frames");
         }
         let stem = self
             .db
@@ -195,7 +207,13 @@ impl MonitorConfig {
                     ports.push((entry, config.http_port));
                 }
                 "db" => {
-                    config.db = PathBuf::from(path_value(entry, &[root])?);
+                    let db = path_value(entry, &[root])?;
+                    if crate::store::is_postgres_url(db) {
+                        db.parse::<postgres::Config>().map_err(|e| {
+                            ConfigError::at(entry.line, format!("bad PostgreSQL URL '{db}': {e}"))
+                        })?;
+                    }
+                    config.db = PathBuf::from(db);
                 }
                 "poll_interval" => config.poll_interval = seconds(entry, &[root])?,
                 "store_interval" => config.store_interval = seconds(entry, &[root])?,
@@ -215,14 +233,11 @@ impl MonitorConfig {
                 "frames_dir" => {
                     config.frames_dir = Some(dir.join(path_value(entry, &[root])?));
                 }
-                "retention_days" => {
-                    let days = positive_number(entry, &[root])?;
-                    config.retention =
-                        Some(Duration::try_from_secs_f64(days * 86_400.0).map_err(|_| {
-                            ConfigError::at(entry.line, "'retention_days' is too large")
-                        })?);
-                }
-                _ => return Err(unknown_key(entry, &[root])),
+                "retention_days" => config.retention = Some(days(entry, &[root])?),
+                key => match rollup_tier(key) {
+                    Some(tier) => config.rollup_retention[tier] = Some(days(entry, &[root])?),
+                    None => return Err(unknown_key(entry, &[root])),
+                },
             }
         }
         if config.port == config.http_port {
@@ -236,6 +251,10 @@ impl MonitorConfig {
             ));
         }
         for section in &root.sections {
+            if section.name == crate::mqtt::settings::SECTION {
+                config.mqtt = Some(crate::mqtt::settings::from_section(root, section, dir)?);
+                continue;
+            }
             config
                 .clients
                 .push(client(root, section, dir, config.template_dir.as_deref())?);
@@ -262,7 +281,11 @@ pub fn from_str(text: &str, path: Option<&Path>) -> Result<MonitorConfig, Config
     let dir = path.and_then(Path::parent).unwrap_or(Path::new(""));
     let root = crate::ini::parse(text).map_err(|e| e.in_file(path))?;
     let mut config = MonitorConfig::from_ini(&root, dir).map_err(|e| e.in_file(path))?;
-    config.db = dir.join(&config.db);
+    if !is_postgres_db(&config.db) {
+        config.db = dir.join(&config.db);
+    } else if config.frames_dir.is_none() {
+        config.frames_dir = Some(dir.join("labwire-frames"));
+    }
     Ok(config)
 }
 
@@ -553,21 +576,21 @@ fn plot_values(entry: &Entry) -> Result<Vec<String>, ConfigError> {
     Ok(items.clone())
 }
 
-fn unknown_key(entry: &Entry, path: &[&Section]) -> ConfigError {
+pub(crate) fn unknown_key(entry: &Entry, path: &[&Section]) -> ConfigError {
     ConfigError::at(
         entry.line,
         format!("unknown key '{}' {}", entry.key, where_in(path)),
     )
 }
 
-fn unknown_section(section: &Section, parent: &[&Section]) -> ConfigError {
+pub(crate) fn unknown_section(section: &Section, parent: &[&Section]) -> ConfigError {
     ConfigError::at(
         section.line,
         format!("unknown section {} {}", section.header(), where_in(parent)),
     )
 }
 
-fn scalar<'a>(entry: &'a Entry, path: &[&Section]) -> Result<&'a str, ConfigError> {
+pub(crate) fn scalar<'a>(entry: &'a Entry, path: &[&Section]) -> Result<&'a str, ConfigError> {
     match &entry.value {
         IniValue::Scalar(text) => Ok(text),
         IniValue::List(_) => Err(ConfigError::at(
@@ -618,6 +641,26 @@ fn positive_number(entry: &Entry, path: &[&Section]) -> Result<f64, ConfigError>
             ),
         )
     })
+}
+
+/// Whether `db` is a `postgresql://` URL rather than a file.
+fn is_postgres_db(db: &Path) -> bool {
+    db.to_str().is_some_and(crate::store::is_postgres_url)
+}
+
+/// A retention in days (fractions allowed).
+fn days(entry: &Entry, path: &[&Section]) -> Result<Duration, ConfigError> {
+    let days = positive_number(entry, path)?;
+    Duration::try_from_secs_f64(days * 86_400.0)
+        .map_err(|_| ConfigError::at(entry.line, format!("'{}' is too large", entry.key)))
+}
+
+/// The rollup tier a `rollup_<tier>_days` key names.
+fn rollup_tier(key: &str) -> Option<usize> {
+    let name = key.strip_prefix("rollup_")?.strip_suffix("_days")?;
+    crate::store::TIERS
+        .iter()
+        .position(|tier| tier.name == name)
 }
 
 fn seconds(entry: &Entry, path: &[&Section]) -> Result<Duration, ConfigError> {
@@ -734,6 +777,47 @@ mod tests {
             empty.to_string().contains("'frames_dir' is empty"),
             "{empty}"
         );
+    }
+
+    #[test]
+    fn a_postgresql_url_is_kept_as_it_is() {
+        let ini = "name = lab2\ndb = postgresql://labwire@db.lab:5433/history\n";
+        let config = from_str(ini, Some(Path::new("/lab/monitor.ini"))).unwrap();
+        assert_eq!(
+            config.db,
+            PathBuf::from("postgresql://labwire@db.lab:5433/history")
+        );
+        assert_eq!(config.frames_dir(), PathBuf::from("/lab/labwire-frames"));
+        let bad = from_str("db = postgresql://labwire@db.lab:port/x\n", None).unwrap_err();
+        assert!(bad.to_string().contains("bad PostgreSQL URL"), "{bad}");
+    }
+
+    #[test]
+    fn each_rollup_tier_has_its_retention() {
+        let config = from_str(
+            "rollup_1m_days = 30
+rollup_1h_days = 3650
+",
+            None,
+        )
+        .unwrap();
+        let day = 86_400;
+        assert_eq!(
+            config.rollup_retention,
+            [
+                Some(Duration::from_secs(30 * day)),
+                None,
+                Some(Duration::from_secs(3650 * day))
+            ]
+        );
+        for (text, why) in [
+            ("rollup_1m_days = 0\n", "expected a number above 0"),
+            ("rollup_1m_days = 1e300\n", "'rollup_1m_days' is too large"),
+            ("rollup_5m_days = 3\n", "unknown key 'rollup_5m_days'"),
+        ] {
+            let err = from_str(text, None).unwrap_err().to_string();
+            assert!(err.contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub struct Counters {
     pub relayed: AtomicU64,
     pub connects: AtomicU64,
     pub disconnects: AtomicU64,
+    /// Set when `[mqtt]` is configured and its link started.
+    pub mqtt: std::sync::OnceLock<Arc<crate::mqtt::Counters>>,
 }
 
 pub struct Hub {
@@ -129,6 +131,9 @@ pub struct Hub {
     generation: watch::Sender<u64>,
     connections: Mutex<BTreeMap<SocketAddr, String>>,
     alarms: Mutex<AlarmBook>,
+    /// The store heartbeat in microseconds, which every client's filter takes on its
+    /// next poll (one value for all, changed at runtime by `set interval=`).
+    store_interval_micros: AtomicU64,
     pub counters: Counters,
 }
 
@@ -174,6 +179,7 @@ impl Hub {
             generation: watch::channel(0).0,
             connections: Mutex::default(),
             alarms: Mutex::default(),
+            store_interval_micros: AtomicU64::new(micros(store_interval)),
             counters: Counters::default(),
         })
     }
@@ -188,6 +194,20 @@ impl Hub {
 
     pub fn store(&self) -> Option<&Store> {
         self.store.as_ref()
+    }
+
+    /// The store heartbeat: how often an unchanged value is still stored.
+    pub fn store_interval(&self) -> Duration {
+        Duration::from_micros(self.store_interval_micros.load(Ordering::Relaxed))
+    }
+
+    /// Change the store heartbeat from the next poll on (`set interval=` on the command
+    /// port); answers the one it replaces.
+    pub fn set_store_interval(&self, interval: Duration) -> Duration {
+        let before = self
+            .store_interval_micros
+            .swap(micros(interval), Ordering::Relaxed);
+        Duration::from_micros(before)
     }
 
     pub fn subscribe_status(&self) -> broadcast::Receiver<Arc<str>> {
@@ -342,6 +362,7 @@ impl Hub {
         let changed = slot.with_view(|view| changes(&slot.name, &view.vars, &vars));
         if let Some(store) = &self.store {
             let mut filter = slot.filter.lock().expect("filter lock");
+            filter.store_interval = self.store_interval();
             for (key, text) in &vars {
                 // Changes on every poll by definition; meaningful only live (a lower
                 // monitor's clients' ages included).
@@ -547,6 +568,11 @@ const LOWER_STATUS_AGE: &str = ".status_age";
 const LINEAR_LOOKUP_MAX: usize = 32;
 
 /// The variables of `new` whose value differs from `old`, named `<client>.<key>`.
+/// A duration in whole microseconds, saturating (a heartbeat is at most a week).
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
 fn changes(
     client: &str,
     old: &[(String, String)],

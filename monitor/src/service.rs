@@ -1,6 +1,9 @@
 //! The monitor's command port (docs/protocol.md, section 11; docs/monitor.md) as a `labwire_daemon` service: the
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
-//! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
+//! this module answers `get_status`, `send`, `clients`, `connections`, `wait`, `log`,
+//! `alarms`, `ack`, `logs` (the stored log, read in the web side's blocking pool like
+//! every archive read, so a long query never holds up this port) and `set interval=`
+//! (the store heartbeat).
 //! `send` goes through the client's [`Relay`](crate::relay::Relay), and so does the
 //! `ack_alarm` that `ack` forwards for a device alarm; an `expose` relayed to a camera
 //! is preceded by its `set_keywords` (see [`crate::frames::watch`]); `log` is bounded in
@@ -8,6 +11,8 @@
 
 use crate::hub::{Hub, MONITOR_KIND};
 use crate::limits::{TokenBucket, MAX_LOG_MESSAGE, SCRIPT_LOG_RATE};
+use crate::web::blocking::{Pool, PoolError};
+use crate::web::listing::Format;
 use labwire_daemon::server::Service;
 use labwire_daemon::{CommandSpec, Error};
 use labwire_protocol::{
@@ -52,7 +57,18 @@ const COMMANDS: &[CommandSpec] = &[
         name: "ack",
         synopsis: "<client>.<key> | all (device alarms are forwarded: ack_alarm code=<code>)",
     },
+    CommandSpec {
+        name: "logs",
+        synopsis: "[source=<name>] [level=<debug|info|warning|error>] [text=<text>] [from=<time>] [to=<time>] [before=<next>] [limit=<1-1000>] [format=json|csv] (stored log lines, newest first: ok logs n= more= [next=] bytes=<N>, then the page as JSON or CSV)",
+    },
+    CommandSpec {
+        name: "set",
+        synopsis: "interval=<seconds> (the store heartbeat: an unchanged value is still stored this often; above 0, at most 604800)",
+    },
 ];
+
+/// The longest store heartbeat `set interval=` takes: a week.
+pub const LONGEST_HEARTBEAT: f64 = 604_800.0;
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 const LONGEST_WAIT: f64 = 7.0 * 86_400.0;
@@ -65,6 +81,8 @@ pub struct MonitorService {
     token_configured: bool,
     /// `log` lines allowed per peer connection.
     log_rates: Mutex<HashMap<SocketAddr, TokenBucket>>,
+    /// Where `logs` reads the archive: the web side's pool ([`MonitorService::with_archive`]).
+    archive: Option<Arc<Pool>>,
 }
 
 impl MonitorService {
@@ -73,7 +91,14 @@ impl MonitorService {
             hub,
             token_configured,
             log_rates: Mutex::default(),
+            archive: None,
         }
+    }
+
+    /// Read the archive (`logs`) through `pool`, the one the web page's reads go through.
+    pub fn with_archive(mut self, pool: Arc<Pool>) -> Self {
+        self.archive = Some(pool);
+        self
     }
 
     /// Whether `peer` may log one more line now.
@@ -161,6 +186,8 @@ impl Service for MonitorService {
             "log" => self.log(&request, peer),
             "alarms" => Ok(self.alarms(&request)),
             "ack" => self.ack(&request).await,
+            "logs" => self.logs(&request).await,
+            "set" => self.set(&request),
             other => Err(Error::new(
                 ErrorCode::UnknownCommand,
                 format!("unknown command {other:?}"),
@@ -455,6 +482,93 @@ impl MonitorService {
             None => reply.to_line(),
         };
         Err(Error::new(code, format!("{said}{why}")))
+    }
+
+    /// `logs [filters]`: a page of the stored log (`/monitor/logs`'s filters and JSON or
+    /// CSV) as the reply's payload.
+    async fn logs(&self, request: &Message) -> Result<Message, Error> {
+        if let Some(word) = request.args.first() {
+            return Err(Error::bad_argument(format!(
+                "{word:?}: logs takes key=value filters only (source=, level=, text=, from=, to=, before=, limit=, format=)"
+            )));
+        }
+        let asked =
+            crate::web::logs::parse(request.kwargs.iter().cloned(), std::time::SystemTime::now())
+                .map_err(Error::bad_argument)?;
+        if asked.format == Format::Html {
+            return Err(Error::bad_argument(
+                "format=html is the web page's: json or csv",
+            ));
+        }
+        let pool = self
+            .archive
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "this command port reads no archive"))?;
+        // Written where it is read: a page of a thousand lines is no work for this port.
+        let format = asked.format;
+        let job = pool.read(move |reader| {
+            let page = reader.logs(&asked.query)?;
+            let body = match format {
+                Format::Csv => crate::web::logs::csv(&page),
+                _ => crate::web::logs::json_document(&asked.query, &page).to_string(),
+            };
+            let next = crate::web::listing::next(&page);
+            Ok::<_, crate::store::StoreError>((body, page.items.len(), page.more, next))
+        });
+        let (body, lines, more, next) = match job.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(err)) => return Err(Error::new(ErrorCode::Internal, err.to_string())),
+            Err(PoolError::Busy) => {
+                return Err(Error::new(ErrorCode::Busy, PoolError::Busy.to_string()))
+            }
+            Err(err) => return Err(Error::new(ErrorCode::Internal, err.to_string())),
+        };
+        let mut reply = Message::ok_reply(request)
+            .kwarg("n", lines.to_string())
+            .kwarg("more", format_bool(more));
+        if let Some(next) = next {
+            reply.set("next", next.to_string());
+        }
+        Ok(reply.with_payload(body.into_bytes()))
+    }
+
+    /// `set interval=<seconds>`: the store heartbeat, from the next poll on; logged.
+    fn set(&self, request: &Message) -> Result<Message, Error> {
+        const USAGE: &str = "usage: set interval=<seconds> (the store heartbeat)";
+        if let Some(word) = request.args.first() {
+            return Err(Error::bad_argument(format!("{word:?}: {USAGE}")));
+        }
+        if let Some((key, _)) = request.kwargs.iter().find(|(key, _)| key != "interval") {
+            return Err(Error::bad_argument(format!(
+                "{key:?} cannot be set here; {USAGE}"
+            )));
+        }
+        let text = request
+            .get("interval")
+            .ok_or_else(|| Error::missing_argument(USAGE))?;
+        let interval = parse_number(text)
+            .filter(|s| *s > 0.0 && *s <= LONGEST_HEARTBEAT)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                Error::out_of_range(format!(
+                    "interval={text:?}: seconds above 0, at most {LONGEST_HEARTBEAT}"
+                ))
+            })?;
+        let was = self.hub.set_store_interval(interval);
+        let seconds = |d: Duration| labwire_protocol::format_number(d.as_secs_f64());
+        self.hub.log(
+            LogLevel::Info,
+            "monitor",
+            &format!(
+                "store heartbeat set to {} s (was {} s)",
+                seconds(interval),
+                seconds(was)
+            ),
+        );
+        Ok(Message::ok_reply(request)
+            .kwarg("interval", seconds(interval))
+            .kwarg("was", seconds(was)))
     }
 
     /// `log <level> <message...>`: the words, then any `key=value` parts as written.

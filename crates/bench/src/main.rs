@@ -5,7 +5,8 @@
 //!
 //! Layout:
 //! - `main.rs`: the command line (`run`, `echo`, `idle`, `fleet`, `monitor-load`,
-//!   `relay`, `soak`, `ccd-readout`, `frames`) and the reports of the first four.
+//!   `relay`, `soak`, `ccd-readout`, `frames`, `archive-load`) and the reports of the
+//!   first four.
 //! - [`ccd`]: `ccd-readout`, Archon simulator process -> ccd daemon process frame
 //!   readout against a raw loopback copy.
 //! - [`load`]: the hot loop: N raw TCP connections, `depth` requests in flight each,
@@ -21,6 +22,8 @@
 //! - [`relay`]: direct against relayed round trips, in alternating batches.
 //! - [`frames`]: camera frames from labwire-ccd into the monitor against a raw loopback
 //!   copy, and the monitor's command port while they move.
+//! - [`archive_load`]: `archive-load`, the monitor's command port idle and during a burst
+//!   of archive queries.
 //! - [`soak`]: `soak`, a monitor polling a fleet under faults for a long time, and its
 //!   report; [`chaos`]: the faults (members killed and restarted, clients dropping);
 //!   [`history`]: what the monitor stored, against what the fleet answered.
@@ -28,6 +31,7 @@
 //! The request line is built by `labwire-protocol` (parsed, then encoded) like every line
 //! labwire writes; the machine-readable `result` line is a protocol line too.
 
+mod archive_load;
 mod ccd;
 mod chaos;
 mod echo;
@@ -105,6 +109,45 @@ enum Command {
     /// into a MONITOR's frames directory, as a ratio to a raw loopback TCP copy of the same
     /// bytes in this run; and the monitor's command-port round trip while they move.
     Frames(FramesArgs),
+    /// A MONITOR's command-port round trip (`clients`) idle and during a bounded burst of
+    /// concurrent archive queries (filtered log, alarm history, state at a time, a day's
+    /// plot, the command port's `logs`) on an archive seeded first; burst / idle ratios.
+    ArchiveLoad(ArchiveLoadArgs),
+}
+
+#[derive(Args, Debug)]
+struct ArchiveLoadArgs {
+    /// The monitor binary.
+    #[arg(
+        long,
+        default_value = "target/release/labwire-monitor",
+        value_name = "PATH"
+    )]
+    monitor_bin: PathBuf,
+    /// Log lines in the archive.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    logs: u32,
+    /// Alarms in the archive.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    alarms: u32,
+    /// Variables in the archive ...
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    variables: u32,
+    /// ... and samples of each, over the last day.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    samples: u32,
+    /// Archive queries in each round's burst.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    queries: u32,
+    /// Archive queries at once (the monitor's pool queues 64 beyond its workers).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    concurrency: u32,
+    /// Seconds of command-port round trips with nothing else going on, in each round.
+    #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
+    idle_seconds: f64,
+    /// Rounds of idle, archive burst, and control (the live status for as long), in turn.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
 }
 
 #[derive(Args, Debug)]
@@ -154,8 +197,9 @@ struct FramesArgs {
     /// The simulated sensor, WIDTHxHEIGHT.
     #[arg(long, default_value = "4096x4096")]
     sensor: String,
-    /// Raw loopback copies of one frame's bytes for the reference (the median counts).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// Raw loopback copies of one frame's bytes after each frame, for the reference (the
+    /// median of all counts), and as many file writes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     copies: u32,
     /// Seconds of command-port round trips with nothing moving, first.
     #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
@@ -428,6 +472,20 @@ fn main() -> ExitCode {
                     frames_dir: args.frames_dir,
                 };
                 until_interrupted(frames::run(&spec)).await
+            }
+            Command::ArchiveLoad(args) => {
+                let spec = archive_load::ArchiveLoadSpec {
+                    monitor_bin: args.monitor_bin,
+                    logs: args.logs,
+                    alarms: args.alarms,
+                    variables: args.variables,
+                    samples: args.samples,
+                    queries: args.queries,
+                    concurrency: args.concurrency,
+                    idle_seconds: args.idle_seconds,
+                    rounds: args.rounds,
+                };
+                until_interrupted(archive_load::run(&spec)).await
             }
         }
     });

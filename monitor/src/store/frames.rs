@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use labwire_time::{from_millis, to_millis};
-use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::schema::open_for_writing;
+use super::db::{Db, Param, Row};
+use super::schema::open_db_for_writing;
 use super::{Reader, Result};
 
 /// One stored frame as the index knows it.
@@ -44,22 +44,22 @@ pub struct FrameRecord {
 const COLUMNS: &str =
     "id, client, t, frame_id, date_obs, exposure, image_type, object, width, height, path, size";
 
-fn record(row: &Row<'_>, with_header: bool) -> rusqlite::Result<FrameRecord> {
+fn record(row: &Row<'_>, with_header: bool) -> Result<FrameRecord> {
     Ok(FrameRecord {
-        id: row.get(0)?,
-        client: row.get(1)?,
-        time: from_millis(row.get(2)?),
-        frame_id: row.get(3)?,
-        date_obs: row.get(4)?,
-        exposure: row.get(5)?,
-        image_type: row.get(6)?,
-        object: row.get(7)?,
-        width: row.get(8)?,
-        height: row.get(9)?,
-        path: row.get(10)?,
-        size: row.get::<_, i64>(11)?.max(0) as u64,
+        id: row.int(0)?,
+        client: row.text(1)?,
+        time: from_millis(row.int(2)?),
+        frame_id: row.opt_int(3)?,
+        date_obs: row.text(4)?,
+        exposure: row.opt_real(5)?,
+        image_type: row.text(6)?,
+        object: row.text(7)?,
+        width: u32::try_from(row.int(8)?).unwrap_or(0),
+        height: u32::try_from(row.int(9)?).unwrap_or(0),
+        path: row.text(10)?,
+        size: row.int(11)?.max(0) as u64,
         header: if with_header {
-            row.get(12)?
+            row.text(12)?
         } else {
             String::new()
         },
@@ -69,30 +69,32 @@ fn record(row: &Row<'_>, with_header: bool) -> rusqlite::Result<FrameRecord> {
 /// Add `frame` (its `id` is ignored) to the index of the database at `db`; answers its id.
 /// Blocking.
 pub fn insert_frame(db: &Path, frame: &FrameRecord) -> Result<i64> {
-    let conn = open_for_writing(db)?;
-    insert(&conn, frame)
+    let mut conn = open_db_for_writing(db)?;
+    insert(&mut conn, frame)
 }
 
-fn insert(conn: &Connection, frame: &FrameRecord) -> Result<i64> {
-    conn.execute(
+fn insert(conn: &mut Db, frame: &FrameRecord) -> Result<i64> {
+    let id = conn.row(
         "INSERT INTO frames (client, t, frame_id, date_obs, exposure, image_type, object, \
-         width, height, path, size, header) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        rusqlite::params![
-            frame.client,
-            to_millis(frame.time),
-            frame.frame_id,
-            frame.date_obs,
-            frame.exposure,
-            frame.image_type,
-            frame.object,
-            frame.width,
-            frame.height,
-            frame.path,
-            i64::try_from(frame.size).unwrap_or(i64::MAX),
-            frame.header,
+         width, height, path, size, header) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         RETURNING id",
+        &[
+            Param::Text(&frame.client),
+            Param::Int(to_millis(frame.time)),
+            Param::OptInt(frame.frame_id),
+            Param::Text(&frame.date_obs),
+            Param::Real(frame.exposure),
+            Param::Text(&frame.image_type),
+            Param::Text(&frame.object),
+            Param::Int(i64::from(frame.width)),
+            Param::Int(i64::from(frame.height)),
+            Param::Text(&frame.path),
+            Param::Int(i64::try_from(frame.size).unwrap_or(i64::MAX)),
+            Param::Text(&frame.header),
         ],
+        |row| row.int(0),
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(id.unwrap_or_default())
 }
 
 impl Reader {
@@ -104,33 +106,39 @@ impl Reader {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<FrameRecord>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM frames WHERE (?1 IS NULL OR client = ?1) \
-             AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
-        ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map((client, before, limit), |row| record(row, false))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.conn()?.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM frames WHERE (?1 IS NULL OR client = ?1) \
+                 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3"
+            ),
+            &[
+                Param::OptText(client),
+                Param::OptInt(before),
+                Param::Int(limit),
+            ],
+            |row| record(row, false),
+        )
     }
 
     /// One frame with its header.
     pub fn frame(&self, id: i64) -> Result<Option<FrameRecord>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS}, header FROM frames WHERE id = ?1"
-        ))?;
-        Ok(stmt.query_row([id], |row| record(row, true)).optional()?)
+        self.conn()?.row(
+            &format!("SELECT {COLUMNS}, header FROM frames WHERE id = ?1"),
+            &[Param::Int(id)],
+            |row| record(row, true),
+        )
     }
 
     /// The newest frame of each client, with its header: what the page shows first.
     pub fn latest_frames(&self) -> Result<Vec<FrameRecord>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS}, header FROM frames WHERE id IN \
-             (SELECT max(id) FROM frames GROUP BY client) ORDER BY client"
-        ))?;
-        let rows = stmt.query_map([], |row| record(row, true))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.conn()?.rows(
+            &format!(
+                "SELECT {COLUMNS}, header FROM frames WHERE id IN \
+                 (SELECT max(id) FROM frames GROUP BY client) ORDER BY client"
+            ),
+            &[],
+            |row| record(row, true),
+        )
     }
 }

@@ -1,5 +1,6 @@
-//! History in SQLite: one writer thread fed by a bounded queue, one transaction per batch,
-//! a compact per-variable schema, and read-only [`Reader`]s for the web.
+//! History in SQLite (or PostgreSQL, `db = postgresql://...`): one writer thread fed by a
+//! bounded queue, one transaction per batch, a compact per-variable schema, and read-only
+//! [`Reader`]s for the web.
 //!
 //! Async code only ever calls the `record_*` methods of [`Store`]: they put a record on a
 //! bounded queue with `try_send` and return at once; when the queue is full (in records or
@@ -18,17 +19,26 @@
 //! [`StoreStats::problem`] and opens a new database at the same path; each [`Reader`]
 //! follows the path on its next query.
 //!
-//! Layout: `schema` (tables, opening a connection), `value` ([`Value`] and its SQLite
-//! mapping, text caps), `writer` (the writer thread), `reader` ([`Reader`]), `file` (which
-//! file a path names), `frames` (the index of camera frames, [`FrameRecord`]), `snapshot`
-//! (every stored variable, and each one's last value at a moment). Times are
-//! Unix milliseconds from `labwire_time`, re-exported here.
+//! Layout: `db` (the two databases behind one interface, [`Db`](db::Db)), `schema`
+//! (tables, opening a connection), `value` ([`Value`] and its SQLite
+//! mapping, text caps), `writer` (the writer thread), `rollup` (the tiers of per-minute,
+//! 10-minute and hourly min/max/mean the writer keeps, [`TIERS`]), `prune` (retention in
+//! small steps), `reader` ([`Reader`]), `tiered` (reading at a plot's or an export's
+//! resolution), `file` (which file a path names), `frames` (the index of camera frames,
+//! [`FrameRecord`]), `snapshot` (every stored variable, and each one's last value at a
+//! moment), `logbook` (log lines and alarms, filtered, newest first, in pages below a row
+//! id). Times are Unix milliseconds from `labwire_time`, re-exported here.
 
+mod db;
 mod file;
 mod frames;
+mod logbook;
+mod prune;
 mod reader;
+mod rollup;
 mod schema;
 mod snapshot;
+mod tiered;
 mod value;
 mod writer;
 
@@ -42,9 +52,12 @@ use std::time::{Duration, SystemTime};
 
 pub use crate::alarms::AlarmChange;
 pub use crate::change_filter::ChangeFilter;
+pub use db::{is_postgres_url, schema_for};
 pub use frames::{insert_frame, FrameRecord};
 pub use labwire_time::{from_millis, to_millis};
+pub use logbook::{AlarmQuery, AlarmState, LogQuery, Stored};
 pub use reader::{open_reader, AlarmRecord, EventRecord, LogRecord, Reader};
+pub use rollup::{Bucket, Tier, TIERS};
 pub use schema::{SCHEMA, SCHEMA_VERSION};
 pub use snapshot::{Page, StoredVariable, ValueAt};
 pub use value::{Value, MAX_TEXT_BYTES};
@@ -55,6 +68,7 @@ use writer::{Msg, Record, Writer};
 #[derive(Debug)]
 pub enum StoreError {
     Sqlite(rusqlite::Error),
+    Postgres(postgres::Error),
     Io(std::io::Error),
     /// The database was written by a newer labwire, or is not a labwire database.
     Schema(String),
@@ -68,6 +82,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Sqlite(e) => write!(f, "history database: {e}"),
+            StoreError::Postgres(e) => write!(f, "history database (PostgreSQL): {e}"),
             StoreError::Io(e) => write!(f, "history writer: {e}"),
             StoreError::Schema(message) => write!(f, "history database: {message}"),
             StoreError::WriterGone => f.write_str("history writer thread has stopped"),
@@ -84,6 +99,7 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreError::Sqlite(e) => Some(e),
+            StoreError::Postgres(e) => Some(e),
             StoreError::Io(e) => Some(e),
             _ => None,
         }
@@ -96,12 +112,24 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Postgres(e)
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Samples, logs and events older than this are deleted; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// Rollup buckets older than this are deleted, one per tier of [`TIERS`]; `None` keeps
+    /// that tier.
+    pub rollup_retention: [Option<Duration>; TIERS.len()],
+    /// Keep the rollup tiers as samples arrive (the default). Without them, plots of long
+    /// ranges read every raw sample; the store bench turns them off to show their cost.
+    pub rollups: bool,
     /// A batch is committed when it holds this many records (at least 1) ...
     pub batch_max: usize,
     /// ... or when this long has passed since its first record. Each commit rewrites the
@@ -119,18 +147,24 @@ pub struct StoreOptions {
     pub prune_interval: Duration,
     /// How often the writer checks that the database path still names the file it writes.
     pub file_check_interval: Duration,
+    /// The monitor's name: on PostgreSQL, whose schema its tables are in (several
+    /// monitors share one database, see [`schema_for`]).
+    pub monitor: String,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             retention: None,
+            rollup_retention: [None; TIERS.len()],
+            rollups: true,
             batch_max: 20_000,
             flush_interval: Duration::from_secs(2),
             queue_capacity: 16_384,
             queue_bytes: 64 * 1024 * 1024,
             prune_interval: Duration::from_secs(600),
             file_check_interval: Duration::from_secs(2),
+            monitor: "monitor".to_owned(),
         }
     }
 }
@@ -163,7 +197,7 @@ pub struct StoreStats {
     pub batches: u64,
     /// Batches or retention runs that failed (the error is logged).
     pub write_errors: u64,
-    /// Samples deleted by retention.
+    /// Raw samples deleted by retention.
     pub samples_pruned: u64,
     /// Texts cut to [`MAX_TEXT_BYTES`] before they were queued.
     pub texts_truncated: u64,
@@ -230,7 +264,7 @@ impl Store {
     /// Open or create the database (WAL mode, schema) and start the writer thread.
     /// Blocking: call it at startup or from `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        let path = schema::with_schema(path.as_ref(), &options.monitor);
         let options = StoreOptions {
             batch_max: options.batch_max.max(1),
             queue_capacity: options.queue_capacity.max(8),
@@ -259,6 +293,22 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bytes the database takes on disk now: its file and its write-ahead log. Blocking
+    /// (two `stat`s): call it from `spawn_blocking`.
+    pub fn disk_bytes(&self) -> u64 {
+        let [wal, _] = file::journal_paths(&self.path);
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|path| std::fs::metadata(path).ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
+
+    /// Records the queue holds at most ([`StoreOptions::queue_capacity`]).
+    pub fn queue_capacity(&self) -> usize {
+        self.capacity
     }
 
     /// A read-only connection to the same database.

@@ -2,16 +2,16 @@
 //! been replaced (the writer opened a new one after the old was deleted), the next query
 //! reopens, so nobody keeps answering from a file that is gone.
 
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use labwire_time::{from_millis, to_millis};
-use rusqlite::{Connection, OptionalExtension};
 
+use super::db::{Db, Param};
 use super::file::{file_id, journal_paths, FileId};
-use super::schema::open_for_reading;
+use super::schema::open_db_for_reading;
 use super::{Result, StoreError, Value};
 
 /// A stored log line.
@@ -32,7 +32,8 @@ pub struct EventRecord {
     pub detail: String,
 }
 
-/// An alarm that is active or not yet acknowledged.
+/// A stored alarm: when it was raised, and when acknowledged and cleared once it was
+/// ([`Reader::active_alarms`]: those still active or not yet acknowledged).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmRecord {
     pub client: String,
@@ -54,7 +55,7 @@ pub struct Reader {
     /// reader opened the new file before the writer removed the old journal); `None`
     /// where the platform cannot tell.
     file: Cell<Option<(FileId, Option<FileId>)>>,
-    pub(super) conn: RefCell<Connection>,
+    pub(super) conn: RefCell<Db>,
 }
 
 impl fmt::Debug for Reader {
@@ -70,7 +71,7 @@ pub fn open_reader(path: impl AsRef<Path>) -> Result<Reader> {
     let path = path.as_ref();
     // Taken before opening: should the file change in between, the next query reopens.
     let file = identity(path);
-    let conn = open_for_reading(path)?;
+    let conn = open_db_for_reading(path)?;
     Ok(Reader {
         path: path.to_path_buf(),
         file: Cell::new(file),
@@ -87,18 +88,18 @@ fn identity(path: &Path) -> Option<(FileId, Option<FileId>)> {
 impl Reader {
     /// The connection to the file the path names now: reopened if the file was replaced;
     /// an error while there is none (deleted, the writer has not yet opened a new one).
-    pub(super) fn conn(&self) -> Result<Ref<'_, Connection>> {
+    pub(super) fn conn(&self) -> Result<RefMut<'_, Db>> {
         if let Some(opened) = self.file.get() {
             match identity(&self.path) {
                 Some(now) if now == opened => {}
                 Some(now) => {
-                    *self.conn.borrow_mut() = open_for_reading(&self.path)?;
+                    *self.conn.borrow_mut() = open_db_for_reading(&self.path)?;
                     self.file.set(Some(now));
                 }
                 None => return Err(StoreError::Deleted(self.path.clone())),
             }
         }
-        Ok(self.conn.borrow())
+        Ok(self.conn.borrow_mut())
     }
 
     /// Samples of one variable with `from <= time <= to`, oldest first, at most `limit`.
@@ -111,61 +112,59 @@ impl Reader {
         to: SystemTime,
         limit: usize,
     ) -> Result<Vec<(SystemTime, Value)>> {
-        let conn = self.conn()?;
-        let id: Option<i64> = conn
-            .prepare_cached("SELECT id FROM variables WHERE client = ?1 AND key = ?2")?
-            .query_row((client, key), |row| row.get(0))
-            .optional()?;
-        let Some(id) = id else {
+        let mut conn = self.conn()?;
+        let Some(id) = super::tiered::var_id(&mut conn, client, key)? else {
             return Ok(Vec::new());
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut stmt = conn.prepare_cached(
-            "SELECT t, value FROM samples WHERE var_id = ?1 AND t >= ?2 AND t <= ?3 \
+        let sql = format!(
+            "SELECT t, {} FROM samples WHERE var_id = ?1 AND t >= ?2 AND t <= ?3 \
              ORDER BY t LIMIT ?4",
-        )?;
-        let rows = stmt.query_map((id, to_millis(from), to_millis(to), limit), |row| {
-            Ok((from_millis(row.get(0)?), row.get(1)?))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            conn.value_columns()
+        );
+        let params = [
+            Param::Int(id),
+            Param::Int(to_millis(from)),
+            Param::Int(to_millis(to)),
+            Param::Int(limit),
+        ];
+        conn.rows(&sql, &params, |row| {
+            Ok((from_millis(row.int(0)?), row.value(1)?))
+        })
     }
 
     /// The last `n` log lines, oldest first.
     pub fn recent_logs(&self, n: usize) -> Result<Vec<LogRecord>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
+        let mut logs = self.conn()?.rows(
             "SELECT t, level, source, message FROM logs ORDER BY id DESC LIMIT ?1",
-        )?;
-        let mut logs = stmt
-            .query_map([i64::try_from(n).unwrap_or(i64::MAX)], |row| {
+            &[Param::Int(i64::try_from(n).unwrap_or(i64::MAX))],
+            |row| {
                 Ok(LogRecord {
-                    time: from_millis(row.get(0)?),
-                    level: row.get(1)?,
-                    source: row.get(2)?,
-                    message: row.get(3)?,
+                    time: from_millis(row.int(0)?),
+                    level: row.text(1)?,
+                    source: row.text(2)?,
+                    message: row.text(3)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            },
+        )?;
         logs.reverse();
         Ok(logs)
     }
 
     /// The last `n` client events, oldest first.
     pub fn recent_events(&self, n: usize) -> Result<Vec<EventRecord>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
+        let mut events = self.conn()?.rows(
             "SELECT t, client, kind, detail FROM events ORDER BY id DESC LIMIT ?1",
-        )?;
-        let mut events = stmt
-            .query_map([i64::try_from(n).unwrap_or(i64::MAX)], |row| {
+            &[Param::Int(i64::try_from(n).unwrap_or(i64::MAX))],
+            |row| {
                 Ok(EventRecord {
-                    time: from_millis(row.get(0)?),
-                    client: row.get(1)?,
-                    kind: row.get(2)?,
-                    detail: row.get(3)?,
+                    time: from_millis(row.int(0)?),
+                    client: row.text(1)?,
+                    kind: row.text(2)?,
+                    detail: row.text(3)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            },
+        )?;
         events.reverse();
         Ok(events)
     }
@@ -173,25 +172,22 @@ impl Reader {
     /// Alarms still active or not yet acknowledged, oldest first: what the page lists and
     /// what an alarm engine restores after a restart.
     pub fn active_alarms(&self) -> Result<Vec<AlarmRecord>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
+        self.conn()?.rows(
             "SELECT client, key, state, value, raised_at, cleared_at, acked_at, message FROM alarms \
              WHERE cleared_at IS NULL OR acked_at IS NULL ORDER BY raised_at, id",
-        )?;
-        let alarms = stmt
-            .query_map([], |row| {
+            &[],
+            |row| {
                 Ok(AlarmRecord {
-                    client: row.get(0)?,
-                    key: row.get(1)?,
-                    state: row.get(2)?,
-                    value: row.get(3)?,
-                    raised_at: from_millis(row.get(4)?),
-                    cleared_at: row.get::<_, Option<i64>>(5)?.map(from_millis),
-                    acked_at: row.get::<_, Option<i64>>(6)?.map(from_millis),
-                    message: row.get(7)?,
+                    client: row.text(0)?,
+                    key: row.text(1)?,
+                    state: row.text(2)?,
+                    value: row.opt_real(3)?,
+                    raised_at: from_millis(row.int(4)?),
+                    cleared_at: row.opt_int(5)?.map(from_millis),
+                    acked_at: row.opt_int(6)?.map(from_millis),
+                    message: row.text(7)?,
                 })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(alarms)
+            },
+        )
     }
 }

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use labwire_time::{from_millis, to_millis};
 
+use super::db::{Param, Row};
 use super::{Reader, Result, Value};
 
 /// A stored variable: `<client>.<key>`.
@@ -40,7 +41,7 @@ pub struct Page<T> {
     pub more: bool,
 }
 
-fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
+pub(super) fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
     let more = items.len() > limit;
     items.truncate(limit);
     Page { items, more }
@@ -54,7 +55,7 @@ fn bounds(offset: usize, limit: usize) -> (i64, i64) {
 
 /// `text` for a LIKE pattern with `\` as the escape: its own `%`, `_` and `\` match
 /// themselves.
-fn like_pattern(text: &str) -> String {
+pub(super) fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.chars() {
@@ -76,36 +77,35 @@ impl Reader {
         offset: usize,
         limit: usize,
     ) -> Result<Page<StoredVariable>> {
-        let conn = self.conn()?;
+        let mut conn = self.conn()?;
         let (sql_limit, sql_offset) = bounds(offset, limit);
-        let mut stmt = conn.prepare_cached(
-            "SELECT client, key FROM variables WHERE client || '.' || key LIKE ?1 ESCAPE '\\' \
-             ORDER BY client, key LIMIT ?2 OFFSET ?3",
+        // LIKE is case-blind for ASCII on SQLite; PostgreSQL's ILIKE is its match.
+        let like = if conn.is_postgres() { "ILIKE" } else { "LIKE" };
+        let pattern = like_pattern(search);
+        let rows = conn.rows(
+            &format!(
+                "SELECT client, key FROM variables WHERE client || '.' || key {like} ?1 \
+                 ESCAPE '\\' ORDER BY client, key LIMIT ?2 OFFSET ?3"
+            ),
+            &[
+                Param::Text(&pattern),
+                Param::Int(sql_limit),
+                Param::Int(sql_offset),
+            ],
+            stored_variable,
         )?;
-        let rows = stmt.query_map((like_pattern(search), sql_limit, sql_offset), |row| {
-            Ok(StoredVariable {
-                client: row.get(0)?,
-                key: row.get(1)?,
-            })
-        })?;
-        Ok(page(rows.collect::<rusqlite::Result<_>>()?, limit))
+        Ok(page(rows, limit))
     }
 
     /// The stored variable named `<client>.<key>` (a client's name may hold dots, so the
     /// name is matched whole), if there is one.
     pub fn variable_named(&self, name: &str) -> Result<Option<StoredVariable>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
+        self.conn()?.row(
             "SELECT client, key FROM variables WHERE client || '.' || key = ?1 \
              ORDER BY length(client) DESC LIMIT 1",
-        )?;
-        let mut rows = stmt.query_map([name], |row| {
-            Ok(StoredVariable {
-                client: row.get(0)?,
-                key: row.get(1)?,
-            })
-        })?;
-        Ok(rows.next().transpose()?)
+            &[Param::Text(name)],
+            stored_variable,
+        )
     }
 
     /// Each variable's last sample at or before `at` (variables with none left out),
@@ -118,27 +118,44 @@ impl Reader {
         offset: usize,
         limit: usize,
     ) -> Result<Page<ValueAt>> {
-        let conn = self.conn()?;
+        let mut conn = self.conn()?;
         let (sql_limit, sql_offset) = bounds(offset, limit);
-        let mut stmt = conn.prepare_cached(
-            "SELECT v.client, v.key, s.t, s.value FROM variables v \
-             JOIN samples s ON s.var_id = v.id AND s.t = \
-               (SELECT max(t) FROM samples WHERE var_id = v.id AND t <= ?1) \
-             WHERE ?2 IS NULL OR v.client = ?2 \
-             ORDER BY v.client, v.key LIMIT ?3 OFFSET ?4",
+        let value = if conn.is_postgres() {
+            "s.num, s.txt"
+        } else {
+            "s.value"
+        };
+        let rows = conn.rows(
+            &format!(
+                "SELECT v.client, v.key, s.t, {value} FROM variables v \
+                 JOIN samples s ON s.var_id = v.id AND s.t = \
+                   (SELECT max(t) FROM samples WHERE var_id = v.id AND t <= ?1) \
+                 WHERE ?2 IS NULL OR v.client = ?2 \
+                 ORDER BY v.client, v.key LIMIT ?3 OFFSET ?4"
+            ),
+            &[
+                Param::Int(to_millis(at)),
+                Param::OptText(client),
+                Param::Int(sql_limit),
+                Param::Int(sql_offset),
+            ],
+            |row| {
+                Ok(ValueAt {
+                    variable: stored_variable(row)?,
+                    time: from_millis(row.int(2)?),
+                    value: row.value(3)?,
+                })
+            },
         )?;
-        let rows = stmt.query_map((to_millis(at), client, sql_limit, sql_offset), |row| {
-            Ok(ValueAt {
-                variable: StoredVariable {
-                    client: row.get(0)?,
-                    key: row.get(1)?,
-                },
-                time: from_millis(row.get(2)?),
-                value: row.get(3)?,
-            })
-        })?;
-        Ok(page(rows.collect::<rusqlite::Result<_>>()?, limit))
+        Ok(page(rows, limit))
     }
+}
+
+fn stored_variable(row: &Row<'_>) -> Result<StoredVariable> {
+    Ok(StoredVariable {
+        client: row.text(0)?,
+        key: row.text(1)?,
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use labwire_testkit::PgServer;
 use rusqlite::Connection;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -26,6 +27,110 @@ impl Drop for Scratch {
     }
 }
 
+/// Where a test keeps its store: a scratch SQLite file, or a database of its own on a
+/// PostgreSQL server that the tests running at the same time share (started by the first,
+/// stopped when the last is done).
+enum Place {
+    File(Scratch),
+    Postgres {
+        _server: Arc<PgServer>,
+        path: PathBuf,
+    },
+}
+
+fn shared_server() -> Arc<PgServer> {
+    static SERVER: Mutex<std::sync::Weak<PgServer>> = Mutex::new(std::sync::Weak::new());
+    let mut shared = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(server) = shared.upgrade() {
+        return server;
+    }
+    let server = Arc::new(PgServer::start("store"));
+    *shared = Arc::downgrade(&server);
+    server
+}
+
+impl Place {
+    fn sqlite(name: &str) -> Place {
+        Place::File(Scratch::new(name))
+    }
+
+    fn postgres(name: &str) -> Place {
+        let server = shared_server();
+        let url = server.create_database(name);
+        let path = PathBuf::from(format!("{url}#{}", schema_for("store-test")));
+        Place::Postgres {
+            _server: server,
+            path,
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        match self {
+            Place::File(scratch) => scratch.db(),
+            Place::Postgres { path, .. } => path.clone(),
+        }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self, Place::Postgres { .. })
+    }
+
+    fn execute(&self, sql: &str) {
+        super::schema::open_db_for_writing(&self.db())
+            .unwrap()
+            .batch(sql)
+            .unwrap();
+    }
+}
+
+/// One integer a query answers, through a reader of either database.
+fn int(reader: &Reader, sql: &str) -> i64 {
+    reader
+        .conn
+        .borrow_mut()
+        .row(sql, &[], |r| r.opt_int(0))
+        .unwrap()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// The same tests against both databases: `sqlite::<name>` and `postgres::<name>`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Place::sqlite(stringify!($name)));
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Place::postgres(stringify!($name)));
+            })*
+        }
+    };
+}
+
+on_both_databases!(
+    values_round_trip_and_integers_are_compact,
+    history_is_one_variable_in_an_inclusive_range,
+    logs_events_and_alarms_are_stored,
+    raising_again_closes_the_previous_alarm,
+    data_survives_reopening,
+    retention_deletes_old_history_only,
+    long_texts_are_cut_before_they_are_stored,
+    rollups_are_kept_as_samples_arrive,
+    envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column,
+    a_restart_resumes_the_open_buckets_without_counting_twice,
+    a_late_sample_is_merged_into_its_stored_bucket,
+    a_file_from_before_rollups_gets_them_from_its_last_hour_on,
+    each_tier_keeps_its_own_retention_in_small_steps,
+    a_newer_schema_is_refused,
+);
+
+mod logbook;
+
 fn at(ms: i64) -> SystemTime {
     from_millis(1_700_000_000_000 + ms)
 }
@@ -37,9 +142,7 @@ fn quick() -> StoreOptions {
     }
 }
 
-#[test]
-fn values_round_trip_and_integers_are_compact() {
-    let scratch = Scratch::new("values");
+fn values_round_trip_and_integers_are_compact(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     let values = [
         Value::Number(1.25),
@@ -66,14 +169,15 @@ fn values_round_trip_and_integers_are_compact() {
     assert!(got_values[2].as_number().unwrap().is_sign_negative());
     assert_eq!(got[3].0, at(3));
 
-    let types: Vec<String> = reader
+    if scratch.is_postgres() {
+        return;
+    }
+    let types = reader
         .conn
-        .borrow()
-        .prepare("SELECT typeof(value) FROM samples ORDER BY t")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
+        .borrow_mut()
+        .rows("SELECT typeof(value) FROM samples ORDER BY t", &[], |row| {
+            row.text(0)
+        })
         .unwrap();
     assert_eq!(
         types,
@@ -81,9 +185,7 @@ fn values_round_trip_and_integers_are_compact() {
     );
 }
 
-#[test]
-fn history_is_one_variable_in_an_inclusive_range() {
-    let scratch = Scratch::new("range");
+fn history_is_one_variable_in_an_inclusive_range(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     for i in 0..100 {
         store.record_value("psu1", "ch1_voltage", at(i * 1000), Value::Number(i as f64));
@@ -108,9 +210,7 @@ fn history_is_one_variable_in_an_inclusive_range() {
         .is_empty());
 }
 
-#[test]
-fn logs_events_and_alarms_are_stored() {
-    let scratch = Scratch::new("records");
+fn logs_events_and_alarms_are_stored(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     for i in 0..5 {
         store.record_log(at(i), "info", "psu1", &format!("line {i}"));
@@ -175,9 +275,7 @@ fn logs_events_and_alarms_are_stored() {
     );
 }
 
-#[test]
-fn raising_again_closes_the_previous_alarm() {
-    let scratch = Scratch::new("reraise");
+fn raising_again_closes_the_previous_alarm(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     let raise = |state: &str| AlarmChange::Raised {
         state: state.into(),
@@ -194,9 +292,7 @@ fn raising_again_closes_the_previous_alarm() {
     assert_eq!(summary, [("high", Some(at(2))), ("low", None)]);
 }
 
-#[test]
-fn data_survives_reopening() {
-    let scratch = Scratch::new("reopen");
+fn data_survives_reopening(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     store.record_value("a", "x", at(1), Value::Number(1.0));
     store.close().unwrap();
@@ -209,17 +305,11 @@ fn data_survives_reopening() {
         reader.history("a", "x", at(0), at(10), 10).unwrap(),
         [(at(1), Value::Number(1.0)), (at(2), Value::Number(2.0))]
     );
-    let ids: i64 = reader
-        .conn
-        .borrow()
-        .query_row("SELECT count(*) FROM variables", [], |r| r.get(0))
-        .unwrap();
+    let ids = int(&reader, "SELECT count(*) FROM variables");
     assert_eq!(ids, 2);
 }
 
-#[test]
-fn retention_deletes_old_history_only() {
-    let scratch = Scratch::new("retention");
+fn retention_deletes_old_history_only(scratch: &Place) {
     let options = StoreOptions {
         retention: Some(Duration::from_secs(3600)),
         prune_interval: Duration::ZERO,
@@ -278,16 +368,22 @@ fn a_full_queue_drops_samples_but_keeps_room_for_alarms() {
     assert_eq!(logs[0].message, "still room for this");
 }
 
-#[test]
-fn a_newer_schema_is_refused() {
-    let scratch = Scratch::new("schema");
-    Connection::open(scratch.db())
-        .unwrap()
-        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
+fn a_newer_schema_is_refused(scratch: &Place) {
+    let newer = SCHEMA_VERSION + 1;
+    if scratch.is_postgres() {
+        Store::open(scratch.db(), quick()).unwrap().close().unwrap();
+        scratch.execute(&format!(
+            "UPDATE store_meta SET value = '{newer}' WHERE key = 'schema_version'"
+        ));
+    } else {
+        Connection::open(scratch.db())
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+    }
     let err = Store::open(scratch.db(), quick()).unwrap_err();
     assert!(matches!(err, StoreError::Schema(_)), "{err}");
-    let expected = format!("schema version {}", SCHEMA_VERSION + 1);
+    let expected = format!("schema version {newer}");
     assert!(err.to_string().contains(&expected), "{err}");
 }
 
@@ -523,11 +619,7 @@ fn a_replaced_database_is_followed_with_its_own_variables() {
         .unwrap();
     assert!(x.contains(&(at(last), Value::Number(last as f64))), "{x:?}");
     // Both variables keep distinct ids: the writer took the replacement's, not its own.
-    let ids: i64 = reader
-        .conn
-        .borrow()
-        .query_row("SELECT count(DISTINCT id) FROM variables", [], |r| r.get(0))
-        .unwrap();
+    let ids = int(&reader, "SELECT count(DISTINCT id) FROM variables");
     assert_eq!(ids, 2);
 }
 
@@ -579,9 +671,7 @@ fn a_vanished_directory_is_retried_without_crashing() {
     assert_eq!(got, [(at(last), Value::Number(last as f64))]);
 }
 
-#[test]
-fn long_texts_are_cut_before_they_are_stored() {
-    let scratch = Scratch::new("long");
+fn long_texts_are_cut_before_they_are_stored(scratch: &Place) {
     let store = Store::open(scratch.db(), quick()).unwrap();
     let huge = "x".repeat(4 * MAX_TEXT_BYTES);
     assert!(store.record_value("a", "x", at(1), Value::Text(huge.clone())));
@@ -598,15 +688,17 @@ fn long_texts_are_cut_before_they_are_stored() {
     );
     assert_eq!(reader.recent_logs(1).unwrap()[0].message, cut);
     assert_eq!(reader.recent_events(1).unwrap()[0].detail, cut);
-    let longest: i64 = reader
-        .conn
-        .borrow()
-        .query_row(
-            "SELECT max(length(CAST(message AS BLOB))) FROM logs",
-            [],
-            |r| r.get(0),
+    let longest = if scratch.is_postgres() {
+        int(
+            &reader,
+            "SELECT max(octet_length(message))::bigint FROM logs",
         )
-        .unwrap();
+    } else {
+        int(
+            &reader,
+            "SELECT max(length(CAST(message AS BLOB))) FROM logs",
+        )
+    };
     assert_eq!(longest, MAX_TEXT_BYTES as i64);
 }
 
@@ -638,7 +730,7 @@ fn queued_text_is_bounded_in_bytes() {
 /// Schema 2 added the frames index: a version 1 database keeps its history and gains it.
 #[test]
 fn a_version_1_database_is_migrated_in_place() {
-    let scratch = Scratch::new("migrate-in-place");
+    let scratch = Scratch::new("migrate-frames");
     {
         let conn = Connection::open(scratch.db()).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
@@ -657,4 +749,325 @@ fn a_version_1_database_is_migrated_in_place() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// Hourly-aligned start for the rollup tests: 2023-11-14T23:00:00Z.
+const HOUR0: i64 = 1_700_002_800_000;
+
+fn wave(s: i64) -> f64 {
+    ((s * 37) % 101) as f64 - 50.0
+}
+
+/// One sample a second of `a.x` for seconds `range`, from `HOUR0`.
+fn feed(store: &Store, range: std::ops::Range<i64>) {
+    for s in range {
+        let value = if s % 97 == 5 {
+            Value::Missing
+        } else {
+            Value::Number(wave(s))
+        };
+        while !store.record_value("a", "x", from_millis(HOUR0 + s * 1000), value.clone()) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    store.flush().unwrap();
+}
+
+/// What the buckets of `width` seconds over seconds `range` should hold, computed from
+/// the samples themselves.
+fn expected(range: std::ops::Range<i64>, width: i64) -> Vec<(i64, u64, u64, f64, f64, f64)> {
+    let mut out: Vec<(i64, u64, u64, f64, f64, f64)> = Vec::new();
+    for s in range {
+        let start = HOUR0 + (s - s.rem_euclid(width)) * 1000;
+        if out.last().is_none_or(|b| b.0 != start) {
+            out.push((start, 0, 0, f64::INFINITY, f64::NEG_INFINITY, 0.0));
+        }
+        let b = out.last_mut().unwrap();
+        if s % 97 == 5 {
+            b.2 += 1;
+        } else {
+            let y = wave(s);
+            b.1 += 1;
+            b.3 = b.3.min(y);
+            b.4 = b.4.max(y);
+            b.5 += y;
+        }
+    }
+    for b in &mut out {
+        b.5 /= b.1 as f64;
+    }
+    out
+}
+
+fn stored_buckets(db: &Path, table: &str) -> Vec<(i64, u64, u64, f64, f64, f64)> {
+    super::schema::open_db_for_reading(db)
+        .unwrap()
+        .rows(
+            &format!("SELECT t, count, missing, min, max, mean FROM {table} ORDER BY t"),
+            &[],
+            |r| {
+                Ok((
+                    r.int(0)?,
+                    r.int(1)? as u64,
+                    r.int(2)? as u64,
+                    r.opt_real(3)?.unwrap(),
+                    r.opt_real(4)?.unwrap(),
+                    r.opt_real(5)?.unwrap(),
+                ))
+            },
+        )
+        .unwrap()
+}
+
+fn assert_buckets(got: &[(i64, u64, u64, f64, f64, f64)], want: &[(i64, u64, u64, f64, f64, f64)]) {
+    assert_eq!(got.len(), want.len(), "bucket count");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((g.0, g.1, g.2, g.3, g.4), (w.0, w.1, w.2, w.3, w.4));
+        assert!((g.5 - w.5).abs() < 1e-9, "mean {} vs {}", g.5, w.5);
+    }
+}
+
+fn rollups_are_kept_as_samples_arrive(scratch: &Place) {
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..9030);
+    // Closed buckets only: the last minute, ten minutes and hour are still open.
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1m"),
+        &expected(0..9000, 60),
+    );
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_10m"),
+        &expected(0..9000, 600),
+    );
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1h"),
+        &expected(0..7200, 3600),
+    );
+
+    // Hourly steps: two from the tier, the open third from raw samples.
+    let reader = store.reader().unwrap();
+    let (from, to) = (from_millis(HOUR0), from_millis(HOUR0 + 9029 * 1000));
+    let steps = reader.steps("a", "x", from, to, 3_600_000, 100).unwrap();
+    let got: Vec<_> = steps
+        .iter()
+        .map(|b| {
+            let (min, max, mean) = b.stats().unwrap();
+            (b.start, b.count, b.missing, min, max, mean)
+        })
+        .collect();
+    assert_buckets(&got, &expected(0..9030, 3600));
+    // A step no tier divides is read from the raw samples, and gives the same.
+    let odd = reader.steps("a", "x", from, to, 90_000, 1000).unwrap();
+    assert_eq!(odd.len(), 101);
+    assert_eq!(odd[3].count + odd[3].missing, 90);
+    assert_eq!(
+        reader.steps("a", "x", from, to, 90_000, 7).unwrap().len(),
+        7
+    );
+    assert!(reader
+        .steps("a", "nope", from, to, 60_000, 7)
+        .unwrap()
+        .is_empty());
+}
+
+fn envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column(scratch: &Place) {
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..4 * 3600);
+    let reader = store.reader().unwrap();
+    let (from, to) = (from_millis(HOUR0), from_millis(HOUR0 + 4 * 3_600_000));
+    // 15 minutes in 800 columns: too fine for any tier.
+    let short = from_millis(HOUR0 + 900_000);
+    assert_eq!(reader.envelope("a", "x", from, short, 800).unwrap(), None);
+    // 4 hours in 100 columns: 144 s each, so minutes; in 20 columns, ten minutes.
+    for (columns, width) in [(100, 60), (20, 600), (4, 3600)] {
+        let points = reader
+            .envelope("a", "x", from, to, columns)
+            .unwrap()
+            .unwrap();
+        let want = expected(0..4 * 3600, width);
+        // The last bucket is open: its samples come raw.
+        let buckets = want.len() - 1;
+        let mid = |b: &(i64, u64, u64, f64, f64, f64)| b.0 + width * 500;
+        for b in &want[..buckets] {
+            let at: Vec<f64> = points
+                .iter()
+                .filter(|p| p.0 == mid(b))
+                .map(|p| p.1)
+                .collect();
+            assert_eq!(at, [b.3, b.4], "{columns} columns, bucket {}", b.0);
+        }
+        let raw_tail = points.iter().filter(|p| p.0 >= want[buckets].0).count();
+        assert_eq!(raw_tail, width as usize, "{columns} columns");
+        let lowest = points
+            .iter()
+            .map(|p| p.1)
+            .filter(|y| !y.is_nan())
+            .fold(f64::MAX, f64::min);
+        assert_eq!(lowest, -50.0);
+    }
+}
+
+fn a_restart_resumes_the_open_buckets_without_counting_twice(scratch: &Place) {
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..1000);
+    store.close().unwrap();
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 1000..2000);
+    drop(store);
+    // A writer that dies without closing: its open buckets are rebuilt from raw samples.
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 2000..3000);
+    std::mem::forget(store);
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 3000..7300);
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1m"),
+        &expected(0..7260, 60),
+    );
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1h"),
+        &expected(0..7200, 3600),
+    );
+}
+
+fn a_late_sample_is_merged_into_its_stored_bucket(scratch: &Place) {
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 0..130);
+    store.record_value("a", "x", from_millis(HOUR0 + 500), Value::Number(1000.0));
+    store.record_value("a", "x", from_millis(HOUR0 + 700), Value::Missing);
+    store.flush().unwrap();
+    let minutes = stored_buckets(&scratch.db(), "rollup_1m");
+    let mut first = expected(0..60, 60)[0];
+    first.5 = (first.5 * first.1 as f64 + 1000.0) / (first.1 + 1) as f64;
+    first.1 += 1;
+    first.2 += 1;
+    first.4 = 1000.0;
+    assert_buckets(&minutes[..1], &[first]);
+}
+
+fn a_file_from_before_rollups_gets_them_from_its_last_hour_on(scratch: &Place) {
+    let without = StoreOptions {
+        rollups: false,
+        ..quick()
+    };
+    let store = Store::open(scratch.db(), without).unwrap();
+    feed(&store, 0..3 * 3600 + 120);
+    drop(store);
+    assert!(stored_buckets(&scratch.db(), "rollup_1m").is_empty());
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    feed(&store, 3 * 3600 + 120..4 * 3600 + 30);
+    // Rebuilt from the start of the hour of the last old sample: its minutes and that hour.
+    let minutes = stored_buckets(&scratch.db(), "rollup_1m");
+    assert_buckets(&minutes, &expected(3 * 3600..4 * 3600, 60));
+    assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_1h"),
+        &expected(3 * 3600..4 * 3600, 3600),
+    );
+    // The older hours are answered from raw samples, the same as from a tier.
+    let reader = store.reader().unwrap();
+    let (from, to) = (
+        from_millis(HOUR0),
+        from_millis(HOUR0 + (4 * 3600 + 29) * 1000),
+    );
+    let steps = reader.steps("a", "x", from, to, 3_600_000, 100).unwrap();
+    let got: Vec<_> = steps
+        .iter()
+        .map(|b| {
+            let (min, max, mean) = b.stats().unwrap();
+            (b.start, b.count, b.missing, min, max, mean)
+        })
+        .collect();
+    assert_buckets(&got, &expected(0..4 * 3600 + 30, 3600));
+    let points = reader.envelope("a", "x", from, to, 200).unwrap().unwrap();
+    assert!(
+        points
+            .iter()
+            .filter(|p| p.0 < HOUR0 + 3 * 3_600_000)
+            .count()
+            > 3 * 3500
+    );
+}
+
+fn each_tier_keeps_its_own_retention_in_small_steps(scratch: &Place) {
+    let now = labwire_time::now_ms();
+    let hour_ago = now - 3_600_000;
+    {
+        // Old history written straight into the file: more rows than one step deletes.
+        let store = Store::open(scratch.db(), quick()).unwrap();
+        store.record_value("a", "x", from_millis(now), Value::Number(1.0));
+        store.close().unwrap();
+        let mut db = super::schema::open_db_for_writing(&scratch.db()).unwrap();
+        let insert = if db.is_postgres() {
+            "INSERT INTO samples (var_id, t, num) VALUES (1, ?1, 1.0)"
+        } else {
+            "INSERT INTO samples VALUES (1, ?1, 1.0)"
+        };
+        let old = super::prune::STEP_ROWS as i64 * 5 / 2;
+        db.transaction(|db| {
+            for i in 0..old {
+                let t = hour_ago - 86_400_000 - i * 1000;
+                db.execute(insert, &[super::db::Param::Int(t)])?;
+                db.execute(
+                    "INSERT INTO rollup_1m VALUES (1, ?1, 1, 0, 1.0, 1.0, 1.0) \
+                     ON CONFLICT (var_id, t) DO NOTHING",
+                    &[super::db::Param::Int(t - t.rem_euclid(60_000))],
+                )?;
+            }
+            db.batch("INSERT INTO rollup_1h VALUES (1, 0, 1, 0, 1.0, 1.0, 1.0)")
+        })
+        .unwrap();
+    }
+    let options = StoreOptions {
+        retention: Some(Duration::from_secs(3600)),
+        rollup_retention: [Some(Duration::from_secs(86_400)), None, None],
+        prune_interval: Duration::from_secs(3600),
+        ..quick()
+    };
+    let store = Store::open(scratch.db(), options).unwrap();
+    let reader = store.reader().unwrap();
+    let count = |table: &str| int(&reader, &format!("SELECT count(*) FROM {table}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("samples") > 1 || count("rollup_1m") > 0 {
+        assert!(Instant::now() < deadline, "retention did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(count("rollup_1h"), 1, "hourly buckets are kept unless told");
+    assert_eq!(
+        store.stats().samples_pruned,
+        super::prune::STEP_ROWS as u64 * 5 / 2
+    );
+}
+
+/// Schema 3 added the rollup tiers: a version 2 file keeps its samples and gains them.
+#[test]
+fn a_version_2_database_is_migrated_and_keeps_its_samples() {
+    let scratch = Scratch::new("migrate-v2");
+    {
+        let conn = Connection::open(scratch.db()).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "DROP TABLE rollup_1m; DROP TABLE rollup_10m; DROP TABLE rollup_1h; \
+             DROP TABLE store_meta; PRAGMA user_version = 2; \
+             INSERT INTO variables (id, client, key) VALUES (1, 'a', 'x'); \
+             INSERT INTO samples VALUES (1, 1700000000000, 2.5);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(scratch.db(), quick()).unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(
+        reader.history("a", "x", at(-1), at(1), 5).unwrap(),
+        [(at(0), Value::Number(2.5))]
+    );
+    let since = reader
+        .conn
+        .borrow_mut()
+        .row(
+            "SELECT value FROM store_meta WHERE key = 'rollups_since'",
+            &[],
+            |r| r.text(0),
+        )
+        .unwrap()
+        .unwrap();
+    assert!(since.parse::<i64>().unwrap() > 1_700_000_000_000);
 }

@@ -1,6 +1,9 @@
 //! The writer thread: gathers queued records into batches, commits each batch as one
-//! transaction, applies retention, and keeps writing to the file the path names.
+//! transaction (samples with the rollup buckets they close, see [`super::rollup`]),
+//! applies retention in small steps ([`super::prune`]), and keeps writing to the file the
+//! path names.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -8,13 +11,17 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use rusqlite::{Connection, Transaction};
-
+use super::db::{Db, Param};
 use super::file::{file_id, journal_ids, remove_stale_journal, FileId};
-use super::schema::open_for_writing;
+use super::prune::PruneRun;
+use super::rollup::{resume_from, Closed, OpenBuckets, TIERS};
+use super::schema::open_db_for_writing;
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
 const INSERT_SAMPLE: &str = "INSERT OR REPLACE INTO samples (var_id, t, value) VALUES (?1, ?2, ?3)";
+/// PostgreSQL's: a value is a number or a text column (both NULL: unreadable).
+const INSERT_SAMPLE_PG: &str = "INSERT INTO samples (var_id, t, num, txt) VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (var_id, t) DO UPDATE SET num = excluded.num, txt = excluded.txt";
 
 pub(super) enum Record {
     Sample {
@@ -99,18 +106,25 @@ const GATHER_PAUSE: Duration = Duration::from_millis(20);
 /// client -> key -> variable id; nested so a lookup needs no allocation.
 type VarCache = HashMap<String, HashMap<String, i64>>;
 
+/// Variable id -> its open rollup buckets; a variable missing here is rebuilt from the
+/// database when it next has a sample.
+type Rollups = HashMap<i64, OpenBuckets>;
+
 pub(super) struct Writer {
     path: PathBuf,
     /// `None` after the database file vanished and no new one could be opened yet.
-    conn: Option<Connection>,
+    conn: Option<Db>,
     /// The file `conn` writes; `None` where the platform cannot tell.
     file: Option<FileId>,
     /// Its `-wal` and `-shm` files.
     journal: [Option<FileId>; 2],
     vars: VarCache,
+    rollups: Rollups,
     shared: Arc<Shared>,
     options: StoreOptions,
     last_prune: Option<Instant>,
+    /// Retention under way, a step after each batch.
+    pruning: Option<PruneRun>,
     last_check: Instant,
     /// What went wrong with the file, until a new database is open.
     trouble: Option<String>,
@@ -121,17 +135,19 @@ pub(super) struct Writer {
 impl Writer {
     /// Open or create the database; blocking.
     pub(super) fn open(path: &Path, options: StoreOptions, shared: Arc<Shared>) -> Result<Self> {
-        let conn = open_for_writing(path)?;
-        let vars = load_variables(&conn)?;
+        let mut conn = open_db_for_writing(path)?;
+        let vars = load_variables(&mut conn)?;
         Ok(Writer {
             path: path.to_path_buf(),
             file: file_id(path),
             journal: journal_ids(path),
             conn: Some(conn),
             vars,
+            rollups: Rollups::new(),
             shared,
             options,
             last_prune: None,
+            pruning: None,
             last_check: Instant::now(),
             trouble: None,
             logged: None,
@@ -210,7 +226,8 @@ impl Writer {
             bump(&self.shared.samples_dropped, samples);
             return;
         };
-        match write_batch(conn, &mut self.vars, batch) {
+        let rollups = self.options.rollups.then_some(&mut self.rollups);
+        match write_batch(conn, &mut self.vars, rollups, batch) {
             Ok(()) => {
                 bump(&self.shared.samples_written, samples);
                 bump(&self.shared.batches, 1);
@@ -219,8 +236,10 @@ impl Writer {
                 tracing::error!(error = %e, records = batch.len(), "history batch lost");
                 bump(&self.shared.write_errors, 1);
                 bump(&self.shared.samples_dropped, samples);
-                // Ids handed out inside the rolled-back transaction no longer exist.
+                // Ids handed out inside the rolled-back transaction no longer exist, and
+                // buckets closed in it were not stored: both are read again.
                 self.vars.clear();
+                self.rollups.clear();
             }
         }
     }
@@ -231,10 +250,16 @@ impl Writer {
             .options
             .file_check_interval
             .saturating_sub(self.last_check.elapsed());
-        // Floored so tiny intervals cannot turn the idle wait into a busy loop.
+        // Floored so tiny intervals cannot turn the idle wait into a busy loop; a run
+        // under way takes its next step soon, leaving the writer time for batches.
+        let floor = if self.pruning.is_some() {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_secs(1)
+        };
         let prune = self
             .next_prune_in()
-            .map_or(Duration::MAX, |wait| wait.max(Duration::from_secs(1)));
+            .map_or(Duration::MAX, |wait| wait.max(floor));
         check.max(Duration::from_millis(100)).min(prune)
     }
 
@@ -261,10 +286,12 @@ impl Writer {
     fn reopen(&mut self, trouble: String) {
         self.conn = None;
         self.vars.clear();
+        self.rollups.clear();
+        self.pruning = None;
         remove_stale_journal(&self.path, self.journal);
         let path = self.path.display();
-        let opened =
-            open_for_writing(&self.path).and_then(|conn| Ok((load_variables(&conn)?, conn)));
+        let opened = open_db_for_writing(&self.path)
+            .and_then(|mut conn| Ok((load_variables(&mut conn)?, conn)));
         match opened {
             Ok((vars, conn)) => {
                 let problem = format!(
@@ -275,6 +302,7 @@ impl Writer {
                 self.shared.set_problem(problem);
                 bump(&self.shared.reopened, 1);
                 self.vars = vars;
+                self.rollups.clear();
                 // Should the new file vanish at once, the old id makes the next check see it.
                 self.file = file_id(&self.path).or(self.file);
                 self.journal = journal_ids(&self.path);
@@ -300,65 +328,83 @@ impl Writer {
     }
 
     fn next_prune_in(&self) -> Option<Duration> {
-        self.options.retention?;
+        if self.pruning.is_some() {
+            return Some(Duration::ZERO);
+        }
+        if self.options.retention.is_none()
+            && self.options.rollup_retention.iter().all(Option::is_none)
+        {
+            return None;
+        }
         let since = self.last_prune.map_or(Duration::MAX, |at| at.elapsed());
         Some(self.options.prune_interval.saturating_sub(since))
     }
 
+    /// Start a retention run when one is due, and take one bounded step of the run under
+    /// way: big deletes (a year of history the first time `retention_days` is set) are
+    /// spread over many small transactions between batches.
     fn prune_if_due(&mut self) {
-        let Some(retention) = self.options.retention else {
-            return;
-        };
-        if self
-            .last_prune
-            .is_some_and(|at| at.elapsed() < self.options.prune_interval)
-        {
-            return;
+        if self.pruning.is_none() {
+            if !self.next_prune_in().is_some_and(|wait| wait.is_zero()) {
+                return;
+            }
+            self.last_prune = Some(Instant::now());
+            let now = labwire_time::now_ms();
+            let cutoff = |keep: Option<Duration>| {
+                keep.map(|keep| {
+                    now.saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+                })
+            };
+            let tiers = self.options.rollup_retention.map(cutoff);
+            self.pruning = Some(PruneRun::new(cutoff(self.options.retention), tiers));
         }
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        self.last_prune = Some(Instant::now());
-        let keep = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = labwire_time::now_ms().saturating_sub(keep);
-        match prune(conn, cutoff) {
-            Ok(deleted) => bump(&self.shared.samples_pruned, deleted),
+        let run = self.pruning.as_mut().expect("a run was just started");
+        match run.step(conn) {
+            Ok(step) => {
+                bump(&self.shared.samples_pruned, step.samples);
+                if step.done {
+                    self.pruning = None;
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "history retention failed");
                 bump(&self.shared.write_errors, 1);
+                self.pruning = None;
             }
         }
     }
 }
 
-fn load_variables(conn: &Connection) -> rusqlite::Result<VarCache> {
+fn load_variables(conn: &mut Db) -> Result<VarCache> {
     let mut vars = VarCache::new();
-    let mut stmt = conn.prepare("SELECT id, client, key FROM variables")?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        vars.entry(row.get(1)?)
+    conn.query("SELECT id, client, key FROM variables", &[], |row| {
+        vars.entry(row.text(1)?)
             .or_default()
-            .insert(row.get(2)?, row.get(0)?);
-    }
+            .insert(row.text(2)?, row.int(0)?);
+        Ok(true)
+    })?;
     Ok(vars)
 }
 
-fn var_id(
-    tx: &Transaction<'_>,
-    vars: &mut VarCache,
-    client: &str,
-    key: &str,
-) -> rusqlite::Result<i64> {
+fn var_id(tx: &mut Db, vars: &mut VarCache, client: &str, key: &str) -> Result<i64> {
     if let Some(&id) = vars.get(client).and_then(|keys| keys.get(key)) {
         return Ok(id);
     }
-    tx.prepare_cached(
+    let names = [Param::Text(client), Param::Text(key)];
+    tx.execute(
         "INSERT INTO variables (client, key) VALUES (?1, ?2) ON CONFLICT (client, key) DO NOTHING",
-    )?
-    .execute((client, key))?;
+        &names,
+    )?;
     let id = tx
-        .prepare_cached("SELECT id FROM variables WHERE client = ?1 AND key = ?2")?
-        .query_row((client, key), |row| row.get(0))?;
+        .row(
+            "SELECT id FROM variables WHERE client = ?1 AND key = ?2",
+            &names,
+            |row| row.int(0),
+        )?
+        .ok_or_else(|| super::StoreError::Schema(format!("variable {client}.{key} has no id")))?;
     vars.entry(client.to_owned())
         .or_default()
         .insert(key.to_owned(), id);
@@ -366,13 +412,12 @@ fn var_id(
 }
 
 fn write_batch(
-    conn: &mut Connection,
+    conn: &mut Db,
     vars: &mut VarCache,
+    mut rollups: Option<&mut Rollups>,
     batch: &[Record],
-) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut insert_sample = tx.prepare_cached(INSERT_SAMPLE)?;
+) -> Result<()> {
+    conn.transaction(|tx| {
         for record in batch {
             match record {
                 Record::Sample {
@@ -381,8 +426,13 @@ fn write_batch(
                     t,
                     value,
                 } => {
-                    let id = var_id(&tx, vars, client, key)?;
-                    insert_sample.execute((id, t, value))?;
+                    let id = var_id(tx, vars, client, key)?;
+                    // Before the insert: a variable's buckets rebuilt from the database
+                    // must not hold this sample already.
+                    if let Some(rollups) = rollups.as_deref_mut() {
+                        roll_up(tx, rollups, id, *t, value)?;
+                    }
+                    insert_sample(tx, id, *t, value)?;
                 }
                 Record::Log {
                     t,
@@ -390,10 +440,15 @@ fn write_batch(
                     source,
                     message,
                 } => {
-                    tx.prepare_cached(
+                    tx.execute(
                         "INSERT INTO logs (t, level, source, message) VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute((t, level, source, message))?;
+                        &[
+                            Param::Int(*t),
+                            Param::Text(level),
+                            Param::Text(source),
+                            Param::Text(message),
+                        ],
+                    )?;
                 }
                 Record::Event {
                     t,
@@ -401,10 +456,15 @@ fn write_batch(
                     kind,
                     detail,
                 } => {
-                    tx.prepare_cached(
+                    tx.execute(
                         "INSERT INTO events (t, client, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute((t, client, kind, detail))?;
+                        &[
+                            Param::Int(*t),
+                            Param::Text(client),
+                            Param::Text(kind),
+                            Param::Text(detail),
+                        ],
+                    )?;
                 }
                 Record::Alarm {
                     t,
@@ -412,68 +472,179 @@ fn write_batch(
                     key,
                     change,
                     message,
-                } => write_alarm(&tx, *t, client, key, change, message)?,
+                } => write_alarm(tx, *t, client, key, change, message)?,
             }
         }
-    }
-    tx.commit()
+        Ok(())
+    })
 }
 
-fn write_alarm(
-    tx: &Transaction<'_>,
-    t: i64,
-    client: &str,
-    key: &str,
-    change: &AlarmChange,
-    message: &str,
-) -> rusqlite::Result<()> {
-    const CLEAR: &str = "UPDATE alarms SET cleared_at = ?1 \
-                         WHERE client = ?2 AND key = ?3 AND cleared_at IS NULL";
-    match change {
-        AlarmChange::Raised { state, value } => {
-            tx.prepare_cached(CLEAR)?.execute((t, client, key))?;
-            tx.prepare_cached(
-                "INSERT INTO alarms (client, key, state, value, raised_at, message) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute((client, key, state, value, t, message))?;
+fn insert_sample(tx: &mut Db, id: i64, t: i64, value: &Value) -> Result<()> {
+    match tx {
+        // The hot path: one cached statement, the value bound as it is stored.
+        Db::Sqlite(conn) => {
+            conn.prepare_cached(INSERT_SAMPLE)?
+                .execute((id, t, value))?;
         }
-        AlarmChange::Cleared => {
-            tx.prepare_cached(CLEAR)?.execute((t, client, key))?;
-        }
-        AlarmChange::Acked => {
-            tx.prepare_cached(
-                "UPDATE alarms SET acked_at = ?1 \
-                 WHERE client = ?2 AND key = ?3 AND acked_at IS NULL",
-            )?
-            .execute((t, client, key))?;
+        Db::Postgres(_) => {
+            let (num, txt) = match value {
+                Value::Number(x) => (Some(*x), None),
+                Value::Text(text) => (None, Some(text.as_str())),
+                Value::Missing => (None, None),
+            };
+            tx.execute(
+                INSERT_SAMPLE_PG,
+                &[
+                    Param::Int(id),
+                    Param::Int(t),
+                    Param::Real(num),
+                    Param::OptText(txt),
+                ],
+            )?;
         }
     }
     Ok(())
 }
 
-/// Delete everything older than `cutoff` (ms). Samples go variable by variable: the key
-/// starts with `var_id`, so each delete is one range at the front of that variable instead
-/// of a scan of the whole table.
-fn prune(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<u64> {
-    let tx = conn.transaction()?;
-    let mut deleted = 0;
-    {
-        let ids: Vec<i64> = tx
-            .prepare("SELECT id FROM variables")?
-            .query_map([], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut delete = tx.prepare("DELETE FROM samples WHERE var_id = ?1 AND t < ?2")?;
-        for id in ids {
-            deleted += delete.execute((id, cutoff))? as u64;
+fn write_alarm(
+    tx: &mut Db,
+    t: i64,
+    client: &str,
+    key: &str,
+    change: &AlarmChange,
+    message: &str,
+) -> Result<()> {
+    const CLEAR: &str = "UPDATE alarms SET cleared_at = ?1 \
+                         WHERE client = ?2 AND key = ?3 AND cleared_at IS NULL";
+    let at = [Param::Int(t), Param::Text(client), Param::Text(key)];
+    match change {
+        AlarmChange::Raised { state, value } => {
+            tx.execute(CLEAR, &at)?;
+            tx.execute(
+                "INSERT INTO alarms (client, key, state, value, raised_at, message) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                &[
+                    Param::Text(client),
+                    Param::Text(key),
+                    Param::Text(state),
+                    Param::Real(*value),
+                    Param::Int(t),
+                    Param::Text(message),
+                ],
+            )?;
         }
-        tx.execute("DELETE FROM logs WHERE t < ?1", [cutoff])?;
-        tx.execute("DELETE FROM events WHERE t < ?1", [cutoff])?;
-        tx.execute(
-            "DELETE FROM alarms WHERE cleared_at < ?1 AND acked_at IS NOT NULL",
-            [cutoff],
-        )?;
+        AlarmChange::Cleared => {
+            tx.execute(CLEAR, &at)?;
+        }
+        AlarmChange::Acked => {
+            tx.execute(
+                "UPDATE alarms SET acked_at = ?1 \
+                 WHERE client = ?2 AND key = ?3 AND acked_at IS NULL",
+                &at,
+            )?;
+        }
     }
-    tx.commit()?;
-    Ok(deleted)
+    Ok(())
+}
+
+/// Add a sample to its variable's open buckets, storing those it closes.
+fn roll_up(tx: &mut Db, rollups: &mut Rollups, id: i64, t: i64, value: &Value) -> Result<()> {
+    let number = match value {
+        Value::Number(x) => Some(*x),
+        Value::Missing => None,
+        Value::Text(_) => return Ok(()),
+    };
+    let buckets = match rollups.entry(id) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => entry.insert(rebuild(tx, id)?),
+    };
+    let mut stored = Ok(());
+    buckets.add(t, number, |closed| {
+        if stored.is_ok() {
+            stored = store_bucket(tx, id, &closed);
+        }
+    });
+    stored
+}
+
+/// A variable's open buckets as the database has them: the raw samples after each tier's
+/// last stored bucket (at most one coarsest bucket's worth), buckets they close stored.
+fn rebuild(tx: &mut Db, id: i64) -> Result<OpenBuckets> {
+    let last_t = |tx: &mut Db, table: &str| -> Result<Option<i64>> {
+        Ok(tx
+            .row(
+                &format!("SELECT max(t) FROM {table} WHERE var_id = ?1"),
+                &[Param::Int(id)],
+                |row| row.opt_int(0),
+            )?
+            .flatten())
+    };
+    let mut last_stored = [None; TIERS.len()];
+    for (last, tier) in last_stored.iter_mut().zip(TIERS) {
+        *last = last_t(tx, tier.table)?;
+    }
+    let last_raw = last_t(tx, "samples")?;
+    let since = resume_from(&last_stored, last_raw);
+    let mut buckets = OpenBuckets::default();
+    let from = since.iter().copied().min().unwrap_or(i64::MAX);
+    if from == i64::MAX {
+        return Ok(buckets);
+    }
+    let mut closed = Vec::new();
+    let sql = format!(
+        "SELECT t, {} FROM samples WHERE var_id = ?1 AND t >= ?2 ORDER BY t",
+        tx.value_columns()
+    );
+    tx.query(&sql, &[Param::Int(id), Param::Int(from)], |row| {
+        let number = match row.value(1)? {
+            Value::Number(x) => Some(x),
+            Value::Missing => None,
+            Value::Text(_) => return Ok(true),
+        };
+        buckets.add_since(&since, row.int(0)?, number, |c| closed.push(c));
+        Ok(true)
+    })?;
+    for bucket in &closed {
+        store_bucket(tx, id, bucket)?;
+    }
+    Ok(buckets)
+}
+
+/// Store a closed bucket, or fold a late sample into the stored one.
+fn store_bucket(tx: &mut Db, id: i64, closed: &Closed) -> Result<()> {
+    let bucket = &closed.bucket;
+    let stats = bucket.stats();
+    let table = TIERS[closed.tier].table;
+    // Both sides' extremes, either of which may be NULL: SQLite's two-argument min()
+    // is NULL then, PostgreSQL's LEAST skips it.
+    let (least, greatest) = if tx.is_postgres() {
+        ("LEAST", "GREATEST")
+    } else {
+        ("min", "max")
+    };
+    let sql = format!(
+        "INSERT INTO {table} (var_id, t, count, missing, min, max, mean) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (var_id, t) DO UPDATE SET \
+         count = {table}.count + excluded.count, \
+         missing = {table}.missing + excluded.missing, \
+         min = coalesce({least}({table}.min, excluded.min), {table}.min, excluded.min), \
+         max = coalesce({greatest}({table}.max, excluded.max), {table}.max, excluded.max), \
+         mean = CASE WHEN {table}.count + excluded.count > 0 THEN \
+             (coalesce({table}.mean * {table}.count, 0) \
+              + coalesce(excluded.mean * excluded.count, 0)) \
+             / ({table}.count + excluded.count) END"
+    );
+    tx.execute(
+        &sql,
+        &[
+            Param::Int(id),
+            Param::Int(bucket.start),
+            Param::Int(bucket.count as i64),
+            Param::Int(bucket.missing as i64),
+            Param::Real(stats.map(|s| s.0)),
+            Param::Real(stats.map(|s| s.1)),
+            Param::Real(stats.map(|s| s.2)),
+        ],
+    )?;
+    Ok(())
 }

@@ -194,8 +194,8 @@ fn draw(
                     reader,
                     &variable.client,
                     &variable.key,
-                    request.range.from,
-                    request.range.to,
+                    (request.range.from, request.range.to),
+                    request.width,
                 )
                 .map_err(store_failed)?;
             let name = if unit.group == unit.title {

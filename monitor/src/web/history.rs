@@ -11,12 +11,22 @@
 //! At most [`MAX_VARS`] variables and [`MAX_ROWS`] samples in all (shared evenly, `limit`
 //! lowers it per variable); a variable cut short says `truncated` (JSON) or is named in the
 //! `X-Labwire-Truncated` header (both formats).
+//!
+//! `step=<seconds>` (a whole number, 1 to [`MAX_STEP`]) answers per step instead of per
+//! sample: steps aligned to multiples of `step` since the epoch (the first and last may
+//! be partial), only those holding samples, each with `count` (numbers), `missing`
+//! (unreadable values), `min`, `max` and `mean` of its numbers (empty or `null` when it
+//! held none; text values are left out). CSV: `time,utc,variable,count,missing,min,max,
+//! mean`, the time being the step's start; JSON: `"step"` and per variable `"t"`,
+//! `"count"`, `"missing"`, `"min"`, `"max"`, `"mean"`. A step that a rollup tier's width
+//! divides is read from the tier (see `Reader::steps`), so a year in hours reads 8,760
+//! rows. `limit` and [`MAX_ROWS`] count steps.
 
 use super::blocking::PoolError;
 use super::range::Range;
 use super::{failure, unix_seconds, utc_millis, Web};
 use crate::hub::Hub;
-use crate::store::Value;
+use crate::store::{Bucket, Value};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +37,8 @@ use std::time::SystemTime;
 
 pub const MAX_VARS: usize = 32;
 pub const MAX_ROWS: usize = 2_000_000;
+/// The longest `step`: a leap year, in seconds.
+pub const MAX_STEP: u64 = 366 * 86_400;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Format {
@@ -66,13 +78,26 @@ pub fn variable(hub: &Hub, text: &str) -> Option<Variable> {
 struct Series {
     variable: Variable,
     samples: Vec<(SystemTime, Value)>,
+    /// With `step=`: the steps instead of the samples.
+    steps: Vec<Bucket>,
     truncated: bool,
+}
+
+/// A `step` parameter: whole seconds, 1 to [`MAX_STEP`], as milliseconds.
+fn step_ms(value: &str) -> Result<i64, String> {
+    match value.parse::<u64>() {
+        Ok(seconds) if (1..=MAX_STEP).contains(&seconds) => Ok(seconds as i64 * 1000),
+        _ => Err(format!(
+            "step={value:?}: a whole number of seconds from 1 to {MAX_STEP}"
+        )),
+    }
 }
 
 pub async fn export(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let mut names = Vec::new();
     let (mut from, mut to, mut format, mut limit) = (None, None, Format::Csv, MAX_ROWS);
+    let mut step = None;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
             "var" => names.push(value.into_owned()),
@@ -99,10 +124,14 @@ pub async fn export(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> R
                     )
                 }
             },
+            "step" => match step_ms(&value) {
+                Ok(ms) => step = Some(ms),
+                Err(why) => return failure(StatusCode::BAD_REQUEST, why),
+            },
             other => {
                 return failure(
                     StatusCode::BAD_REQUEST,
-                    format!("unknown parameter {other:?}: var, from, to, format, limit"),
+                    format!("unknown parameter {other:?}: var, from, to, format, limit, step"),
                 )
             }
         }
@@ -136,24 +165,42 @@ pub async fn export(State(web): State<Arc<Web>>, RawQuery(query): RawQuery) -> R
             let mut all = Vec::with_capacity(variables.len());
             for variable in variables {
                 // One more than the limit tells a full answer from a cut one.
-                let mut samples = reader.history(
-                    &variable.client,
-                    &variable.key,
-                    range.from,
-                    range.to,
-                    per_variable + 1,
-                )?;
-                let truncated = samples.len() > per_variable;
-                samples.truncate(per_variable);
+                let (mut samples, mut steps) = (Vec::new(), Vec::new());
+                let (client, key) = (&variable.client, &variable.key);
+                let truncated = match step {
+                    None => {
+                        samples =
+                            reader.history(client, key, range.from, range.to, per_variable + 1)?;
+                        let cut = samples.len() > per_variable;
+                        samples.truncate(per_variable);
+                        cut
+                    }
+                    Some(step) => {
+                        steps = reader.steps(
+                            client,
+                            key,
+                            range.from,
+                            range.to,
+                            step,
+                            per_variable + 1,
+                        )?;
+                        let cut = steps.len() > per_variable;
+                        steps.truncate(per_variable);
+                        cut
+                    }
+                };
                 all.push(Series {
                     variable,
                     samples,
+                    steps,
                     truncated,
                 });
             }
-            let body = match format {
-                Format::Csv => csv(&all),
-                Format::Json => json_document(&all, range),
+            let body = match (format, step) {
+                (Format::Csv, None) => csv(&all),
+                (Format::Json, None) => json_document(&all, range),
+                (Format::Csv, Some(_)) => steps_csv(&all),
+                (Format::Json, Some(step)) => steps_json(&all, range, step),
             };
             let truncated: Vec<String> = all
                 .iter()
@@ -218,6 +265,70 @@ fn csv(all: &[Series]) -> String {
         }
     }
     out
+}
+
+fn steps_csv(all: &[Series]) -> String {
+    let rows: usize = all.iter().map(|s| s.steps.len()).sum();
+    let mut out = String::with_capacity(64 + rows * 80);
+    out.push_str("time,utc,variable,count,missing,min,max,mean\r\n");
+    for series in all {
+        let name = csv_field(&series.variable.full());
+        for step in &series.steps {
+            let time = crate::store::from_millis(step.start);
+            let _ = write!(
+                out,
+                "{},{},{name},{},{},",
+                labwire_protocol::format_millis_as_seconds(step.start.max(0) as u64),
+                utc_millis(time),
+                step.count,
+                step.missing
+            );
+            if let Some((min, max, mean)) = step.stats() {
+                let _ = write!(
+                    out,
+                    "{},{},{}",
+                    labwire_protocol::format_number(min),
+                    labwire_protocol::format_number(max),
+                    labwire_protocol::format_number(mean)
+                );
+            } else {
+                out.push_str(",,");
+            }
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+fn steps_json(all: &[Series], range: Range, step_ms: i64) -> String {
+    let variables: Vec<_> = all
+        .iter()
+        .map(|series| {
+            let steps = &series.steps;
+            let stat = |pick: fn((f64, f64, f64)) -> f64| -> Vec<Option<f64>> {
+                steps.iter().map(|s| s.stats().map(pick)).collect()
+            };
+            json!({
+                "variable": series.variable.full(),
+                "client": series.variable.client,
+                "key": series.variable.key,
+                "truncated": series.truncated,
+                "t": steps.iter().map(|s| s.start as f64 / 1000.0).collect::<Vec<_>>(),
+                "count": steps.iter().map(|s| s.count).collect::<Vec<_>>(),
+                "missing": steps.iter().map(|s| s.missing).collect::<Vec<_>>(),
+                "min": stat(|s| s.0),
+                "max": stat(|s| s.1),
+                "mean": stat(|s| s.2),
+            })
+        })
+        .collect();
+    json!({
+        "from": unix_seconds(range.from),
+        "to": unix_seconds(range.to),
+        "step": step_ms / 1000,
+        "variables": variables,
+    })
+    .to_string()
 }
 
 /// RFC 4180: quote a field holding a comma, quote or line break, doubling its quotes.

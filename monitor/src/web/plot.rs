@@ -179,8 +179,8 @@ pub fn draw(reader: &Reader, cache: &SeriesCache, request: &Request) -> Result<V
                     reader,
                     &request.client,
                     key,
-                    request.range.from,
-                    request.range.to,
+                    (request.range.from, request.range.to),
+                    request.width,
                 )
                 .map_err(fail)?
         } else {

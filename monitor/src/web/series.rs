@@ -7,11 +7,15 @@
 //! Bounded: at most [`BUDGET`] points in all; past that the least recently used variables
 //! are dropped whole. Only the plot route uses it; history exports read the store directly.
 //!
+//! A range wide enough for a rollup tier to give a bucket per pixel column (over about
+//! 13 hours in 800 columns) is answered from the tier instead ([`Reader::envelope`]): a
+//! few thousand rows, read fresh each time and not kept.
+//!
 //! What is kept belongs to one database file: when the store opens a new one (the file was
 //! deleted or replaced, `StoreStats::reopened`), [`SeriesCache::follow`] drops it all, so
 //! plots never show points of a database that is gone.
 
-use crate::store::{from_millis, to_millis, Reader, StoreError, Value};
+use crate::store::{from_millis, to_millis, Reader, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -80,16 +84,21 @@ impl SeriesCache {
         true
     }
 
-    /// `(unix seconds, value)` of `client.key` with `from <= t <= to`, oldest first.
-    /// Blocking (it may read the store).
+    /// `(unix seconds, value)` of `client.key` with `from <= t <= to`, oldest first, to be
+    /// drawn `columns` pixel columns wide: every sample, or a rollup tier's min and max
+    /// per bucket where its buckets are no wider than a column. Blocking (it may read the
+    /// store).
     pub fn points(
         &self,
         reader: &Reader,
         client: &str,
         key: &str,
-        from: SystemTime,
-        to: SystemTime,
+        (from, to): (SystemTime, SystemTime),
+        columns: u32,
     ) -> Result<Vec<(f64, f64)>, StoreError> {
+        if let Some(points) = reader.envelope(client, key, from, to, columns)? {
+            return Ok(seconds(&points));
+        }
         let (from_ms, to_ms) = (to_millis(from), to_millis(to));
         // What has happened can be kept; the future cannot.
         let known_until = to_ms.min(to_millis(SystemTime::now()));
@@ -199,13 +208,7 @@ impl SeriesCache {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, f64)>, StoreError> {
-        Ok(numeric(reader.history(
-            client,
-            key,
-            from_millis(from),
-            from_millis(to),
-            self.limit,
-        )?))
+        reader.numbers(client, key, from_millis(from), from_millis(to), self.limit)
     }
 
     /// Points held right now.
@@ -218,21 +221,14 @@ impl SeriesCache {
     }
 }
 
-fn numeric(samples: Vec<(SystemTime, Value)>) -> Vec<(i64, f64)> {
-    samples
-        .into_iter()
-        .filter_map(|(t, value)| match value {
-            Value::Number(x) => Some((to_millis(t), x)),
-            Value::Missing => Some((to_millis(t), f64::NAN)),
-            Value::Text(_) => None,
-        })
-        .collect()
-}
-
 fn slice(points: &[(i64, f64)], from: i64, to: i64) -> Vec<(f64, f64)> {
     let start = points.partition_point(|p| p.0 < from);
     let end = points.partition_point(|p| p.0 <= to);
-    points[start..end.max(start)]
+    seconds(&points[start..end.max(start)])
+}
+
+fn seconds(points: &[(i64, f64)]) -> Vec<(f64, f64)> {
+    points
         .iter()
         .map(|&(t, y)| (t as f64 / 1000.0, y))
         .collect()
@@ -241,7 +237,7 @@ fn slice(points: &[(i64, f64)], from: i64, to: i64) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{open_reader, Store, StoreOptions};
+    use crate::store::{open_reader, Store, StoreOptions, Value};
     use labwire_testkit::TempDir;
     use std::time::UNIX_EPOCH;
 
@@ -273,7 +269,7 @@ mod tests {
         let reader = open_reader(store.path()).unwrap();
         let cache = SeriesCache::new(1000, 10_000);
         let first = cache
-            .points(&reader, "c", "x", at(T0), at(T0 + 200_000))
+            .points(&reader, "c", "x", (at(T0), at(T0 + 200_000)), 800)
             .unwrap();
         assert_eq!(first.len(), 101, "numbers and the gap, not the text");
         assert!(first[100].1.is_nan());
@@ -282,7 +278,7 @@ mod tests {
         // New samples after the first read, one of them inside the overlap window.
         add(&store, "x", 150..160);
         let part = cache
-            .points(&reader, "c", "x", at(T0 + 50_000), at(T0 + 200_000))
+            .points(&reader, "c", "x", (at(T0 + 50_000), at(T0 + 200_000)), 800)
             .unwrap();
         assert_eq!(part.len(), 50 + 1 + 10);
         assert_eq!(part[0].1, 50.0);
@@ -291,7 +287,7 @@ mod tests {
 
         // A range that starts before the kept one reads everything again.
         let earlier = cache
-            .points(&reader, "c", "x", at(T0 - 10_000), at(T0 + 5_000))
+            .points(&reader, "c", "x", (at(T0 - 10_000), at(T0 + 5_000)), 800)
             .unwrap();
         assert_eq!(earlier.len(), 6);
     }
@@ -310,7 +306,9 @@ mod tests {
             UNIX_EPOCH + Duration::from_millis(T0 as u64 + 60_000),
         );
         for key in ["a", "b", "a", "c"] {
-            let points = cache.points(&reader, "c", key, range.0, range.1).unwrap();
+            let points = cache
+                .points(&reader, "c", key, (range.0, range.1), 800)
+                .unwrap();
             assert_eq!(points.len(), 40, "{key}");
         }
         assert_eq!(cache.len(), 80, "b went, a and c stay");
@@ -331,7 +329,7 @@ mod tests {
         let range = (at(T0), at(T0 + 60_000));
         assert_eq!(
             cache
-                .points(&reader, "c", "x", range.0, range.1)
+                .points(&reader, "c", "x", (range.0, range.1), 800)
                 .unwrap()
                 .len(),
             30
@@ -343,7 +341,9 @@ mod tests {
         assert!(cache.is_empty());
         assert!(!cache.follow(1));
         // Kept again under the new generation.
-        cache.points(&reader, "c", "x", range.0, range.1).unwrap();
+        cache
+            .points(&reader, "c", "x", (range.0, range.1), 800)
+            .unwrap();
         assert_eq!(cache.len(), 30);
     }
 }

@@ -14,6 +14,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use tower::ServiceExt;
 
 struct Fixture {
+    /// The PostgreSQL server of a fixture whose store is there.
+    _server: Option<labwire_testkit::PgServer>,
     _dir: TempDir,
     hub: Arc<Hub>,
     web: Arc<Web>,
@@ -34,6 +36,11 @@ fn plot(id: &str, values: &[&str]) -> PlotConfig {
 }
 
 fn fixture(token: Option<&str>) -> Fixture {
+    fixture_of(test_config(), token, TempDir::new("web-unit"))
+}
+
+/// Three clients: psu1 with a plot of its voltages, gauge1 with an x-y plot, lab.hall.
+fn test_config() -> MonitorConfig {
     let mut psu = ClientConfig::new("psu1", "127.0.0.1", 7001);
     psu.template = "psu.html".into();
     psu.description = "<b>bench</b> & \"co\"".into();
@@ -41,12 +48,40 @@ fn fixture(token: Option<&str>) -> Fixture {
     let mut gauge = ClientConfig::new("gauge1", "127.0.0.1", 7011);
     gauge.plots = vec![plot("xy", &["ch1", "ch2"])];
     let lab = ClientConfig::new("lab.hall", "127.0.0.1", 7020);
-    let config = MonitorConfig {
+    MonitorConfig {
         name: "testmon".into(),
         clients: vec![psu, gauge, lab],
         ..MonitorConfig::default()
+    }
+}
+
+/// [`fixture`] with its store in a PostgreSQL database of a server of its own.
+fn fixture_on_postgres() -> Fixture {
+    let server = labwire_testkit::PgServer::start("web");
+    let url = server.create_database("history");
+    let options = StoreOptions {
+        monitor: "testmon".into(),
+        ..StoreOptions::default()
     };
-    fixture_of(config, token, TempDir::new("web-unit"))
+    let store = Store::open(&url, options).unwrap();
+    let mut f = fixture_with(test_config(), None, TempDir::new("web-unit-pg"), store);
+    f._server = Some(server);
+    f
+}
+
+/// A test of the routes on a SQLite store, and again on a PostgreSQL one.
+macro_rules! on_both_stores {
+    ($sqlite:ident, $postgres:ident, $body:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            $body(fixture(None)).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            $body(fixture_on_postgres()).await;
+        }
+    };
 }
 
 fn fixture_of(config: MonitorConfig, token: Option<&str>, dir: TempDir) -> Fixture {
@@ -71,6 +106,7 @@ fn fixture_with(config: MonitorConfig, token: Option<&str>, dir: TempDir, store:
         CancellationToken::new(),
     );
     Fixture {
+        _server: None,
         _dir: dir,
         hub: hub.clone(),
         web: web.clone(),
@@ -225,9 +261,13 @@ async fn a_block_from_template_dir_is_served_with_the_client_name_put_in() {
     assert_eq!(status["clients"]["oven1"]["template"], "chamber.html");
 }
 
-#[tokio::test]
-async fn the_page_shows_every_client_its_state_and_its_template() {
-    let f = fixture(None);
+on_both_stores!(
+    the_page_shows_every_client_its_state_and_its_template,
+    the_page_shows_every_client_its_state_and_its_template_on_postgresql,
+    the_page_shows_every_client_its_state_and_its_template_in
+);
+
+async fn the_page_shows_every_client_its_state_and_its_template_in(f: Fixture) {
     let _peer = connect(&f.hub, "psu1", "psu").await;
     let slot = f.hub.slot("psu1").unwrap();
     f.hub.record_status(
@@ -569,9 +609,13 @@ fn record(hub: &Hub, client: &str, key: &str, samples: &[(u64, Value)]) {
 
 const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
-#[tokio::test]
-async fn history_as_csv_and_json() {
-    let f = fixture(None);
+on_both_stores!(
+    history_as_csv_and_json,
+    history_as_csv_and_json_on_postgresql,
+    history_as_csv_and_json_in
+);
+
+async fn history_as_csv_and_json_in(f: Fixture) {
     record(
         &f.hub,
         "psu1",
@@ -649,6 +693,67 @@ async fn history_as_csv_and_json() {
     }
 }
 
+on_both_stores!(
+    history_in_steps_gives_min_max_and_mean,
+    history_in_steps_gives_min_max_and_mean_on_postgresql,
+    history_in_steps_gives_min_max_and_mean_in
+);
+
+async fn history_in_steps_gives_min_max_and_mean_in(f: Fixture) {
+    // Two hours and a half at one sample a minute, one unreadable, one text.
+    let mut samples: Vec<(u64, Value)> = (0..150)
+        .map(|m| (T0 + m * 60_000, Value::Number(m as f64)))
+        .collect();
+    samples[3].1 = Value::Missing;
+    samples[4].1 = Value::Text("n/a".into());
+    record(&f.hub, "psu1", "ch1_voltage", &samples);
+    let from = T0 / 1000;
+    let to = from + 150 * 60;
+    let csv = get(
+        &f.app,
+        &format!("/monitor/history?var=psu1.ch1_voltage&from={from}&to={to}&step=3600"),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text());
+    let mean_first = (0..60).filter(|m| ![3, 4].contains(m)).sum::<u64>() as f64 / 58.0;
+    assert_eq!(
+        csv.text(),
+        format!(
+            "time,utc,variable,count,missing,min,max,mean\r\n\
+             1767225600,2026-01-01T00:00:00.000Z,psu1.ch1_voltage,58,1,0,59,{}\r\n\
+             1767229200,2026-01-01T01:00:00.000Z,psu1.ch1_voltage,60,0,60,119,89.5\r\n\
+             1767232800,2026-01-01T02:00:00.000Z,psu1.ch1_voltage,30,0,120,149,134.5\r\n",
+            labwire_protocol::format_number(mean_first)
+        )
+    );
+    let json = get(
+        &f.app,
+        &format!(
+            "/monitor/history?var=psu1.ch1_voltage&from={from}&to={to}&step=1800&format=json&limit=2"
+        ),
+    )
+    .await;
+    assert_eq!(json.header("x-labwire-truncated"), "psu1.ch1_voltage");
+    let json = json.json();
+    assert_eq!(json["step"], 1800);
+    let series = &json["variables"][0];
+    assert_eq!(series["t"], serde_json::json!([1767225600.0, 1767227400.0]));
+    assert_eq!(series["count"], serde_json::json!([28, 30]));
+    assert_eq!(series["missing"], serde_json::json!([1, 0]));
+    assert_eq!(series["min"], serde_json::json!([0.0, 30.0]));
+    assert_eq!(series["max"], serde_json::json!([29.0, 59.0]));
+    assert_eq!(series["truncated"], true);
+    for step in ["0", "-5", "1.5", "soon", "31622401"] {
+        let answer = get(
+            &f.app,
+            &format!("/monitor/history?var=psu1.ch1_voltage&step={step}"),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{step}");
+        assert!(answer.text().contains("step="), "{}", answer.text());
+    }
+}
+
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(png: &[u8]) -> (u32, u32) {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
@@ -657,9 +762,13 @@ fn png_size(png: &[u8]) -> (u32, u32) {
     (word(16), word(20))
 }
 
-#[tokio::test]
-async fn plots_are_pngs_of_the_asked_size() {
-    let f = fixture(None);
+on_both_stores!(
+    plots_are_pngs_of_the_asked_size,
+    plots_are_pngs_of_the_asked_size_on_postgresql,
+    plots_are_pngs_of_the_asked_size_in
+);
+
+async fn plots_are_pngs_of_the_asked_size_in(f: Fixture) {
     let samples: Vec<(u64, Value)> = (0..600)
         .map(|i| (T0 + i * 1000, Value::Number((i as f64 / 60.0).sin())))
         .collect();
@@ -788,7 +897,14 @@ async fn assets_are_cached_and_the_first_load_is_small() {
     let f = fixture(None);
     let page = get(&f.app, "/").await;
     let mut total = page.body.len();
-    for file in ["monitor.js", "monitor.css", "archive.js", "archive.css"] {
+    for file in [
+        "monitor.js",
+        "monitor.css",
+        "archive.js",
+        "archive.css",
+        "logbook.js",
+        "logbook.css",
+    ] {
         let uri = format!("/static/{file}?v={}", assets::version());
         assert!(page.text().contains(&uri), "the page links {uri}");
         let asset = get(&f.app, &uri).await;
@@ -904,9 +1020,13 @@ fn check_exposition(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::test]
-async fn metrics_follow_the_exposition_format() {
-    let f = fixture(None);
+on_both_stores!(
+    metrics_follow_the_exposition_format,
+    metrics_follow_the_exposition_format_on_postgresql,
+    metrics_follow_the_exposition_format_in
+);
+
+async fn metrics_follow_the_exposition_format_in(f: Fixture) {
     let _peer = connect(&f.hub, "psu1", "psu").await;
     f.hub.record_status(
         f.hub.slot("psu1").unwrap(),
@@ -1223,11 +1343,15 @@ async fn a_new_database_is_counted_shown_and_clears_the_plot_cache() {
     );
 }
 
+on_both_stores!(
+    device_alarms_are_shown_with_their_message,
+    device_alarms_are_shown_with_their_message_on_postgresql,
+    device_alarms_are_shown_with_their_message_in
+);
+
 /// A device alarm is listed with the daemon's message, on the page (escaped) and in the
 /// JSON the page's live updates use; the Cryo-con's `alarm_state_a` is not an alarm.
-#[tokio::test]
-async fn device_alarms_are_shown_with_their_message() {
-    let f = fixture(None);
+async fn device_alarms_are_shown_with_their_message_in(f: Fixture) {
     let _peer = connect(&f.hub, "gauge1", "gauge").await;
     f.hub.record_status(
         f.hub.slot("gauge1").unwrap(),
@@ -1488,3 +1612,4 @@ async fn a_plotted_profile_setpoint_is_the_daemons_plan_to_its_end() {
 }
 
 mod archive;
+mod logbook;
