@@ -567,12 +567,12 @@ const LOWER_STATUS_AGE: &str = ".status_age";
 /// looking each key up in the list (a lower monitor's thousands).
 const LINEAR_LOOKUP_MAX: usize = 32;
 
-/// The variables of `new` whose value differs from `old`, named `<client>.<key>`.
 /// A duration in whole microseconds, saturating (a heartbeat is at most a week).
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
+/// The variables of `new` whose value differs from `old`, named `<client>.<key>`.
 fn changes(
     client: &str,
     old: &[(String, String)],
