@@ -6,13 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::store::Value;
 
-/// Which polled values are worth storing: a value is stored when it differs from the last
-/// stored one, and at least every `store_interval` when it does not. Pure bookkeeping, no
-/// I/O; the poller owns one.
+/// Which of one client's polled values are worth storing: a value is stored when it
+/// differs from the last stored one, and at least every `store_interval` when it does not.
+/// Pure bookkeeping, no I/O; each client has its own (so the polls of different clients
+/// never wait for one lock, and a lookup touches only that client's memory).
 #[derive(Debug, Clone)]
 pub struct ChangeFilter {
     pub store_interval: Duration,
-    last: HashMap<String, HashMap<String, (Value, SystemTime)>>,
+    last: HashMap<String, (Value, SystemTime)>,
 }
 
 impl ChangeFilter {
@@ -25,18 +26,8 @@ impl ChangeFilter {
 
     /// Decide for one polled value, and remember it when the answer is yes. A clock that
     /// went backwards counts as "due", so a clock step cannot silence a variable.
-    pub fn should_store(
-        &mut self,
-        client: &str,
-        key: &str,
-        value: &Value,
-        now: SystemTime,
-    ) -> bool {
-        let keys = match self.last.get_mut(client) {
-            Some(keys) => keys,
-            None => self.last.entry(client.to_owned()).or_default(),
-        };
-        match keys.get_mut(key) {
+    pub fn should_store(&mut self, key: &str, value: &Value, now: SystemTime) -> bool {
+        match self.last.get_mut(key) {
             Some((last_value, last_time)) => {
                 let due = now
                     .duration_since(*last_time)
@@ -50,15 +41,16 @@ impl ChangeFilter {
                 }
             }
             None => {
-                keys.insert(key.to_owned(), (value.clone(), now));
+                self.last.insert(key.to_owned(), (value.clone(), now));
                 true
             }
         }
     }
 
-    /// Forget a client (it disconnected), so its first value after a reconnect is stored.
-    pub fn forget_client(&mut self, client: &str) {
-        self.last.remove(client);
+    /// Forget everything (the client disconnected), so its first values after a
+    /// reconnect are stored.
+    pub fn forget(&mut self) {
+        self.last.clear();
     }
 }
 
@@ -74,32 +66,31 @@ mod tests {
     fn change_filter_stores_changes_and_a_heartbeat() {
         let mut filter = ChangeFilter::new(Duration::from_secs(60));
         let v = |x: f64| Value::Number(x);
-        assert!(filter.should_store("psu1", "v", &v(1.0), at(0)));
-        assert!(!filter.should_store("psu1", "v", &v(1.0), at(1_000)));
-        assert!(!filter.should_store("psu1", "v", &v(1.0), at(59_999)));
-        assert!(filter.should_store("psu1", "v", &v(1.0), at(60_000)));
-        assert!(!filter.should_store("psu1", "v", &v(1.0), at(60_001)));
-        assert!(filter.should_store("psu1", "v", &v(1.5), at(61_000)));
+        assert!(filter.should_store("v", &v(1.0), at(0)));
+        assert!(!filter.should_store("v", &v(1.0), at(1_000)));
+        assert!(!filter.should_store("v", &v(1.0), at(59_999)));
+        assert!(filter.should_store("v", &v(1.0), at(60_000)));
+        assert!(!filter.should_store("v", &v(1.0), at(60_001)));
+        assert!(filter.should_store("v", &v(1.5), at(61_000)));
         // The interval counts from the last stored value, the change at 61 s.
-        assert!(!filter.should_store("psu1", "v", &v(1.5), at(120_000)));
-        assert!(filter.should_store("psu1", "v", &v(1.5), at(121_000)));
-        assert!(filter.should_store("psu1", "v", &Value::Missing, at(121_500)));
-        assert!(!filter.should_store("psu1", "v", &Value::Missing, at(122_000)));
-        assert!(filter.should_store("psu1", "v", &Value::Text("CV".into()), at(122_500)));
+        assert!(!filter.should_store("v", &v(1.5), at(120_000)));
+        assert!(filter.should_store("v", &v(1.5), at(121_000)));
+        assert!(filter.should_store("v", &Value::Missing, at(121_500)));
+        assert!(!filter.should_store("v", &Value::Missing, at(122_000)));
+        assert!(filter.should_store("v", &Value::Text("CV".into()), at(122_500)));
     }
 
     #[test]
-    fn change_filter_keeps_variables_apart_and_forgets_clients() {
+    fn change_filter_keeps_variables_apart_and_forgets() {
         let mut filter = ChangeFilter::new(Duration::from_secs(60));
         let one = Value::Number(1.0);
-        assert!(filter.should_store("psu1", "a", &one, at(0)));
-        assert!(filter.should_store("psu1", "b", &one, at(0)));
-        assert!(filter.should_store("psu2", "a", &one, at(0)));
-        assert!(!filter.should_store("psu1", "a", &one, at(10)));
-        filter.forget_client("psu1");
-        assert!(filter.should_store("psu1", "a", &one, at(20)));
-        assert!(!filter.should_store("psu2", "a", &one, at(20)));
+        assert!(filter.should_store("a", &one, at(0)));
+        assert!(filter.should_store("b", &one, at(0)));
+        assert!(!filter.should_store("a", &one, at(10)));
+        filter.forget();
+        assert!(filter.should_store("a", &one, at(20)));
+        assert!(!filter.should_store("a", &one, at(30)));
         // A clock stepping back must not silence a variable.
-        assert!(filter.should_store("psu2", "a", &one, at(-5_000)));
+        assert!(filter.should_store("a", &one, at(-5_000)));
     }
 }

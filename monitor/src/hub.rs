@@ -359,7 +359,7 @@ impl Hub {
         let vars = self.bound_variables(slot, vars);
         let now = SystemTime::now();
         self.counters.polls.fetch_add(1, Ordering::Relaxed);
-        let changed = slot.with_view(|view| changes(&slot.name, &view.vars, &vars));
+        let changed = slot.with_view(|view| changed_places(&view.vars, &vars));
         if let Some(store) = &self.store {
             let mut filter = slot.filter.lock().expect("filter lock");
             filter.store_interval = self.store_interval();
@@ -370,7 +370,7 @@ impl Hub {
                     continue;
                 }
                 let value = Value::from_wire(text);
-                if filter.should_store(&slot.name, key, &value, now) {
+                if filter.should_store(key, &value, now) {
                     store.record_value(&slot.name, key, now, value);
                 }
             }
@@ -390,8 +390,15 @@ impl Hub {
             self.bump();
         }
         if !changed.is_empty() {
+            // Named only for a subscriber: thousands of polls a second need no names.
             if self.status_lines.receiver_count() > 0 {
-                self.publish(&changed);
+                let named: Vec<(String, String)> = slot.with_view(|view| {
+                    let entries = changed.iter().filter_map(|&at| view.vars.get(at));
+                    entries
+                        .map(|(key, value)| (format!("{}.{key}", slot.name), value.clone()))
+                        .collect()
+                });
+                self.publish(&named);
             }
             self.bump();
         }
@@ -567,30 +574,32 @@ const LOWER_STATUS_AGE: &str = ".status_age";
 /// looking each key up in the list (a lower monitor's thousands).
 const LINEAR_LOOKUP_MAX: usize = 32;
 
-/// The variables of `new` whose value differs from `old`, named `<client>.<key>`.
 /// A duration in whole microseconds, saturating (a heartbeat is at most a week).
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn changes(
-    client: &str,
-    old: &[(String, String)],
-    new: &[(String, String)],
-) -> Vec<(String, String)> {
-    let differs = |key: &str, value: &str, before: Option<&str>| {
-        (before != Some(value)).then(|| (format!("{client}.{key}"), value.to_string()))
-    };
+/// Where in `new` the variables are whose value differs from `old`.
+fn changed_places(old: &[(String, String)], new: &[(String, String)]) -> Vec<usize> {
+    let differs =
+        |at: usize, value: &str, before: Option<&str>| (before != Some(value)).then_some(at);
     if old.len() <= LINEAR_LOOKUP_MAX {
-        let before = |key: &str| old.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        // A daemon reports its keys in the same order every time: the key at the same
+        // place is the one, unless the list changed.
+        let before = |at: usize, key: &str| match old.get(at) {
+            Some((k, v)) if k == key => Some(v.as_str()),
+            _ => old.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()),
+        };
         new.iter()
-            .filter_map(|(key, value)| differs(key, value, before(key)))
+            .enumerate()
+            .filter_map(|(at, (key, value))| differs(at, value, before(at, key)))
             .collect()
     } else {
         let before: HashMap<&str, &str> =
             old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         new.iter()
-            .filter_map(|(key, value)| differs(key, value, before.get(key.as_str()).copied()))
+            .enumerate()
+            .filter_map(|(at, (key, value))| differs(at, value, before.get(key.as_str()).copied()))
             .collect()
     }
 }

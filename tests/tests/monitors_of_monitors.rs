@@ -119,6 +119,8 @@ async fn chain() {
         whole.kwargs.len(),
         whole.to_line().len()
     );
+    let bad_page = top_port.call("get_status page=x").await.unwrap();
+    assert_eq!(bad_page.error_code(), Some("bad_argument"), "{bad_page}");
     let id = top_port.call("get_id").await.unwrap();
     assert_eq!(id.get("type"), Some("monitor"));
 
