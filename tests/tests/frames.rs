@@ -7,7 +7,7 @@
 //! included.
 
 use labwire_client::{Client, ClientOptions};
-use labwire_testkit::{bounded, eventually, start_monitor, Simulated, TempDir};
+use labwire_testkit::{bounded, eventually, http_get, start_monitor, Simulated, TempDir};
 use serde_json::Value as Json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,22 +16,8 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// GET `path`: the status and the body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    use http_body_util::{BodyExt, Empty};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<bytes::Bytes>>();
-    let response = client
-        .get(format!("http://{addr}{path}").parse().unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, body.to_vec())
-}
-
 async fn frames(http: SocketAddr) -> Vec<Json> {
-    let (status, body) = get(http, "/monitor/frames").await;
+    let (status, body) = http_get(http, "/monitor/frames").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let list: Json = serde_json::from_slice(&body).unwrap();
     list["frames"].as_array().unwrap().clone()
@@ -178,7 +164,7 @@ async fn exposures_end_as_indexed_fits_files_with_the_labs_state() {
 
     // Both headers hold the gauge's state, as the monitor passed it on.
     for frame in [bias, dark] {
-        let (status, body) = get(http, &format!("/monitor/frame/{}.fits", frame["id"])).await;
+        let (status, body) = http_get(http, &format!("/monitor/frame/{}.fits", frame["id"])).await;
         assert_eq!(status, 200);
         let image = labwire_fits::read_u16_image(&body).unwrap();
         assert_eq!((image.width, image.height), (320, 240));
@@ -250,17 +236,17 @@ print("astropy ok")
 
     // The routes: the preview, one entry, and the refusals.
     let id = bias["id"].as_i64().unwrap();
-    let (status, png) = get(http, &format!("/monitor/frame/{id}.png")).await;
+    let (status, png) = http_get(http, &format!("/monitor/frame/{id}.png")).await;
     assert_eq!(status, 200);
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
-    let (status, entry) = get(http, &format!("/monitor/frame/{id}.json")).await;
+    let (status, entry) = http_get(http, &format!("/monitor/frame/{id}.json")).await;
     assert_eq!(status, 200);
     let entry: Json = serde_json::from_slice(&entry).unwrap();
     assert!(entry["header"].as_array().unwrap().iter().any(|card| card
         .as_str()
         .unwrap()
         .starts_with("HIERARCH GAUGE1 PRESSURE")));
-    let (status, body) = get(http, "/monitor/frames?client=cam&limit=1").await;
+    let (status, body) = http_get(http, "/monitor/frames?client=cam&limit=1").await;
     assert_eq!(status, 200);
     let one: Json = serde_json::from_slice(&body).unwrap();
     assert_eq!(one["frames"].as_array().unwrap().len(), 1);
@@ -278,7 +264,7 @@ print("astropy ok")
         ("/monitor/frames?colour=red", 400),
         ("/monitor/frames?client=nobody", 404),
     ] {
-        let (status, body) = get(http, path).await;
+        let (status, body) = http_get(http, path).await;
         assert_eq!(
             status,
             expected,

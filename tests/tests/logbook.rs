@@ -7,7 +7,7 @@
 
 use labwire_protocol::Message;
 use labwire_testkit::{
-    ask_until, binary, connect, eventually, fake_id, reply_to, run_to_end, start_monitor,
+    ask_until, binary, connect, eventually, fake_id, http_get, reply_to, run_to_end, start_monitor,
     FakeDaemon, TempDir, WAIT,
 };
 use serde_json::Value as Json;
@@ -15,8 +15,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// A daemon reporting `level=<n>`, `n` set by the test.
 fn tank(level: Arc<AtomicU64>) -> FakeDaemon {
@@ -48,27 +46,8 @@ fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
     path
 }
 
-/// `GET path`: the status and the body.
-async fn get(http: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect(http).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-        .await
-        .expect("the monitor answered")
-        .unwrap();
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header");
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let status = head[9..12].parse().unwrap();
-    (status, answer[split + 4..].to_vec())
-}
-
 async fn get_json(http: SocketAddr, path: &str) -> Json {
-    let (status, body) = get(http, path).await;
+    let (status, body) = http_get(http, path).await;
     assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
@@ -142,7 +121,7 @@ async fn logs_alarms_and_the_heartbeat_through_the_real_binaries() {
     assert!(alarm["acknowledged"].is_string(), "{alarm}");
     assert!(alarm["raised_t"].as_f64() <= alarm["acknowledged_t"].as_f64());
     assert!(alarm["acknowledged_t"].as_f64() <= alarm["cleared_t"].as_f64());
-    let (status, png) = get(http, alarm["plot"].as_str().unwrap()).await;
+    let (status, png) = http_get(http, alarm["plot"].as_str().unwrap()).await;
     assert_eq!(status, 200);
     assert!(png.starts_with(b"\x89PNG"));
 
@@ -200,7 +179,7 @@ async fn logs_alarms_and_the_heartbeat_through_the_real_binaries() {
         .await
         .unwrap();
     assert_eq!(refused.error_code(), Some("bad_argument"));
-    let (status, body) = get(http, "/monitor/logs?to=tomorrow").await;
+    let (status, body) = http_get(http, "/monitor/logs?to=tomorrow").await;
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("to=\"tomorrow\""));
 

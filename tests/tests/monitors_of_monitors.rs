@@ -7,7 +7,7 @@
 
 use labwire_client::Client;
 use labwire_protocol::Message;
-use labwire_testkit::{binary, connect, eventually, start_monitor, Process, TempDir};
+use labwire_testkit::{binary, connect, eventually, http_get, start_monitor, Process, TempDir};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -37,20 +37,6 @@ fn write_monitor(dir: &Path, name: &str, top_level: &str, clients: &str) -> std:
 
 fn client_block(name: &str, addr: SocketAddr) -> String {
     format!("\n[{name}]\nhost = 127.0.0.1\nport = {}\n", addr.port())
-}
-
-/// GET `path` from the web server: the status and the body.
-async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    use http_body_util::{BodyExt, Empty};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<bytes::Bytes>>();
-    let response = client
-        .get(format!("http://{addr}{path}").parse().unwrap())
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, body.to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +181,7 @@ async fn chain() {
         "fleet7 stored at the top",
         || async {
             let (code, body) =
-                get(top_http, &format!("/monitor/history?var={var}&from=-600")).await;
+                http_get(top_http, &format!("/monitor/history?var={var}&from=-600")).await;
             let rows = String::from_utf8_lossy(&body).lines().count();
             (code == 200 && rows > 2).then_some((code, body))
         },
@@ -207,7 +193,7 @@ async fn chain() {
         "{}",
         String::from_utf8_lossy(&body)
     );
-    let (code, png) = get(top_http, &format!("/monitor/plot?var={var}&from=-600")).await;
+    let (code, png) = http_get(top_http, &format!("/monitor/plot?var={var}&from=-600")).await;
     assert_eq!(code, 200);
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     drop((fleet, bottom, middle, top));

@@ -4,8 +4,8 @@
 
 use labwire_protocol::parse_number;
 use labwire_testkit::{
-    binary, connect, eventually, run_to_end, start_monitor_with, status_where, Mosquitto,
-    Simulated, TempDir, WAIT,
+    binary, connect, eventually, http_text, run_to_end, start_monitor_with, status_where,
+    Mosquitto, Simulated, TempDir, WAIT,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value as Json};
@@ -140,29 +140,9 @@ fn client_block(name: &str, addr: SocketAddr) -> String {
     format!("[{name}]\nhost = 127.0.0.1\nport = {}\n", addr.port())
 }
 
-/// GET `path` on the web port (with the token, when given): the body.
-async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let bearer = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{bearer}Connection: close\r\n\r\n");
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        response
-    };
-    let response = tokio::time::timeout(WAIT, exchange)
-        .await
-        .expect("an answer in time");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
-    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    body.to_owned()
-}
-
 /// One sample of `/metrics`.
 async fn metric(http: SocketAddr, name: &str, token: Option<&str>) -> f64 {
-    let text = http_get(http, "/metrics", token).await;
+    let text = http_text(http, "/metrics", token).await;
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(parse_number)

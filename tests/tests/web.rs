@@ -11,7 +11,7 @@ use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use labwire_client::{Client, ClientOptions};
-use labwire_testkit::{binary, eventually, ClosedPort, Process, Simulated, TempDir};
+use labwire_testkit::{binary, eventually, http_text, ClosedPort, Process, Simulated, TempDir};
 use serde_json::{json, Value as Json};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -117,23 +117,6 @@ async fn text_of(browser: &Browser, selector: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> String {
-    use http_body_util::{BodyExt, Empty};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<bytes::Bytes>>();
-    let response = client
-        .get(format!("http://{addr}{path}").parse().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "GET {path}: {}",
-        response.status()
-    );
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8_lossy(&body).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +229,7 @@ async fn the_page_in_a_real_browser() {
     .await;
 
     // Prometheus' own checker on the live exposition.
-    let metrics = http_get(http, "/metrics").await;
+    let metrics = http_text(http, "/metrics", None).await;
     let mut check = Command::new(&promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -778,7 +761,7 @@ async fn the_camera_block_in_a_real_browser() {
         .unwrap();
     assert_eq!(expose.name, "ok", "{expose}");
     eventually(WAIT, "the first frame stored", || async {
-        let listed = http_get(http, "/monitor/frames").await;
+        let listed = http_text(http, "/monitor/frames", None).await;
         listed.contains("\"first light\"").then_some(())
     })
     .await;
@@ -869,7 +852,7 @@ async fn drive_camera(browser: &Browser, http: SocketAddr) {
         )
         .await
         .unwrap();
-    let fits = http_get(http, link.as_str().unwrap()).await;
+    let fits = http_text(http, link.as_str().unwrap(), None).await;
     assert!(
         fits.starts_with("SIMPLE  ="),
         "the download link gives the FITS file"
@@ -912,9 +895,10 @@ async fn plots_of_any_variables_zoom_and_time_travel_in_a_real_browser() {
     let (_monitor, http) = labwire_testkit::start_monitor(&config);
     // Half a minute of history, so that a zoom into it finds samples.
     eventually(Duration::from_secs(60), "15 s of history", || async {
-        let csv = http_get(
+        let csv = http_text(
             http,
             "/monitor/history?var=gauge1.pressure&var=psu1.ch1_voltage&from=-60",
+            None,
         )
         .await;
         let first: f64 = csv.lines().nth(1)?.split(',').next()?.parse().ok()?;
@@ -1283,7 +1267,7 @@ async fn the_logbook_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
     eventually(WAIT, "the alarm's clearing stored", || async {
-        let page = http_get(http, "/monitor/alarms?state=cleared").await;
+        let page = http_text(http, "/monitor/alarms?state=cleared", None).await;
         page.contains("psu1.ch1_voltage_set").then_some(())
     })
     .await;

@@ -14,6 +14,8 @@
 //! - [`ask`]: [`eventually`], [`bounded`], and asking through the real client
 //!   ([`connect`], [`status_where`], [`number`], and [`Session`] with its assertions).
 //! - [`broker`]: [`Mosquitto`], a real MQTT broker on a free loopback port.
+//! - [`http`]: [`http_get`], [`http_get_with`] (a bearer token), [`http_text`]: one GET
+//!   on the monitor's web port.
 //! - [`scratch`]: [`TempDir`], a scratch directory removed on drop.
 //! - [`postgres`]: [`PgServer`], a real PostgreSQL server of the test's own (Debian's
 //!   binaries, a private data directory under `target/tmp/`, a free port).
@@ -22,6 +24,7 @@ pub mod ask;
 pub mod broker;
 pub mod daemons;
 pub mod fake;
+pub mod http;
 pub mod line;
 pub mod postgres;
 pub mod process;
@@ -31,6 +34,7 @@ pub use ask::{ask_until, bounded, connect, eventually, number, status_where, Ses
 pub use broker::Mosquitto;
 pub use daemons::{start_monitor, start_monitor_with, Simulated, DAEMONS};
 pub use fake::{fake_id, listen, reply_to, FakeDaemon, FramedConn};
+pub use http::{http_get, http_get_with, http_text};
 pub use line::{any_port, ClosedPort, LineConn, ANSWER_TIMEOUT, SILENCE};
 pub use postgres::PgServer;
 pub use process::{binary, run_to_end, Process};
