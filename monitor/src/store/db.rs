@@ -266,6 +266,15 @@ fn pg_params<'p>(params: &'p [Param<'p>]) -> Vec<&'p (dyn PgToSql + Sync)> {
 }
 
 impl Db {
+    /// A PostgreSQL connection the server has closed (it restarted, or the network went):
+    /// connect again. A SQLite connection never is.
+    pub fn is_lost(&self) -> bool {
+        match self {
+            Db::Sqlite(_) => false,
+            Db::Postgres(pg) => pg.client.as_ref().is_none_or(Client::is_closed),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Postgres(_))
     }

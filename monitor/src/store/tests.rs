@@ -1069,3 +1069,72 @@ fn a_version_2_database_is_migrated_and_keeps_its_samples() {
         .unwrap();
     assert!(since.parse::<i64>().unwrap() > 1_700_000_000_000);
 }
+
+/// The PostgreSQL server restarts under a running store: the batch in flight may be lost
+/// (and counted), then the writer and the reader connect again on their own.
+#[test]
+fn a_restarted_postgresql_server_is_connected_to_again() {
+    let server = PgServer::start("restart");
+    let url = server.create_database("restart");
+    let store = Store::open(&url, quick()).unwrap();
+    store.record_value("a", "x", at(1), Value::Number(1.0));
+    store.flush().unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(
+        reader.history("a", "x", at(0), at(10), 10).unwrap().len(),
+        1
+    );
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut t = 2;
+    loop {
+        store.record_value("a", "x", at(t), Value::Number(t as f64));
+        store.flush().unwrap();
+        if reader
+            .history("a", "x", at(t), at(t), 1)
+            .is_ok_and(|got| got.len() == 1)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", store.stats());
+        t += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(store.stats().write_errors <= 1, "{:?}", store.stats());
+}
+
+/// Two monitors share one PostgreSQL database, each in its own schema: neither sees the
+/// other's history.
+#[test]
+fn monitors_sharing_a_postgresql_database_keep_apart() {
+    let server = shared_server();
+    let url = server.create_database("shared");
+    let open = |monitor: &str| {
+        let options = StoreOptions {
+            monitor: monitor.into(),
+            ..quick()
+        };
+        Store::open(&url, options).unwrap()
+    };
+    let (north, south) = (open("lab-north"), open("lab-south"));
+    north.record_value("psu1", "v", at(1), Value::Number(1.0));
+    south.record_value("psu1", "v", at(1), Value::Number(2.0));
+    south.record_log(at(1), "info", "monitor", "south only");
+    north.flush().unwrap();
+    south.flush().unwrap();
+    let (n, s) = (north.reader().unwrap(), south.reader().unwrap());
+    assert_eq!(
+        n.history("psu1", "v", at(0), at(2), 5).unwrap(),
+        [(at(1), Value::Number(1.0))]
+    );
+    assert_eq!(
+        s.history("psu1", "v", at(0), at(2), 5).unwrap(),
+        [(at(1), Value::Number(2.0))]
+    );
+    assert!(n.recent_logs(5).unwrap().is_empty());
+    assert_eq!(s.recent_logs(5).unwrap().len(), 1);
+    assert!(south
+        .path()
+        .to_string_lossy()
+        .ends_with("#labwire_lab_south"));
+}

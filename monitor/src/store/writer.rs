@@ -11,11 +11,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::db::Location;
 use super::db::{Db, Param};
 use super::file::{file_id, journal_ids, remove_stale_journal, FileId};
 use super::prune::PruneRun;
 use super::rollup::{resume_from, Closed, OpenBuckets, TIERS};
-use super::schema::open_db_for_writing;
+use super::schema::{location, open_db_for_writing};
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
 const INSERT_SAMPLE: &str = "INSERT OR REPLACE INTO samples (var_id, t, value) VALUES (?1, ?2, ?3)";
@@ -215,6 +216,7 @@ impl Writer {
             .iter()
             .filter(|r| matches!(r, Record::Sample { .. }))
             .count() as u64;
+        self.reconnect_if_lost();
         let Some(conn) = self.conn.as_mut() else {
             // Already logged as the file's trouble; counted, not logged per batch.
             bump(&self.shared.write_errors, 1);
@@ -235,6 +237,43 @@ impl Writer {
                 // buckets closed in it were not stored: both are read again.
                 self.vars.clear();
                 self.rollups.clear();
+            }
+        }
+    }
+
+    /// A PostgreSQL connection the server closed: connect again (the variables' ids and
+    /// open buckets are read again too). Without luck the batch is counted as lost, and
+    /// the next one tries again.
+    fn reconnect_if_lost(&mut self) {
+        let lost = match &self.conn {
+            Some(conn) => conn.is_lost(),
+            None => matches!(location(&self.path), Location::Postgres { .. }),
+        };
+        if !lost {
+            return;
+        }
+        self.conn = None;
+        self.vars.clear();
+        self.rollups.clear();
+        self.pruning = None;
+        match open_db_for_writing(&self.path)
+            .and_then(|mut conn| Ok((load_variables(&mut conn)?, conn)))
+        {
+            Ok((vars, conn)) => {
+                tracing::warn!("history database connection was lost; connected again");
+                self.vars = vars;
+                self.conn = Some(conn);
+            }
+            Err(e) => {
+                let problem = format!("the history database connection was lost: {e}");
+                if self.logged.as_ref() != Some(&problem) {
+                    tracing::error!("{problem}");
+                    self.logged = Some(problem.clone());
+                }
+                self.shared.set_problem(format!(
+                    "{}: {problem}",
+                    labwire_time::rfc3339(SystemTime::now())
+                ));
             }
         }
     }
