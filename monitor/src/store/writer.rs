@@ -20,9 +20,6 @@ use super::schema::{location, open_db_for_writing};
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
 const INSERT_SAMPLE: &str = "INSERT OR REPLACE INTO samples (var_id, t, value) VALUES (?1, ?2, ?3)";
-/// PostgreSQL's: a value is a number or a text column (both NULL: unreadable).
-const INSERT_SAMPLE_PG: &str = "INSERT INTO samples (var_id, t, num, txt) VALUES (?1, ?2, ?3, ?4) \
-     ON CONFLICT (var_id, t) DO UPDATE SET num = excluded.num, txt = excluded.txt";
 
 pub(super) enum Record {
     Sample {
@@ -452,6 +449,7 @@ fn write_batch(
     batch: &[Record],
 ) -> Result<()> {
     conn.transaction(|tx| {
+        let mut pending = PendingSamples::new();
         for record in batch {
             match record {
                 Record::Sample {
@@ -466,7 +464,7 @@ fn write_batch(
                     if let Some(rollups) = rollups.as_deref_mut() {
                         roll_up(tx, rollups, id, *t, value)?;
                     }
-                    insert_sample(tx, id, *t, value)?;
+                    insert_sample(tx, &mut pending, id, *t, value)?;
                 }
                 Record::Log {
                     t,
@@ -509,11 +507,23 @@ fn write_batch(
                 } => write_alarm(tx, *t, client, key, change, message)?,
             }
         }
+        if let Db::Postgres(pg) = tx {
+            pg.insert_samples(&mut pending)?;
+        }
         Ok(())
     })
 }
 
-fn insert_sample(tx: &mut Db, id: i64, t: i64, value: &Value) -> Result<()> {
+/// Samples waiting to go to PostgreSQL in one statement at the end of the batch.
+type PendingSamples = Vec<(i64, i64, Option<f64>, Option<String>)>;
+
+fn insert_sample(
+    tx: &mut Db,
+    pending: &mut PendingSamples,
+    id: i64,
+    t: i64,
+    value: &Value,
+) -> Result<()> {
     match tx {
         // The hot path: one cached statement, the value bound as it is stored.
         Db::Sqlite(conn) => {
@@ -523,18 +533,10 @@ fn insert_sample(tx: &mut Db, id: i64, t: i64, value: &Value) -> Result<()> {
         Db::Postgres(_) => {
             let (num, txt) = match value {
                 Value::Number(x) => (Some(*x), None),
-                Value::Text(text) => (None, Some(text.as_str())),
+                Value::Text(text) => (None, Some(text.clone())),
                 Value::Missing => (None, None),
             };
-            tx.execute(
-                INSERT_SAMPLE_PG,
-                &[
-                    Param::Int(id),
-                    Param::Int(t),
-                    Param::Real(num),
-                    Param::OptText(txt),
-                ],
-            )?;
+            pending.push((id, t, num, txt));
         }
     }
     Ok(())
