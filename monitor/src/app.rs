@@ -114,7 +114,14 @@ fn token(cli: &Cli) -> Result<Option<String>, String> {
 
 /// Run the monitor until `exit`, SIGINT or SIGTERM.
 pub fn main(cli: Cli) -> ExitCode {
-    let (config, token) = match configuration(&cli).and_then(|c| Ok((c, token(&cli)?))) {
+    let (config, token) = match configuration(&cli)
+        .and_then(|c| Ok((c, token(&cli)?)))
+        .and_then(|(config, token)| {
+            if let Some(mqtt) = &config.mqtt {
+                crate::mqtt::settings::check_token(mqtt, token.as_deref())?;
+            }
+            Ok((config, token))
+        }) {
         Ok(ready) => ready,
         Err(message) => {
             eprintln!("error: {message}");
@@ -126,11 +133,12 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
+    let clients = config.clients.iter().filter(|c| c.enabled).count();
     let store_options = StoreOptions {
         retention: config.retention,
         rollup_retention: config.rollup_retention,
         monitor: config.name.clone(),
-        ..StoreOptions::default()
+        ..StoreOptions::default().for_clients(clients)
     };
     let store = match Store::open(&config.db, store_options) {
         Ok(store) => store,
@@ -189,11 +197,18 @@ async fn run(config: MonitorConfig, token: Option<String>) -> ExitCode {
         token: token.clone(),
         ..ServerConfig::default()
     };
-    let service = MonitorService::new(hub.clone(), token.is_some());
+    let web = Web::new(hub.clone(), &config, token.clone(), shutdown.clone());
+    // Archive reads of the command port go through the web side's pool, as the page's do.
+    let service =
+        MonitorService::new(hub.clone(), token.is_some()).with_archive(web.blocking.clone());
     let bound = serve(listener, server_config, service, shutdown.clone(), &tracker);
     // Tests and launch scripts read the bound addresses from stdout.
     println!("listening {bound}");
-    let web = Web::new(hub.clone(), &config, token.clone(), shutdown.clone());
+    if let Some(mqtt) = &config.mqtt {
+        let counters =
+            crate::mqtt::start(mqtt, web.clone(), token.clone(), shutdown.clone(), &tracker);
+        let _ = hub.counters.mqtt.set(counters);
+    }
     tracker.spawn(crate::frames::watch::run(
         hub.clone(),
         web.frames.clone(),

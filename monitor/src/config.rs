@@ -5,7 +5,9 @@
 //! else, so a typo is an error instead of a silently ignored setting. Free-text keys
 //! (`description`, `name`, labels) take the value as written when it contains commas, so
 //! `description = Keysight E36313A, bench 2` means what it says. Paths (`db`, `token_file`,
-//! `template_dir`, `frames_dir`) are relative to the configuration file's directory.
+//! `template_dir`, `frames_dir`, `[mqtt]`'s `credentials_file`) are relative to the
+//! configuration file's directory. `[mqtt]` is the one section that is not a client
+//! ([`crate::mqtt::settings`]).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -42,6 +44,8 @@ pub struct MonitorConfig {
     /// Where camera frames are stored (`frames_dir`); `None`: beside the database, see
     /// [`MonitorConfig::frames_dir`]. Already resolved against the file's directory.
     pub frames_dir: Option<PathBuf>,
+    /// Publishing to an MQTT broker (`[mqtt]`); `None`: no MQTT.
+    pub mqtt: Option<crate::mqtt::MqttConfig>,
 }
 
 impl Default for MonitorConfig {
@@ -59,6 +63,7 @@ impl Default for MonitorConfig {
             clients: Vec::new(),
             template_dir: None,
             frames_dir: None,
+            mqtt: None,
         }
     }
 }
@@ -247,6 +252,10 @@ impl MonitorConfig {
             ));
         }
         for section in &root.sections {
+            if section.name == crate::mqtt::settings::SECTION {
+                config.mqtt = Some(crate::mqtt::settings::from_section(root, section, dir)?);
+                continue;
+            }
             config
                 .clients
                 .push(client(root, section, dir, config.template_dir.as_deref())?);
@@ -568,21 +577,21 @@ fn plot_values(entry: &Entry) -> Result<Vec<String>, ConfigError> {
     Ok(items.clone())
 }
 
-fn unknown_key(entry: &Entry, path: &[&Section]) -> ConfigError {
+pub(crate) fn unknown_key(entry: &Entry, path: &[&Section]) -> ConfigError {
     ConfigError::at(
         entry.line,
         format!("unknown key '{}' {}", entry.key, where_in(path)),
     )
 }
 
-fn unknown_section(section: &Section, parent: &[&Section]) -> ConfigError {
+pub(crate) fn unknown_section(section: &Section, parent: &[&Section]) -> ConfigError {
     ConfigError::at(
         section.line,
         format!("unknown section {} {}", section.header(), where_in(parent)),
     )
 }
 
-fn scalar<'a>(entry: &'a Entry, path: &[&Section]) -> Result<&'a str, ConfigError> {
+pub(crate) fn scalar<'a>(entry: &'a Entry, path: &[&Section]) -> Result<&'a str, ConfigError> {
     match &entry.value {
         IniValue::Scalar(text) => Ok(text),
         IniValue::List(_) => Err(ConfigError::at(

@@ -6,12 +6,12 @@
 
 use crate::alarms::{Acknowledgement, AlarmBook, AlarmView, Transition};
 use crate::config::AlarmLimit;
-use crate::limits::{truncate, MAX_LOG_MESSAGE, MAX_VALUE, MAX_VARIABLES};
+use crate::limits::{truncate, MAX_LOG_MESSAGE, MAX_MONITOR_VARIABLES, MAX_VALUE, MAX_VARIABLES};
 use crate::relay::{Relay, RELAY_TIMEOUT};
 use crate::store::{AlarmChange, ChangeFilter, Store, Value};
 use labwire_client::Client;
-use labwire_protocol::{format_bool, LineWriter, LogLevel};
-use std::collections::{BTreeMap, HashSet};
+use labwire_protocol::{format_bool, LineWriter, LogLevel, PageBuilder};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -70,6 +70,8 @@ pub struct Slot {
     view: RwLock<ClientView>,
     link: RwLock<Option<Link>>,
     keys: Mutex<KnownKeys>,
+    /// This client's own, so that polls of different clients never wait for each other.
+    filter: Mutex<ChangeFilter>,
 }
 
 /// The distinct variables a client has reported, up to [`MAX_VARIABLES`].
@@ -82,6 +84,22 @@ struct KnownKeys {
 impl Slot {
     pub fn view(&self) -> ClientView {
         self.view.read().expect("view lock").clone()
+    }
+
+    /// `read` applied to the view under its lock, for what a clone would cost too much
+    /// (a lower monitor's view holds every variable of its clients).
+    pub fn with_view<R>(&self, read: impl FnOnce(&ClientView) -> R) -> R {
+        read(&self.view.read().expect("view lock"))
+    }
+
+    /// The latest value of `key`, whether or not the client is connected.
+    pub fn var(&self, key: &str) -> Option<String> {
+        self.with_view(|view| {
+            view.vars
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        })
     }
 
     pub fn link(&self) -> Option<Link> {
@@ -97,19 +115,25 @@ pub struct Counters {
     pub relayed: AtomicU64,
     pub connects: AtomicU64,
     pub disconnects: AtomicU64,
+    /// Set when `[mqtt]` is configured and its link started.
+    pub mqtt: std::sync::OnceLock<Arc<crate::mqtt::Counters>>,
 }
 
 pub struct Hub {
     pub name: String,
     slots: Vec<Arc<Slot>>,
+    /// Where each client is in `slots`: names are looked up per command, of thousands.
+    slot_index: HashMap<String, usize>,
     store: Option<Store>,
-    change_filter: Mutex<ChangeFilter>,
     status_lines: broadcast::Sender<Arc<str>>,
     log_lines: broadcast::Sender<Arc<str>>,
     /// Bumped on every change, so `wait` can re-check its condition.
     generation: watch::Sender<u64>,
     connections: Mutex<BTreeMap<SocketAddr, String>>,
     alarms: Mutex<AlarmBook>,
+    /// The store heartbeat in microseconds, which every client's filter takes on its
+    /// next poll (one value for all, changed at runtime by `set interval=`).
+    store_interval_micros: AtomicU64,
     pub counters: Counters,
 }
 
@@ -120,7 +144,7 @@ impl Hub {
         store: Option<Store>,
         store_interval: Duration,
     ) -> Arc<Hub> {
-        let slots = clients
+        let slots: Vec<Arc<Slot>> = clients
             .into_iter()
             .map(|spec| {
                 let SlotSpec {
@@ -136,19 +160,26 @@ impl Hub {
                     view: RwLock::default(),
                     link: RwLock::default(),
                     keys: Mutex::default(),
+                    filter: Mutex::new(ChangeFilter::new(store_interval)),
                 })
             })
             .collect();
+        let mut slot_index = HashMap::with_capacity(slots.len());
+        for (at, slot) in slots.iter().enumerate() {
+            // The first of a repeated name, as a search of the list would find it.
+            slot_index.entry(slot.name.clone()).or_insert(at);
+        }
         Arc::new(Hub {
             name,
             slots,
+            slot_index,
             store,
-            change_filter: Mutex::new(ChangeFilter::new(store_interval)),
             status_lines: broadcast::channel(1024).0,
             log_lines: broadcast::channel(1024).0,
             generation: watch::channel(0).0,
             connections: Mutex::default(),
             alarms: Mutex::default(),
+            store_interval_micros: AtomicU64::new(micros(store_interval)),
             counters: Counters::default(),
         })
     }
@@ -158,11 +189,25 @@ impl Hub {
     }
 
     pub fn slot(&self, name: &str) -> Option<&Arc<Slot>> {
-        self.slots.iter().find(|slot| slot.name == name)
+        self.slots.get(*self.slot_index.get(name)?)
     }
 
     pub fn store(&self) -> Option<&Store> {
         self.store.as_ref()
+    }
+
+    /// The store heartbeat: how often an unchanged value is still stored.
+    pub fn store_interval(&self) -> Duration {
+        Duration::from_micros(self.store_interval_micros.load(Ordering::Relaxed))
+    }
+
+    /// Change the store heartbeat from the next poll on (`set interval=` on the command
+    /// port); answers the one it replaces.
+    pub fn set_store_interval(&self, interval: Duration) -> Duration {
+        let before = self
+            .store_interval_micros
+            .swap(micros(interval), Ordering::Relaxed);
+        Duration::from_micros(before)
     }
 
     pub fn subscribe_status(&self) -> broadcast::Receiver<Arc<str>> {
@@ -268,13 +313,20 @@ impl Hub {
 
     /// Keep at most [`MAX_VARIABLES`] distinct keys per client and [`MAX_VALUE`] bytes per
     /// value, so a daemon inventing keys or values cannot grow the store without bound.
+    /// A lower monitor (`type=monitor`) reports every variable of its clients, up to
+    /// [`MAX_MONITOR_VARIABLES`].
     fn bound_variables(&self, slot: &Slot, vars: Vec<(String, String)>) -> Vec<(String, String)> {
+        let cap = if slot.with_view(|view| view.kind == MONITOR_KIND) {
+            MAX_MONITOR_VARIABLES
+        } else {
+            MAX_VARIABLES
+        };
         let mut known = slot.keys.lock().expect("keys lock");
         let mut ignored = 0usize;
         let mut kept = Vec::with_capacity(vars.len());
         for (key, mut value) in vars {
             if !known.keys.contains(&key) {
-                if known.keys.len() >= MAX_VARIABLES {
+                if known.keys.len() >= cap {
                     ignored += 1;
                     continue;
                 }
@@ -293,7 +345,7 @@ impl Hub {
                 LogLevel::Warning,
                 "monitor",
                 &format!(
-                    "{} reports more than {MAX_VARIABLES} distinct variables; \
+                    "{} reports more than {cap} distinct variables; \
                      further new keys are ignored ({ignored} in this poll)",
                     slot.name
                 ),
@@ -307,21 +359,14 @@ impl Hub {
         let vars = self.bound_variables(slot, vars);
         let now = SystemTime::now();
         self.counters.polls.fetch_add(1, Ordering::Relaxed);
-        let mut changed: Vec<(String, String)> = Vec::new();
-        {
-            let view = slot.view.read().expect("view lock");
-            for (key, value) in &vars {
-                let before = view.vars.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-                if before != Some(value) {
-                    changed.push((format!("{}.{key}", slot.name), value.clone()));
-                }
-            }
-        }
+        let changed = slot.with_view(|view| changes(&slot.name, &view.vars, &vars));
         if let Some(store) = &self.store {
-            let mut filter = self.change_filter.lock().expect("filter lock");
+            let mut filter = slot.filter.lock().expect("filter lock");
+            filter.store_interval = self.store_interval();
             for (key, text) in &vars {
-                // Changes on every poll by definition; meaningful only live.
-                if key == "status_age" {
+                // Changes on every poll by definition; meaningful only live (a lower
+                // monitor's clients' ages included).
+                if key == STATUS_AGE || key.ends_with(LOWER_STATUS_AGE) {
                     continue;
                 }
                 let value = Value::from_wire(text);
@@ -346,15 +391,27 @@ impl Hub {
         }
         if !changed.is_empty() {
             if self.status_lines.receiver_count() > 0 {
-                let mut line = String::new();
-                let mut writer = LineWriter::start(&mut line, None, "update");
-                for (key, value) in &changed {
-                    writer = writer.kwarg(key, value);
-                }
-                writer.finish();
-                let _ = self.status_lines.send(Arc::from(line));
+                self.publish(&changed);
             }
             self.bump();
+        }
+    }
+
+    /// `update` lines with `changed`, cut where one would pass a page's bytes (a lower
+    /// monitor's changes can fill more than a line).
+    fn publish(&self, changed: &[(String, String)]) {
+        let mut rest = changed;
+        while !rest.is_empty() {
+            let mut piece = PageBuilder::new(0);
+            let taken = rest
+                .iter()
+                .take_while(|(key, value)| piece.offer(key, value))
+                .count()
+                .max(1);
+            let mut line = String::new();
+            piece.write_entries(&mut line, None, "update");
+            let _ = self.status_lines.send(Arc::from(line));
+            rest = &rest[taken..];
         }
     }
 
@@ -379,14 +436,9 @@ impl Hub {
 
     /// The current value of `<client>.<key>`, if the client is connected.
     pub fn current(&self, client: &str, key: &str) -> Option<String> {
-        let view = self.slot(client)?.view();
-        if !view.connected {
-            return None;
-        }
-        view.vars
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        let slot = self.slot(client)?;
+        slot.with_view(|view| view.connected)
+            .then(|| slot.var(key))?
     }
 
     pub fn set_alarm_limits(&self, client: &str, limits: Vec<AlarmLimit>) {
@@ -504,6 +556,42 @@ impl Hub {
             "nconnected": connected,
             "clients": clients,
         })
+    }
+}
+
+/// The `type=` of a monitor's `id` reply: such a client is polled as a lower monitor.
+pub const MONITOR_KIND: &str = "monitor";
+const STATUS_AGE: &str = "status_age";
+const LOWER_STATUS_AGE: &str = ".status_age";
+/// Above this many variables, a client's changes are found through a map rather than by
+/// looking each key up in the list (a lower monitor's thousands).
+const LINEAR_LOOKUP_MAX: usize = 32;
+
+/// The variables of `new` whose value differs from `old`, named `<client>.<key>`.
+/// A duration in whole microseconds, saturating (a heartbeat is at most a week).
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn changes(
+    client: &str,
+    old: &[(String, String)],
+    new: &[(String, String)],
+) -> Vec<(String, String)> {
+    let differs = |key: &str, value: &str, before: Option<&str>| {
+        (before != Some(value)).then(|| (format!("{client}.{key}"), value.to_string()))
+    };
+    if old.len() <= LINEAR_LOOKUP_MAX {
+        let before = |key: &str| old.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        new.iter()
+            .filter_map(|(key, value)| differs(key, value, before(key)))
+            .collect()
+    } else {
+        let before: HashMap<&str, &str> =
+            old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        new.iter()
+            .filter_map(|(key, value)| differs(key, value, before.get(key.as_str()).copied()))
+            .collect()
     }
 }
 

@@ -8,6 +8,8 @@
 //!   [`config::MonitorConfig`], plus the command-line `name=host:port` overrides.
 //! - [`poller`]: one task per client: connect, greet, authenticate, subscribe to its log,
 //!   poll.
+//! - [`lower`]: a client that is itself a monitor, followed by subscription and paged
+//!   status instead of polled; [`mirror`] keeps what it reported.
 //! - [`change_filter`]: [`change_filter::ChangeFilter`] decides which polled values are
 //!   worth storing.
 //! - [`hub`]: the live state every other part reads: clients, variables, event streams.
@@ -22,6 +24,8 @@
 //! - [`relay`]: relayed commands (`send`), one at a time per client on their own
 //!   connection, with a deadline that tells "not sent" from "sent, no reply".
 //! - [`limits`]: the bounds on everything stored: log size and rate, variables per client.
+//! - [`mqtt`]: publishing to an MQTT broker (`[mqtt]`): every change, connection state,
+//!   alarms and log lines, through a bounded queue; commands over MQTT with the token.
 //! - [`service`]: the command port (`send`, `wait`, `clients`, ...), served by the shared
 //!   `labwire_daemon` server.
 //! - [`web`]: the web page, live events, plots, history, metrics (axum, askama templates
@@ -36,6 +40,9 @@ pub mod frames;
 pub mod hub;
 pub mod ini;
 pub mod limits;
+pub mod lower;
+pub mod mirror;
+pub mod mqtt;
 pub mod poller;
 pub mod relay;
 pub mod service;

@@ -10,6 +10,9 @@ pub const MAX_LOG_MESSAGE: usize = 4096;
 pub const MAX_VALUE: usize = 1024;
 /// Distinct status variables kept per client; further keys are ignored.
 pub const MAX_VARIABLES: usize = 1000;
+/// Distinct variables kept for a client that is itself a monitor (`<client>.<key>` of
+/// all its clients): as many as two hundred clients at the cap of each.
+pub const MAX_MONITOR_VARIABLES: usize = 200 * MAX_VARIABLES;
 /// `log` lines a script connection may send: per second, and in one burst.
 pub const SCRIPT_LOG_RATE: Rate = Rate {
     per_second: 20.0,

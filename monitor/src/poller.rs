@@ -6,8 +6,9 @@
 //! hung client never delays the others, since each has its own task and every request its
 //! own deadline. A client that refuses the monitor (`forbidden`) is shown as not connected
 //! with the reason. Everything the task logs is in a `client` span naming the client.
+//! A client that is itself a monitor is followed by [`crate::lower`] instead of polled.
 
-use crate::hub::{Hub, Link, Slot};
+use crate::hub::{Hub, Link, Slot, MONITOR_KIND};
 use crate::limits::{TokenBucket, DAEMON_LOG_RATE};
 use labwire_client::{Backoff, Client, ClientError, ClientOptions, Events, ReconnectingClient};
 use labwire_protocol::{ErrorCode, LogLevel, Message};
@@ -43,7 +44,7 @@ impl PollSettings {
 }
 
 /// How a session ended.
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     /// The connection failed or stopped answering: reconnect.
     Lost,
     /// The daemon answered but will not serve the monitor: the reason.
@@ -130,6 +131,9 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
             }
         }
     }
+    if kind == MONITOR_KIND && !legacy {
+        return crate::lower::session(hub, slot, client, settings, &kind).await;
+    }
     let mut logs = if legacy {
         None
     } else {
@@ -137,7 +141,8 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
     };
     let mut forwarder = LogForwarder::new();
     let mut ticks = interval_at(Instant::now(), settings.interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // A late tick is not made up with a burst: the next poll keeps the daemon's pace.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut linked = false;
     loop {
         tokio::select! {
@@ -192,12 +197,12 @@ async fn session(hub: &Hub, slot: &Slot, client: &Client, settings: &PollSetting
     }
 }
 
-fn is_forbidden(reply: &Message) -> bool {
+pub(crate) fn is_forbidden(reply: &Message) -> bool {
     reply.error_code() == Some(ErrorCode::Forbidden.as_str())
 }
 
 /// Why the daemon refused `command`, for the page and the log.
-fn refusal(command: &str, reply: &Message) -> String {
+pub(crate) fn refusal(command: &str, reply: &Message) -> String {
     let code = reply.error_code().unwrap_or("refused");
     let message = reply.error_message().unwrap_or("");
     let hint = if is_forbidden(reply) {
@@ -210,20 +215,31 @@ fn refusal(command: &str, reply: &Message) -> String {
 
 /// Passes the daemon's log lines to the hub, at most [`DAEMON_LOG_RATE`]; lines beyond it
 /// are counted and dropped, and the count is logged when lines flow again.
-struct LogForwarder {
+pub(crate) struct LogForwarder {
     bucket: TokenBucket,
     dropped: u64,
+    /// The client is a monitor: its lines keep their source, under the client's name.
+    lower_sources: bool,
 }
 
 impl LogForwarder {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LogForwarder {
             bucket: TokenBucket::new(DAEMON_LOG_RATE, std::time::Instant::now()),
             dropped: 0,
+            lower_sources: false,
         }
     }
 
-    fn forward(&mut self, hub: &Hub, slot: &Slot, event: &Message) {
+    /// For a lower monitor: a line from its `psu1` is logged as from `<client>.psu1`.
+    pub(crate) fn for_monitor() -> Self {
+        LogForwarder {
+            lower_sources: true,
+            ..LogForwarder::new()
+        }
+    }
+
+    pub(crate) fn forward(&mut self, hub: &Hub, slot: &Slot, event: &Message) {
         if event.name != "log" {
             return;
         }
@@ -251,7 +267,11 @@ impl LogForwarder {
             .get("level")
             .and_then(LogLevel::parse)
             .unwrap_or(LogLevel::Info);
-        hub.log(level, &slot.name, event.get("message").unwrap_or(""));
+        let source = match event.get("source") {
+            Some(lower) if self.lower_sources => format!("{}.{lower}", slot.name),
+            _ => slot.name.clone(),
+        };
+        hub.log(level, &source, event.get("message").unwrap_or(""));
     }
 }
 

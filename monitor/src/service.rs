@@ -1,18 +1,23 @@
 //! The monitor's command port (docs/protocol.md, section 11; docs/monitor.md) as a `labwire_daemon` service: the
 //! framework brings framing, tags, `get_id`, `help`, `auth`, `exit` and `subscribe`;
-//! this module answers `get_status`, `send`, `clients`, `connections`, `wait` and `log`.
+//! this module answers `get_status`, `send`, `clients`, `connections`, `wait`, `log`,
+//! `alarms`, `ack`, `logs` (the stored log, read in the web side's blocking pool like
+//! every archive read, so a long query never holds up this port) and `set interval=`
+//! (the store heartbeat).
 //! `send` goes through the client's [`Relay`](crate::relay::Relay), and so does the
 //! `ack_alarm` that `ack` forwards for a device alarm; an `expose` relayed to a camera
 //! is preceded by its `set_keywords` (see [`crate::frames::watch`]); `log` is bounded in
 //! size and, per connection, in rate (see [`crate::limits`]).
 
-use crate::hub::Hub;
+use crate::hub::{Hub, MONITOR_KIND};
 use crate::limits::{TokenBucket, MAX_LOG_MESSAGE, SCRIPT_LOG_RATE};
+use crate::web::blocking::{Pool, PoolError};
+use crate::web::listing::Format;
 use labwire_daemon::server::Service;
 use labwire_daemon::{CommandSpec, Error};
 use labwire_protocol::{
     format_bool, is_valid_name, parse_number, EncodedKwargs, ErrorCode, LineWriter, LogLevel,
-    Message,
+    Message, PageBuilder,
 };
 use labwire_time::rfc3339;
 use std::collections::HashMap;
@@ -52,7 +57,18 @@ const COMMANDS: &[CommandSpec] = &[
         name: "ack",
         synopsis: "<client>.<key> | all (device alarms are forwarded: ack_alarm code=<code>)",
     },
+    CommandSpec {
+        name: "logs",
+        synopsis: "[source=<name>] [level=<debug|info|warning|error>] [text=<text>] [from=<time>] [to=<time>] [before=<next>] [limit=<1-1000>] [format=json|csv] (stored log lines, newest first: ok logs n= more= [next=] bytes=<N>, then the page as JSON or CSV)",
+    },
+    CommandSpec {
+        name: "set",
+        synopsis: "interval=<seconds> (the store heartbeat: an unchanged value is still stored this often; above 0, at most 604800)",
+    },
 ];
+
+/// The longest store heartbeat `set interval=` takes: a week.
+pub const LONGEST_HEARTBEAT: f64 = 604_800.0;
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 const LONGEST_WAIT: f64 = 7.0 * 86_400.0;
@@ -65,6 +81,8 @@ pub struct MonitorService {
     token_configured: bool,
     /// `log` lines allowed per peer connection.
     log_rates: Mutex<HashMap<SocketAddr, TokenBucket>>,
+    /// Where `logs` reads the archive: the web side's pool ([`MonitorService::with_archive`]).
+    archive: Option<Arc<Pool>>,
 }
 
 impl MonitorService {
@@ -73,7 +91,14 @@ impl MonitorService {
             hub,
             token_configured,
             log_rates: Mutex::default(),
+            archive: None,
         }
+    }
+
+    /// Read the archive (`logs`) through `pool`, the one the web page's reads go through.
+    pub fn with_archive(mut self, pool: Arc<Pool>) -> Self {
+        self.archive = Some(pool);
+        self
     }
 
     /// Whether `peer` may log one more line now.
@@ -102,7 +127,7 @@ impl Service for MonitorService {
     }
 
     fn status_synopsis(&self) -> &'static str {
-        "[format=json]"
+        "[format=json] [page=<first entry>] (page=0 starts a paged status; next=<n> names the following page)"
     }
 
     fn write_status(&self, out: &mut Vec<u8>, request: &Message) {
@@ -114,6 +139,16 @@ impl Service for MonitorService {
             labwire_protocol::encode::write_message(out, &reply);
             out.push(b'\n');
             return;
+        }
+        match labwire_protocol::requested_page(request) {
+            Ok(None) => {}
+            Ok(Some(first)) => return self.write_status_page(out, request, first),
+            Err(text) => {
+                let reply = Error::bad_argument(text).to_reply(request);
+                labwire_protocol::encode::write_message(out, &reply);
+                out.push(b'\n');
+                return;
+            }
         }
         let views: Vec<_> = self.hub.slots().iter().map(|s| (s, s.view())).collect();
         let connected = views.iter().filter(|(_, v)| v.connected).count();
@@ -151,6 +186,8 @@ impl Service for MonitorService {
             "log" => self.log(&request, peer),
             "alarms" => Ok(self.alarms(&request)),
             "ack" => self.ack(&request).await,
+            "logs" => self.logs(&request).await,
+            "set" => self.set(&request),
             other => Err(Error::new(
                 ErrorCode::UnknownCommand,
                 format!("unknown command {other:?}"),
@@ -170,6 +207,44 @@ impl Service for MonitorService {
 }
 
 impl MonitorService {
+    /// `get_status page=<first>`: the entries `<client>=<0/1>` and, for a connected
+    /// client, its `<client>.<key>=<value>`, client by client in configuration order, from
+    /// entry `first` on (docs/protocol.md, "Paged status"); the counts on page 0 only.
+    fn write_status_page(&self, out: &mut Vec<u8>, request: &Message, first: usize) {
+        let mut page = PageBuilder::new(first);
+        let mut connected = 0;
+        for slot in self.hub.slots() {
+            let more = slot.with_view(|view| {
+                connected += usize::from(view.connected);
+                if page.is_full() {
+                    return false;
+                }
+                let entries = 1 + if view.connected { view.vars.len() } else { 0 };
+                if page.skip_before_page(entries) {
+                    return true;
+                }
+                let mut more = page.offer(&slot.name, format_bool(view.connected));
+                if view.connected {
+                    for (key, value) in &view.vars {
+                        more = more && page.offer(&format!("{}.{key}", slot.name), value);
+                    }
+                }
+                more
+            });
+            // The counts need every client; the entries only up to a full page.
+            if !more && first > 0 {
+                break;
+            }
+        }
+        let (clients, connected) = (self.hub.slots().len().to_string(), connected.to_string());
+        let header = [
+            ("nclients", clients.as_str()),
+            ("nconnected", connected.as_str()),
+        ];
+        let header: &[(&str, &str)] = if first == 0 { &header } else { &[] };
+        page.write(out, request.tag.as_deref(), "status", header);
+    }
+
     async fn send(&self, request: Message, peer: SocketAddr) -> Message {
         let fail = |code, text: String| Error::new(code, text).to_reply(&request);
         let (Some(client), Some(command)) = (request.args.first(), request.args.get(1)) else {
@@ -202,7 +277,8 @@ impl MonitorService {
                 format!("{client} is not connected"),
             );
         };
-        if command == "expose" && slot.view().kind == crate::frames::watch::CAMERA_KIND {
+        let kind = slot.with_view(|view| view.kind.clone());
+        if command == "expose" && kind == crate::frames::watch::CAMERA_KIND {
             // The header gets the lab's state as of now, not of the last change the
             // camera's own task passed on (monitor/src/frames/watch.rs). A refusal is the
             // camera's to report in its log; the exposure goes ahead either way.
@@ -213,12 +289,24 @@ impl MonitorService {
                 }
             }
         }
-        let relayed = Message {
-            tag: None,
-            name: command.clone(),
-            args: request.args[2..].to_vec(),
-            kwargs: request.kwargs.clone(),
-            payload: request.payload.clone(),
+        // `send lower psu1 ...` to a lower monitor that has a client `psu1` goes on as
+        // `send psu1 ...` there; a command of its own (`send lower clients`) as it is.
+        let relayed = if kind == MONITOR_KIND && slot.var(command).is_some() {
+            Message {
+                tag: None,
+                name: "send".into(),
+                args: request.args[1..].to_vec(),
+                kwargs: request.kwargs.clone(),
+                payload: request.payload.clone(),
+            }
+        } else {
+            Message {
+                tag: None,
+                name: command.clone(),
+                args: request.args[2..].to_vec(),
+                kwargs: request.kwargs.clone(),
+                payload: request.payload.clone(),
+            }
         };
         let outcome = slot.relay.send(relayed, link.legacy).await;
         self.hub.counters.relayed.fetch_add(1, Ordering::Relaxed);
@@ -394,6 +482,93 @@ impl MonitorService {
             None => reply.to_line(),
         };
         Err(Error::new(code, format!("{said}{why}")))
+    }
+
+    /// `logs [filters]`: a page of the stored log (`/monitor/logs`'s filters and JSON or
+    /// CSV) as the reply's payload.
+    async fn logs(&self, request: &Message) -> Result<Message, Error> {
+        if let Some(word) = request.args.first() {
+            return Err(Error::bad_argument(format!(
+                "{word:?}: logs takes key=value filters only (source=, level=, text=, from=, to=, before=, limit=, format=)"
+            )));
+        }
+        let asked =
+            crate::web::logs::parse(request.kwargs.iter().cloned(), std::time::SystemTime::now())
+                .map_err(Error::bad_argument)?;
+        if asked.format == Format::Html {
+            return Err(Error::bad_argument(
+                "format=html is the web page's: json or csv",
+            ));
+        }
+        let pool = self
+            .archive
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "this command port reads no archive"))?;
+        // Written where it is read: a page of a thousand lines is no work for this port.
+        let format = asked.format;
+        let job = pool.read(move |reader| {
+            let page = reader.logs(&asked.query)?;
+            let body = match format {
+                Format::Csv => crate::web::logs::csv(&page),
+                _ => crate::web::logs::json_document(&asked.query, &page).to_string(),
+            };
+            let next = crate::web::listing::next(&page);
+            Ok::<_, crate::store::StoreError>((body, page.items.len(), page.more, next))
+        });
+        let (body, lines, more, next) = match job.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(err)) => return Err(Error::new(ErrorCode::Internal, err.to_string())),
+            Err(PoolError::Busy) => {
+                return Err(Error::new(ErrorCode::Busy, PoolError::Busy.to_string()))
+            }
+            Err(err) => return Err(Error::new(ErrorCode::Internal, err.to_string())),
+        };
+        let mut reply = Message::ok_reply(request)
+            .kwarg("n", lines.to_string())
+            .kwarg("more", format_bool(more));
+        if let Some(next) = next {
+            reply.set("next", next.to_string());
+        }
+        Ok(reply.with_payload(body.into_bytes()))
+    }
+
+    /// `set interval=<seconds>`: the store heartbeat, from the next poll on; logged.
+    fn set(&self, request: &Message) -> Result<Message, Error> {
+        const USAGE: &str = "usage: set interval=<seconds> (the store heartbeat)";
+        if let Some(word) = request.args.first() {
+            return Err(Error::bad_argument(format!("{word:?}: {USAGE}")));
+        }
+        if let Some((key, _)) = request.kwargs.iter().find(|(key, _)| key != "interval") {
+            return Err(Error::bad_argument(format!(
+                "{key:?} cannot be set here; {USAGE}"
+            )));
+        }
+        let text = request
+            .get("interval")
+            .ok_or_else(|| Error::missing_argument(USAGE))?;
+        let interval = parse_number(text)
+            .filter(|s| *s > 0.0 && *s <= LONGEST_HEARTBEAT)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                Error::out_of_range(format!(
+                    "interval={text:?}: seconds above 0, at most {LONGEST_HEARTBEAT}"
+                ))
+            })?;
+        let was = self.hub.set_store_interval(interval);
+        let seconds = |d: Duration| labwire_protocol::format_number(d.as_secs_f64());
+        self.hub.log(
+            LogLevel::Info,
+            "monitor",
+            &format!(
+                "store heartbeat set to {} s (was {} s)",
+                seconds(interval),
+                seconds(was)
+            ),
+        );
+        Ok(Message::ok_reply(request)
+            .kwarg("interval", seconds(interval))
+            .kwarg("was", seconds(was)))
     }
 
     /// `log <level> <message...>`: the words, then any `key=value` parts as written.

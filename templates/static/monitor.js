@@ -1,6 +1,7 @@
 // The monitor page's script: live values, logs and alarms from /monitor/events, the
 // command line and the buttons through POST /monitor/command, and plot ranges (zooming,
-// CSV downloads, the plot builder and the state at a time are archive.js's).
+// CSV downloads, the plot builder and the state at a time are archive.js's; the log's
+// lines, filters and pages, the alarm history and the monitor's health logbook.js's).
 // Plain browser JavaScript with no library, served by the monitor so the page works
 // offline. Device text only ever reaches the page through textContent, never as markup.
 "use strict";
@@ -11,7 +12,6 @@
   // With a token, every route but the page needs it: the event stream and the plot images
   // cannot send a header, so the page keeps it in this cookie (templates/README.md).
   const TOKEN_COOKIE = "labwire_token";
-  const MAX_LOGS = 200;
   const tokenRequired = document.body.dataset.tokenRequired === "1";
   // Served without the token, the page holds none of the lab's state: it reloads once the
   // cookie is set, so that the server renders it whole.
@@ -160,17 +160,9 @@
     $("#alarm-panel").classList.toggle("quiet", alarms.length === 0);
   }
 
+  // A log line as it comes: logbook.js shows it, or not, as the log's filters say.
   function addLog(entry) {
-    const li = document.createElement("li");
-    li.className = `level-${entry.level}`;
-    const time = document.createElement("time");
-    time.dateTime = entry.time;
-    time.title = entry.time;
-    time.textContent = entry.time.slice(11, 19);
-    li.append(time, " ", span("source", entry.source), " ", span("message", entry.message));
-    const logs = $("#logs");
-    logs.prepend(li);
-    while (logs.children.length > MAX_LOGS) logs.lastElementChild.remove();
+    document.dispatchEvent(new CustomEvent("labwire:log", { detail: entry }));
   }
 
   // ---- live updates -------------------------------------------------------------------
@@ -207,7 +199,10 @@
       for (const [client, key, value] of update.vars) setVar(client, key, value, true);
     });
     events.addEventListener("log", (e) => addLog(JSON.parse(e.data)));
-    events.addEventListener("alarms", (e) => renderAlarms(JSON.parse(e.data)));
+    events.addEventListener("alarms", (e) => {
+      renderAlarms(JSON.parse(e.data));
+      document.dispatchEvent(new CustomEvent("labwire:alarms"));
+    });
     events.addEventListener("store", (e) => renderStoreProblem(JSON.parse(e.data).problem));
     events.addEventListener("frame", (e) => showFrame(JSON.parse(e.data)));
   }
@@ -342,7 +337,9 @@
       return null;
     }
     const reply = await response.json();
-    if (!quiet || !reply.ok) showReply(line, reply.reply, reply.ok);
+    // A reply with a text payload (`logs`) shows it under the line.
+    const text = reply.payload ? `${reply.reply}\n${reply.payload}` : reply.reply;
+    if (!quiet || !reply.ok) showReply(line, text, reply.ok);
     return reply;
   }
 

@@ -1225,3 +1225,234 @@ async fn drive_archive(browser: &Browser, http: SocketAddr) {
     )
     .await;
 }
+
+/// The logbook on the page: the log filtered (by level, source and text) with matching
+/// live lines joining it and older pages below; the alarm history with an alarm's raise,
+/// acknowledgement and clearing and its plot; the monitor's health, and its heartbeat
+/// set from the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logbook_in_a_real_browser() {
+    let chromium = installed(&["chromium", "chromium-browser"]);
+    let chromedriver = installed(&["chromedriver"]);
+    let dir = TempDir::new("web-logbook");
+    let psu = daemon("psu", "p1");
+    let config = dir.path().join("monitor.ini");
+    std::fs::write(
+        &config,
+        format!(
+            "name = logbooktest\npoll_interval = 0.2\ndb = history.sqlite\n\
+             [psu1]\nhost = 127.0.0.1\nport = {psu}\ntemplate = psu.html\n\
+             [[alarms]]\nch1_voltage_set = , 4\n",
+            psu = psu.addr.port(),
+        ),
+    )
+    .unwrap();
+    let (monitor, http) = labwire_testkit::start_monitor(&config);
+    let port = Client::connect(monitor.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "the supply polled", || async {
+        let status = port.call("get_status").await.ok()?;
+        status.get("psu1.ch1_voltage_set").map(|_| ())
+    })
+    .await;
+    // A hundred and twenty lines, so the log has an older page (from two connections:
+    // one may log a hundred at once); and an alarm's life.
+    let second = Client::connect(monitor.addr, ClientOptions::default())
+        .await
+        .unwrap();
+    for n in 0..120 {
+        let level = if n % 40 == 0 { "warning" } else { "info" };
+        let line = if n < 60 { &port } else { &second }
+            .request(
+                labwire_protocol::Message::new("log")
+                    .arg(level)
+                    .arg(format!("line {n}")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(line.name, "ok", "{line}");
+    }
+    for command in [
+        "send psu1 set_voltage ch=1 value=5",
+        "ack psu1.ch1_voltage_set",
+        "send psu1 set_voltage ch=1 value=3",
+    ] {
+        let reply = port.call(command).await.unwrap();
+        assert_eq!(reply.name, "ok", "{command}: {reply}");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    eventually(WAIT, "the alarm's clearing stored", || async {
+        let page = http_get(http, "/monitor/alarms?state=cleared").await;
+        page.contains("psu1.ch1_voltage_set").then_some(())
+    })
+    .await;
+
+    in_browser(
+        &chromium,
+        &chromedriver,
+        "web-logbook-profile",
+        move |browser| drive_logbook(browser, http, port).boxed(),
+    )
+    .await;
+}
+
+async fn drive_logbook(browser: &Browser, http: SocketAddr, port: Client) {
+    open_live(browser, http).await;
+    let lines =
+        "return [...document.querySelectorAll('#logs li .message')].map(m => m.textContent);";
+
+    // Filtered: warnings and above from scripts.
+    browser
+        .execute(
+            "const f = document.querySelector('#log-filter'); f.elements.source.value = 'script'; \
+             f.elements.level.value = 'warning';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(browser, "#log-filter button[type=submit]").await;
+    let shown = until(
+        browser,
+        "the warnings from scripts",
+        &format!("const l = (() => {{ {lines} }})(); return l.length === 3 && l[0] === 'line 80' ? l : null;"),
+    )
+    .await;
+    assert_eq!(shown, json!(["line 80", "line 40", "line 0"]));
+    // A live line that matches joins at the top; one that does not, not.
+    for (level, text) in [("info", "quiet news"), ("warning", "loud news")] {
+        let reply = port
+            .request(labwire_protocol::Message::new("log").arg(level).arg(text))
+            .await
+            .unwrap();
+        assert_eq!(reply.name, "ok");
+    }
+    until(
+        browser,
+        "the matching live line",
+        &format!("const l = (() => {{ {lines} }})(); return l[0] === 'loud news';"),
+    )
+    .await;
+    let shown = browser.execute(lines, vec![]).await.unwrap();
+    assert!(!shown.to_string().contains("quiet news"), "{shown}");
+
+    // Text, any case, and the older page below the first.
+    browser
+        .execute(
+            "const f = document.querySelector('#log-filter'); f.elements.level.value = ''; \
+             f.elements.text.value = 'LINE';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(browser, "#log-filter button[type=submit]").await;
+    until(
+        browser,
+        "a first page of lines",
+        &format!("const l = (() => {{ {lines} }})(); return l.length === 100 && l[0] === 'line 119' && !document.querySelector('#log-older').hidden;"),
+    )
+    .await;
+    click(browser, "#log-older").await;
+    let older = until(
+        browser,
+        "the older page",
+        &format!("const l = (() => {{ {lines} }})(); return l.length === 120 ? l[119] : null;"),
+    )
+    .await;
+    assert_eq!(older, json!("line 0"));
+    assert_eq!(
+        browser
+            .execute(
+                "return document.querySelector('#log-older').hidden;",
+                vec![]
+            )
+            .await
+            .unwrap(),
+        json!(true)
+    );
+
+    // The alarm history: raised, acknowledged, cleared, and its plot.
+    let row = until(
+        browser,
+        "the alarm in the history",
+        "const r = [...document.querySelectorAll('#alarm-rows tr')].find(r => \
+         r.cells[0].textContent === 'psu1.ch1_voltage_set'); \
+         return r && r.cells[5].textContent ? [...r.cells].map(c => c.textContent) : null;",
+    )
+    .await;
+    let cells: Vec<&str> = row
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(&cells[1..3], ["high", "5"]);
+    for when in &cells[3..6] {
+        assert!(when.ends_with('Z'), "a UTC time: {cells:?}");
+    }
+    assert!(cells[3] <= cells[4] && cells[4] <= cells[5], "{cells:?}");
+    let plot = browser
+        .execute(
+            "return document.querySelector('#alarm-rows a.alarm-plot').getAttribute('href');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let plot = plot.as_str().unwrap();
+    assert!(
+        plot.starts_with("/monitor/plot?var=psu1.ch1_voltage_set&from="),
+        "{plot}"
+    );
+    assert!(plot.contains("&at="), "the raise marked: {plot}");
+    browser
+        .execute(
+            "const f = document.querySelector('#alarm-filter'); f.elements.state.value = 'active';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(browser, "#alarm-filter button[type=submit]").await;
+    until(
+        browser,
+        "no active alarm",
+        "return !document.querySelector('#alarm-none').hidden && \
+         document.querySelectorAll('#alarm-rows tr').length === 0;",
+    )
+    .await;
+
+    // The monitor's health, and its heartbeat set from the page.
+    let polls = until(
+        browser,
+        "polls per second shown",
+        "const t = document.querySelector('[data-runtime=polls_per_second]').textContent; \
+         return Number(t) > 0 ? t : null;",
+    )
+    .await;
+    assert!(
+        polls.as_str().unwrap().parse::<f64>().unwrap() > 1.0,
+        "{polls}"
+    );
+    assert_eq!(text_of(browser, "[data-runtime=heartbeat]").await, "60 s");
+    assert_eq!(text_of(browser, "[data-runtime=connected]").await, "1 of 1");
+    type_into(browser, "#runtime form.heartbeat input", 0, "2.5").await;
+    click(browser, "#runtime form.heartbeat button").await;
+    assert_eq!(
+        reply_to(browser, "set interval=2.5").await,
+        "> set interval=2.5\nok set interval=2.5 was=60"
+    );
+    until(
+        browser,
+        "the new heartbeat shown",
+        "return document.querySelector('[data-runtime=heartbeat]').textContent === '2.5 s';",
+    )
+    .await;
+    browser
+        .execute(
+            "document.querySelector('#log-panel').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let shot = browser.screenshot().await.unwrap();
+    std::fs::write(artifacts().join("web-logbook.png"), &shot).unwrap();
+}

@@ -1,6 +1,6 @@
 """The package against live daemons and the monitor (see conftest.py): the blocking and
-the asyncio client, wait, subscribe as an iterator, binary payloads, tokens, and the
-framework's send_message_wait_reply."""
+the asyncio client, wait, subscribe as an iterator, binary payloads (the monitor's
+stored log among them), tokens, and the framework's send_message_wait_reply."""
 
 import asyncio
 import subprocess
@@ -65,6 +65,26 @@ def test_asyncio_client_pipelines_and_subscribes(lab):
             assert line.kwargs["source"] == "script"
 
     asyncio.run(main())
+
+
+def test_the_monitors_stored_log_is_a_json_payload(lab):
+    import json
+    import time
+
+    with labwire.connect("127.0.0.1", lab["monitor"]) as mon:
+        mon.call("log", "warning", "python stored this")
+        deadline = time.monotonic() + 15
+        while True:  # the monitor commits every two seconds
+            page = mon.call("logs", source="script", text="PYTHON STORED", limit=5)
+            lines = json.loads(page.payload)["logs"]
+            if lines or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert [(l["level"], l["message"]) for l in lines] == [("warning", "python stored this")]
+        assert page.kwargs["n"] == "1" and page.kwargs["more"] == "0"
+        with pytest.raises(labwire.Error) as caught:
+            mon.call("logs", level="loud")
+        assert caught.value.code == "bad_argument"
 
 
 def test_binary_payloads_arrive_as_bytes(frame_server):

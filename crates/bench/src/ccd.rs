@@ -9,6 +9,7 @@
 use crate::idle::read_memory;
 use crate::procfs::{cpu_ticks, ticks_per_second};
 use crate::Error;
+use labwire_protocol::Message;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -186,15 +187,22 @@ pub async fn run(spec: CcdReadout<'_>) -> Result<(), Error> {
     let frame_mb = bytes as f64 / 1e6;
     let peak = |pid: u32| read_memory(pid).map_or(f64::NAN, |m| m.hwm_kb as f64 / 1e3);
     let (daemon_mb, sim_mb) = (peak(ccd.0.id()), peak(sim.0.id()));
-    println!(
-        "result ccd_readout width={width} height={height} bytes={bytes} readout_s={readout:.4} \
-         raw_copy_s={copy:.4} ratio={:.3} target=0.5 frame_mb={frame_mb:.1} \
-         daemon_peak_mb={daemon_mb:.0} daemon_peak_frames={:.2} sim_peak_mb={sim_mb:.0} \
-         sim_peak_frames={:.2}",
-        copy / readout,
-        daemon_mb / frame_mb,
-        sim_mb / frame_mb,
-    );
+    let fixed = |value: f64, places: usize| format!("{value:.places$}");
+    let result = Message::new("result")
+        .kwarg("bench", "ccd_readout")
+        .kwarg("width", width.to_string())
+        .kwarg("height", height.to_string())
+        .kwarg("bytes", bytes.to_string())
+        .kwarg("readout_s", fixed(readout, 4))
+        .kwarg("raw_copy_s", fixed(copy, 4))
+        .kwarg("ratio", fixed(copy / readout, 3))
+        .kwarg("target", "0.5")
+        .kwarg("frame_mb", fixed(frame_mb, 1))
+        .kwarg("daemon_peak_mb", fixed(daemon_mb, 0))
+        .kwarg("daemon_peak_frames", fixed(daemon_mb / frame_mb, 2))
+        .kwarg("sim_peak_mb", fixed(sim_mb, 0))
+        .kwarg("sim_peak_frames", fixed(sim_mb / frame_mb, 2));
+    println!("{}", result.to_line());
     drop(ccd);
     drop(sim);
     let _ = std::fs::remove_file(&state);

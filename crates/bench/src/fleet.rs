@@ -526,27 +526,8 @@ impl Fleet {
     /// A monitor.ini (docs/monitor.md, "monitor.ini") with every member as a client
     /// `fleet<k>`, polled at [`POLL_INTERVAL`], storing into `db` when given.
     pub fn monitor_ini(&self, db: Option<&Path>) -> Result<String, Error> {
-        let mut ini = format!(
-            "; {} labwire-bench fleet daemons, written by labwire-bench\n",
-            self.members.len()
-        );
-        let _ = writeln!(ini, "poll_interval = {:?}", POLL_INTERVAL.as_secs_f64());
-        if let Some(db) = db {
-            let text = db
-                .to_str()
-                .filter(|text| ini_safe(text))
-                .ok_or_else(|| format!("cannot write the path {db:?} into an INI file"))?;
-            let _ = writeln!(ini, "db = {text}");
-        }
-        for (index, member) in self.members.iter().enumerate() {
-            let _ = write!(
-                ini,
-                "\n[fleet{index}]\nhost = {}\nport = {}\n",
-                member.addr.ip(),
-                member.addr.port()
-            );
-        }
-        Ok(ini)
+        let members: Vec<SocketAddr> = self.members.iter().map(|m| m.addr).collect();
+        write_monitor_ini(&members, db)
     }
 
     /// Stops every member and waits (bounded) for their tasks.
@@ -568,6 +549,32 @@ impl Drop for Fleet {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A monitor.ini (docs/monitor.md, "monitor.ini") with each of `members` as a client
+/// `fleet<k>`, polled at [`POLL_INTERVAL`], storing into `db` when given.
+pub fn write_monitor_ini(members: &[SocketAddr], db: Option<&Path>) -> Result<String, Error> {
+    let mut ini = format!(
+        "; {} labwire-bench fleet daemons, written by labwire-bench\n",
+        members.len()
+    );
+    let _ = writeln!(ini, "poll_interval = {:?}", POLL_INTERVAL.as_secs_f64());
+    if let Some(db) = db {
+        let text = db
+            .to_str()
+            .filter(|text| ini_safe(text))
+            .ok_or_else(|| format!("cannot write the path {db:?} into an INI file"))?;
+        let _ = writeln!(ini, "db = {text}");
+    }
+    for (index, member) in members.iter().enumerate() {
+        let _ = write!(
+            ini,
+            "\n[fleet{index}]\nhost = {}\nport = {}\n",
+            member.ip(),
+            member.port()
+        );
+    }
+    Ok(ini)
 }
 
 /// A value the configobj reader takes bare: no comment or list characters, no quotes,

@@ -1,14 +1,20 @@
 //! `frames`: how fast camera frames move from a labwire-ccd (simulating its Archon) into
 //! the monitor's frames directory, as a ratio to a raw loopback TCP copy of the same
 //! bytes measured in the same run; and the monitor's command-port round trip (`clients`,
-//! ping-pong) while the frames move, against the same with nothing moving.
+//! ping-pong) and page load (`GET /`) while the frames move, against the same with
+//! nothing moving.
 //!
-//! The monitor's rate is its own measurement, read from its `/metrics`: bytes stored over
-//! the seconds from each `get_frame` written to the frame's last byte in the file (the
-//! daemon serving it, loopback TCP and the monitor's file writes). The reference copies
-//! the same number of bytes per frame from one socket to another in this process, in
-//! 1 MiB writes, and keeps the median of its copies.
+//! The monitor's rates are its own measurements, read from its `/metrics` after each
+//! frame: a frame's bytes over its seconds from `get_frame` written to the last byte off
+//! the socket (the daemon serving it and loopback TCP: the frame moving, the figure the
+//! target is for), and to its last byte in the file (the frames directory's disk as
+//! well), the median over the frames. After each frame, the reference copies the same
+//! number of bytes from one socket to another in this process, in 1 MiB writes, and
+//! writes them to a file in the frames directory; the medians count. Interleaved, the two
+//! see the same moments of a shared machine. Peak memory (VmHWM) of the monitor and the
+//! camera daemon is reported in frames.
 
+use crate::idle::read_memory;
 use crate::monitor::TempDir;
 use crate::stats::Histogram;
 use crate::{ratio, us, Error};
@@ -40,13 +46,13 @@ pub struct FramesSpec {
 
 /// A child process announcing its addresses on stdout (`<prefix><addr>` lines); killed
 /// when dropped.
-struct Announced {
+pub(crate) struct Announced {
     child: Child,
-    addrs: Vec<SocketAddr>,
+    pub(crate) addrs: Vec<SocketAddr>,
 }
 
 impl Announced {
-    fn start(bin: &Path, args: &[&str], prefixes: &[&str]) -> Result<Announced, Error> {
+    pub(crate) fn start(bin: &Path, args: &[&str], prefixes: &[&str]) -> Result<Announced, Error> {
         let mut child = Command::new(bin)
             .args(args)
             .stdin(Stdio::null())
@@ -95,13 +101,13 @@ impl Drop for Announced {
 }
 
 /// One ping-pong protocol connection.
-struct Line {
+pub(crate) struct Line {
     reader: AsyncBufReader<tokio::net::tcp::OwnedReadHalf>,
     writer: tokio::net::tcp::OwnedWriteHalf,
 }
 
 impl Line {
-    async fn connect(addr: SocketAddr) -> Result<Line, Error> {
+    pub(crate) async fn connect(addr: SocketAddr) -> Result<Line, Error> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (read, writer) = stream.into_split();
@@ -111,7 +117,7 @@ impl Line {
         })
     }
 
-    async fn ask(&mut self, request: &str) -> Result<Message, Error> {
+    pub(crate) async fn ask(&mut self, request: &str) -> Result<Message, Error> {
         let line = parse_line(request)?.to_line() + "\n";
         self.writer.write_all(line.as_bytes()).await?;
         let mut reply = String::new();
@@ -122,14 +128,19 @@ impl Line {
     }
 }
 
-/// The monitor's `/metrics` samples without labels.
-async fn metrics(http: SocketAddr) -> Result<Vec<(String, f64)>, Error> {
+/// `GET path` on a connection of its own; the whole answer, head and body.
+async fn http_get(http: SocketAddr, path: &str) -> Result<String, Error> {
     let mut stream = TcpStream::connect(http).await?;
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await?;
-    let text = String::from_utf8_lossy(&answer);
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// The monitor's `/metrics` samples without labels.
+async fn metrics(http: SocketAddr) -> Result<Vec<(String, f64)>, Error> {
+    let text = http_get(http, "/metrics").await?;
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     Ok(body
         .lines()
@@ -149,7 +160,7 @@ fn metric(samples: &[(String, f64)], name: &str) -> f64 {
 }
 
 /// Round trips of `clients` on `addr` until `stop`.
-async fn ping(addr: SocketAddr, stop: CancellationToken) -> Result<Histogram, Error> {
+pub(crate) async fn ping(addr: SocketAddr, stop: CancellationToken) -> Result<Histogram, Error> {
     let mut line = Line::connect(addr).await?;
     let mut histogram = Histogram::default();
     while !stop.is_cancelled() {
@@ -157,6 +168,21 @@ async fn ping(addr: SocketAddr, stop: CancellationToken) -> Result<Histogram, Er
         line.ask("clients").await?;
         histogram.record(started.elapsed());
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(histogram)
+}
+
+/// Loads of the page (`GET /`, a new connection each) until `stop`.
+async fn page_ping(http: SocketAddr, stop: CancellationToken) -> Result<Histogram, Error> {
+    let mut histogram = Histogram::default();
+    while !stop.is_cancelled() {
+        let started = Instant::now();
+        let page = http_get(http, "/").await?;
+        if !page.starts_with("HTTP/1.1 200") {
+            return Err(format!("the page: {}", page.lines().next().unwrap_or("")).into());
+        }
+        histogram.record(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(histogram)
 }
@@ -284,13 +310,22 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
     // The command port with nothing moving, then while frames move.
     let stop = CancellationToken::new();
     let idle = tokio::spawn(ping(port, stop.clone()));
+    let idle_page = tokio::spawn(page_ping(http, stop.clone()));
     tokio::time::sleep(Duration::from_secs_f64(spec.idle_seconds)).await;
     stop.cancel();
     let idle = idle.await??;
+    let idle_page = idle_page.await??;
 
     let stop = CancellationToken::new();
     let busy = tokio::spawn(ping(port, stop.clone()));
+    let busy_page = tokio::spawn(page_ping(http, stop.clone()));
     let started = Instant::now();
+    // Each frame's own seconds (deltas of the monitor's counters), and the references
+    // measured between the frames, so that both see the same moments of a noisy machine.
+    let (mut receives, mut transfers) = (Vec::new(), Vec::new());
+    let (mut copies, mut writes) = (Vec::new(), Vec::new());
+    let (mut received_before, mut transferred_before) = (0.0, 0.0);
+    let mut per_frame = 0u64;
     for n in 1..=spec.frames {
         let deadline = Instant::now() + FRAME_TIMEOUT;
         loop {
@@ -314,6 +349,13 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
                 return Err("the monitor failed to store a frame".into());
             }
             if metric(&samples, "labwire_frames_stored_total") >= f64::from(n) {
+                let received = metric(&samples, "labwire_frame_receive_seconds_total");
+                let transferred = metric(&samples, "labwire_frame_transfer_seconds_total");
+                receives.push(received - received_before);
+                transfers.push(transferred - transferred_before);
+                (received_before, transferred_before) = (received, transferred);
+                let bytes = metric(&samples, "labwire_frame_bytes_total");
+                per_frame = (bytes / f64::from(n)) as u64;
                 break;
             }
             if Instant::now() > deadline {
@@ -321,45 +363,60 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        for _ in 0..spec.copies.max(1) {
+            copies.push(raw_copy(per_frame).await?);
+            writes.push(raw_file_write(per_frame, &frames_dir)?);
+        }
     }
     let wall = started.elapsed();
     stop.cancel();
     let busy = busy.await??;
+    let busy_page = busy_page.await??;
 
-    let samples = metrics(http).await?;
-    let stored = metric(&samples, "labwire_frames_stored_total");
-    let bytes = metric(&samples, "labwire_frame_bytes_total");
-    let seconds = metric(&samples, "labwire_frame_transfer_seconds_total");
-    let per_frame = (bytes / stored.max(1.0)) as u64;
-    let monitor_rate = bytes / seconds.max(1e-9);
-    let (mut copies, mut writes) = (Vec::new(), Vec::new());
-    for _ in 0..spec.copies.max(1) {
-        copies.push(raw_copy(per_frame).await?);
-        writes.push(raw_file_write(per_frame, &frames_dir)?);
-    }
+    let stored = receives.len();
+    let monitor_rate = per_frame as f64 / median(transfers);
+    let receive_rate = per_frame as f64 / median(receives);
+    let peak_mb = |announced: &Announced| {
+        read_memory(announced.child.id()).map_or(f64::NAN, |m| m.hwm_kb as f64 / 1e3)
+    };
+    let frame_mb = per_frame as f64 / 1e6;
+    let (monitor_frames, camera_frames) =
+        (peak_mb(&monitor) / frame_mb, peak_mb(&camera) / frame_mb);
     let raw_rate = per_frame as f64 / median(copies);
     let disk_rate = per_frame as f64 / median(writes);
     let frame_ratio = monitor_rate / raw_rate;
+    let receive_ratio = receive_rate / raw_rate;
     // A frame cannot be stored faster than the slower of the network and the disk.
     let bound_ratio = monitor_rate / raw_rate.min(disk_rate);
     let mb = |rate: f64| format_number((rate / 1e6).round());
     println!(
-        "frames: {} frames of {} bytes ({}) daemon -> monitor at {} MB/s (its transfer time), \
-         raw loopback copy {} MB/s: ratio {} (target >= 0.5); {} s wall for the sequence",
+        "frames: {} frames of {} bytes ({}) daemon -> monitor at {} MB/s (get_frame to the \
+         last byte received), raw loopback copy {} MB/s: ratio {} (target >= 0.5); {} s wall \
+         for the sequence",
         stored,
         per_frame,
         spec.sensor,
-        mb(monitor_rate),
+        mb(receive_rate),
         mb(raw_rate),
-        ratio(frame_ratio),
+        ratio(receive_ratio),
         format_number((wall.as_secs_f64() * 100.0).round() / 100.0),
     );
     println!(
-        "frames directory {}: writing a frame's bytes alone {} MB/s; the monitor's rate is {} \
-         of the slower of the raw copy and that write",
+        "frames directory {}: writing a frame's bytes alone {} MB/s; into the file (get_frame \
+         to the last byte written) {} MB/s, ratio {} to the raw copy and {} to the slower of \
+         the raw copy and that write",
         frames_dir.display(),
         mb(disk_rate),
+        mb(monitor_rate),
+        ratio(frame_ratio),
         ratio(bound_ratio),
+    );
+    println!(
+        "peak memory in frames of {} MB: monitor {:.2}, camera daemon {:.2} (its simulator \
+         in-process)",
+        format_number(frame_mb.round()),
+        monitor_frames,
+        camera_frames,
     );
     println!(
         "command port (clients, ping-pong): idle p50 {} us p99 {} us; while frames move p50 {} us p99 {} us max {} us ({} round trips)",
@@ -370,20 +427,36 @@ pub async fn run(spec: &FramesSpec) -> Result<(), Error> {
         us(busy.max()),
         busy.count(),
     );
+    println!(
+        "the page (GET /, a new connection each): idle p50 {} us p99 {} us; while frames move p50 {} us p99 {} us max {} us ({} loads)",
+        us(idle_page.quantile(0.5)),
+        us(idle_page.quantile(0.99)),
+        us(busy_page.quantile(0.5)),
+        us(busy_page.quantile(0.99)),
+        us(busy_page.max()),
+        busy_page.count(),
+    );
     let result = Message::new("result")
         .kwarg("bench", "frames")
-        .kwarg("frames", format_number(stored))
+        .kwarg("frames", stored.to_string())
         .kwarg("frame_bytes", per_frame.to_string())
-        .kwarg("monitor_mb_s", mb(monitor_rate))
+        .kwarg("receive_mb_s", mb(receive_rate))
         .kwarg("raw_mb_s", mb(raw_rate))
-        .kwarg("ratio", ratio(frame_ratio))
+        .kwarg("ratio", ratio(receive_ratio))
+        .kwarg("file_mb_s", mb(monitor_rate))
+        .kwarg("file_ratio", ratio(frame_ratio))
         .kwarg("disk_mb_s", mb(disk_rate))
         .kwarg("ratio_to_slower_of_copy_and_disk", ratio(bound_ratio))
         .kwarg("idle_p50_us", us(idle.quantile(0.5)))
         .kwarg("idle_p99_us", us(idle.quantile(0.99)))
         .kwarg("busy_p50_us", us(busy.quantile(0.5)))
         .kwarg("busy_p99_us", us(busy.quantile(0.99)))
-        .kwarg("busy_max_us", us(busy.max()));
+        .kwarg("busy_max_us", us(busy.max()))
+        .kwarg("page_idle_p50_us", us(idle_page.quantile(0.5)))
+        .kwarg("page_busy_p50_us", us(busy_page.quantile(0.5)))
+        .kwarg("page_busy_p99_us", us(busy_page.quantile(0.99)))
+        .kwarg("monitor_peak_frames", format!("{monitor_frames:.2}"))
+        .kwarg("camera_peak_frames", format!("{camera_frames:.2}"));
     println!("{}", result.to_line());
     drop(monitor);
     drop(camera);

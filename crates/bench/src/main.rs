@@ -5,7 +5,8 @@
 //!
 //! Layout:
 //! - `main.rs`: the command line (`run`, `echo`, `idle`, `fleet`, `monitor-load`,
-//!   `relay`, `soak`, `ccd-readout`, `frames`) and the reports of the first four.
+//!   `relay`, `soak`, `ccd-readout`, `frames`, `archive-load`) and the reports of the
+//!   first four.
 //! - [`ccd`]: `ccd-readout`, Archon simulator process -> ccd daemon process frame
 //!   readout against a raw loopback copy.
 //! - [`load`]: the hot loop: N raw TCP connections, `depth` requests in flight each,
@@ -16,9 +17,13 @@
 //! - [`procfs`]: a process's CPU time, threads and open files from `/proc`.
 //! - [`fleet`]: many real daemons in this process, counting the polls they answer.
 //! - [`monitor`]: `monitor-load`, a MONITOR child polling a fleet, and its costs.
+//! - [`shards`]: a fleet in child processes (`fleet-shard`), for more members than one
+//!   process may hold files for.
 //! - [`relay`]: direct against relayed round trips, in alternating batches.
 //! - [`frames`]: camera frames from labwire-ccd into the monitor against a raw loopback
 //!   copy, and the monitor's command port while they move.
+//! - [`archive_load`]: `archive-load`, the monitor's command port idle and during a burst
+//!   of archive queries.
 //! - [`soak`]: `soak`, a monitor polling a fleet under faults for a long time, and its
 //!   report; [`chaos`]: the faults (members killed and restarted, clients dropping);
 //!   [`history`]: what the monitor stored, against what the fleet answered.
@@ -26,6 +31,7 @@
 //! The request line is built by `labwire-protocol` (parsed, then encoded) like every line
 //! labwire writes; the machine-readable `result` line is a protocol line too.
 
+mod archive_load;
 mod ccd;
 mod chaos;
 mod echo;
@@ -37,6 +43,7 @@ mod load;
 mod monitor;
 mod procfs;
 mod relay;
+mod shards;
 mod soak;
 mod stats;
 
@@ -77,11 +84,16 @@ enum Command {
     /// listing them. Prints `listening <first daemon>` first.
     ///
     /// Each daemon holds two files here (its listener and the monitor's connection): with
-    /// `ulimit -n` at 20000, up to about 9000 daemons fit.
+    /// a hard open-file limit of 20000 (the soft one is raised to it), about 9900 fit.
     Fleet(FleetArgs),
     /// Start a fleet, run a MONITOR binary polling all of it, and measure the monitor's
-    /// CPU and memory against the fleet's own CPU, with the polls the fleet answered.
+    /// CPU and memory against the fleet's own CPU, with the polls the fleet answered; at
+    /// `--reference-count` clients first, then at `--count`, and compare per client.
+    /// The fleet runs in child processes of this bench, the open-file limit raised.
     MonitorLoad(MonitorLoadArgs),
+    /// One shard of a fleet, run by `monitor-load` (see crates/bench/src/shards.rs).
+    #[command(hide = true)]
+    FleetShard(FleetShardArgs),
     /// Median round trip of one command sent directly to a daemon and relayed through a
     /// monitor (`send <client> <command>`), in alternating batches.
     Relay(RelayArgs),
@@ -97,6 +109,45 @@ enum Command {
     /// into a MONITOR's frames directory, as a ratio to a raw loopback TCP copy of the same
     /// bytes in this run; and the monitor's command-port round trip while they move.
     Frames(FramesArgs),
+    /// A MONITOR's command-port round trip (`clients`) idle and during a bounded burst of
+    /// concurrent archive queries (filtered log, alarm history, state at a time, a day's
+    /// plot, the command port's `logs`) on an archive seeded first; burst / idle ratios.
+    ArchiveLoad(ArchiveLoadArgs),
+}
+
+#[derive(Args, Debug)]
+struct ArchiveLoadArgs {
+    /// The monitor binary.
+    #[arg(
+        long,
+        default_value = "target/release/labwire-monitor",
+        value_name = "PATH"
+    )]
+    monitor_bin: PathBuf,
+    /// Log lines in the archive.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    logs: u32,
+    /// Alarms in the archive.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    alarms: u32,
+    /// Variables in the archive ...
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    variables: u32,
+    /// ... and samples of each, over the last day.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    samples: u32,
+    /// Archive queries in each round's burst.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    queries: u32,
+    /// Archive queries at once (the monitor's pool queues 64 beyond its workers).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    concurrency: u32,
+    /// Seconds of command-port round trips with nothing else going on, in each round.
+    #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
+    idle_seconds: f64,
+    /// Rounds of idle, archive burst, and control (the live status for as long), in turn.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
 }
 
 #[derive(Args, Debug)]
@@ -146,8 +197,9 @@ struct FramesArgs {
     /// The simulated sensor, WIDTHxHEIGHT.
     #[arg(long, default_value = "4096x4096")]
     sensor: String,
-    /// Raw loopback copies of one frame's bytes for the reference (the median counts).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// Raw loopback copies of one frame's bytes after each frame, for the reference (the
+    /// median of all counts), and as many file writes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     copies: u32,
     /// Seconds of command-port round trips with nothing moving, first.
     #[arg(long, default_value_t = 2.0, value_parser = positive_seconds)]
@@ -231,6 +283,14 @@ struct FleetArgs {
 }
 
 #[derive(Args, Debug)]
+struct FleetShardArgs {
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    count: u32,
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    listen_ip: String,
+}
+
+#[derive(Args, Debug)]
 struct MonitorLoadArgs {
     /// The monitor binary; it is run as `<bin> --config <ini> --port 0 --http-port 0`.
     #[arg(
@@ -242,6 +302,10 @@ struct MonitorLoadArgs {
     /// Daemons in the fleet, all clients of the monitor, polled at 1 Hz.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     count: u32,
+    /// Measured first in the same run, as the reference for the costs per client at
+    /// `--count`; 0 (or the same count) measures `--count` alone.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    reference_count: u32,
     /// Loopback address the fleet listens on.
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     listen_ip: String,
@@ -375,6 +439,13 @@ fn main() -> ExitCode {
             Command::Echo(args) => echo::serve(&args.listen).await,
             Command::Idle(args) => idle(args).await,
             Command::Fleet(args) => fleet(args).await,
+            Command::FleetShard(args) => {
+                let ip = fleet::loopback_ip(&args.listen_ip);
+                match ip {
+                    Ok(ip) => shards::serve_shard(ip, args.count as usize).await,
+                    Err(err) => Err(err),
+                }
+            }
             // Interrupted, these drop their guards: the monitor child is killed, the
             // fleet stopped, the scratch directory removed.
             Command::MonitorLoad(args) => until_interrupted(monitor::run(&args)).await,
@@ -401,6 +472,20 @@ fn main() -> ExitCode {
                     frames_dir: args.frames_dir,
                 };
                 until_interrupted(frames::run(&spec)).await
+            }
+            Command::ArchiveLoad(args) => {
+                let spec = archive_load::ArchiveLoadSpec {
+                    monitor_bin: args.monitor_bin,
+                    logs: args.logs,
+                    alarms: args.alarms,
+                    variables: args.variables,
+                    samples: args.samples,
+                    queries: args.queries,
+                    concurrency: args.concurrency,
+                    idle_seconds: args.idle_seconds,
+                    rounds: args.rounds,
+                };
+                until_interrupted(archive_load::run(&spec)).await
             }
         }
     });
@@ -595,6 +680,7 @@ async fn idle(args: IdleArgs) -> Result<(), Error> {
 
 async fn fleet(args: FleetArgs) -> Result<(), Error> {
     let ip = fleet::loopback_ip(&args.listen_ip)?;
+    shards::raise_open_files_limit()?;
     let count = args.count as usize;
     fleet::Fleet::check_limits(count)?;
     let fleet = fleet::Fleet::start(ip, count).await?;

@@ -5,9 +5,10 @@
 //! process's CPU time (the fleet answering those polls) as the reference, and the polls
 //! the fleet answered as the check that the monitor really did its work.
 
-use crate::fleet::{Fleet, Gap, POLL_INTERVAL};
+use crate::fleet::POLL_INTERVAL;
 use crate::idle::{self, Memory};
 use crate::relay::{self, RelaySpec};
+use crate::shards::{PeriodReport, ShardedFleet};
 use crate::{load, procfs, ratio, request_line, rounded, shorten, Error, MonitorLoadArgs};
 use labwire_protocol::{parse_line, Message};
 use std::fs::File;
@@ -169,9 +170,11 @@ pub struct MonitorStatus {
     pub took: Duration,
 }
 
+/// The counts from the first page of the monitor's status (`get_status page=0`): the
+/// whole status of ten thousand clients is megabytes, the first page a bounded line.
 pub async fn monitor_status(addr: SocketAddr) -> Result<MonitorStatus, Error> {
     let asked = Instant::now();
-    let reply = load::probe(addr, &request_line("get_status")?).await?;
+    let reply = load::probe(addr, &request_line("get_status page=0")?).await?;
     let took = asked.elapsed();
     let message = parse_line(&reply)
         .map_err(|err| format!("the monitor's status line does not parse: {err}"))?;
@@ -237,16 +240,17 @@ struct Sample {
     at: Instant,
     monitor_ticks: u64,
     fleet_ticks: u64,
-    polls: Vec<u64>,
+    polls: u64,
 }
 
 impl Sample {
-    fn take(monitor_pid: u32, fleet: &Fleet) -> Result<Sample, Error> {
+    async fn take(monitor_pid: u32, fleet: &mut ShardedFleet) -> Result<Sample, Error> {
+        let polls = fleet.report().await?.polls;
         Ok(Sample {
             at: Instant::now(),
             monitor_ticks: procfs::cpu_ticks(monitor_pid)?,
-            fleet_ticks: procfs::cpu_ticks(std::process::id())?,
-            polls: fleet.polls(),
+            fleet_ticks: fleet.cpu_ticks()?,
+            polls,
         })
     }
 
@@ -255,7 +259,7 @@ impl Sample {
     fn since(&self, earlier: &Sample) -> (f64, f64, f64) {
         let seconds = (self.at - earlier.at).as_secs_f64().max(1e-9);
         let pct = |ticks: u64| ticks as f64 / procfs::ticks_per_second() / seconds * 100.0;
-        let polls: u64 = self.polls.iter().sum::<u64>() - earlier.polls.iter().sum::<u64>();
+        let polls = self.polls - earlier.polls;
         (
             pct(self.monitor_ticks - earlier.monitor_ticks),
             pct(self.fleet_ticks - earlier.fleet_ticks),
@@ -270,10 +274,8 @@ struct Window {
     monitor_cpu_pct: f64,
     fleet_cpu_pct: f64,
     polls_per_s: f64,
-    min_client_polls: u64,
-    max_client_polls: u64,
-    unpolled: usize,
-    worst_gap: Gap,
+    /// The spread of polls over the members, and the longest wait of one.
+    period: PeriodReport,
     /// At the end of the period.
     memory: Memory,
     /// Highest VmRSS seen at the per-second samples.
@@ -284,21 +286,21 @@ struct Window {
 
 async fn observe(
     monitor: &mut MonitorChild,
-    fleet: &Fleet,
+    fleet: &mut ShardedFleet,
     duration: Duration,
 ) -> Result<Window, Error> {
     let pid = monitor.pid();
-    fleet.reset_gaps();
+    fleet.reset().await?;
     let threads_before = procfs::thread_cpu(pid)?;
-    let first = Sample::take(pid, fleet)?;
-    let mut previous = Sample::take(pid, fleet)?;
+    let first = Sample::take(pid, fleet).await?;
+    let mut previous = Sample::take(pid, fleet).await?;
     let mut peak_rss_kb = 0;
     let end = first.at + duration;
     let memory = loop {
         let next = (previous.at + SAMPLE_EVERY).min(end);
         sleep_until(next.into()).await;
         monitor.check_running()?;
-        let sample = Sample::take(pid, fleet)?;
+        let sample = Sample::take(pid, fleet).await?;
         let memory = idle::read_memory(pid)?;
         peak_rss_kb = peak_rss_kb.max(memory.rss_kb);
         let (monitor_cpu, fleet_cpu, polls) = sample.since(&previous);
@@ -319,21 +321,13 @@ async fn observe(
         &first,
     );
     let (monitor_cpu_pct, fleet_cpu_pct, polls_per_s) = previous.since(&first);
-    let per_client: Vec<u64> = previous
-        .polls
-        .iter()
-        .zip(&first.polls)
-        .map(|(now, then)| now - then)
-        .collect();
+    let period = fleet.report().await?;
     Ok(Window {
         elapsed: previous.at - first.at,
         monitor_cpu_pct,
         fleet_cpu_pct,
         polls_per_s,
-        min_client_polls: per_client.iter().copied().min().unwrap_or(0),
-        max_client_polls: per_client.iter().copied().max().unwrap_or(0),
-        unpolled: per_client.iter().filter(|&&n| n == 0).count(),
-        worst_gap: fleet.worst_gap(),
+        period,
         memory,
         peak_rss_kb,
         threads,
@@ -413,9 +407,10 @@ pub(crate) fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
+/// `monitor-load`: the monitor under `--reference-count` clients, then under `--count`,
+/// in this one run, and how its costs per client compare.
 pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
     let ip = crate::fleet::loopback_ip(&args.listen_ip)?;
-    let count = args.count as usize;
     if !args.monitor_bin.is_file() {
         return Err(format!(
             "no monitor at {}: build it with `cargo build --release -p labwire-monitor`",
@@ -423,16 +418,106 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
         )
         .into());
     }
-    Fleet::check_limits(count)?;
-    let fleet = Fleet::start(ip, count).await?;
+    let limit = crate::shards::raise_open_files_limit()?;
+    println!("open-file limit: {limit} (raised to the hard limit for this run)");
+    let mut counts = vec![args.count as usize];
+    if args.reference_count != 0 && args.reference_count != args.count {
+        counts.insert(0, args.reference_count as usize);
+    }
+    let mut runs = Vec::new();
+    for (at, &count) in counts.iter().enumerate() {
+        println!("== {count} clients ==");
+        let relay = args.relay && at + 1 == counts.len();
+        runs.push(measure(args, ip, count, relay).await?);
+    }
+    if let [reference, scaled] = &runs[..] {
+        let report = compare(reference, scaled);
+        println!(
+            "per client: CPU {:.5} % at {} and {:.5} % at {} (ratio {:.2}); memory {:.1} kB and {:.1} kB (ratio {:.2}); longest poll gap {:.2} s and {:.2} s",
+            reference.cpu_pct_per_client(),
+            reference.clients,
+            scaled.cpu_pct_per_client(),
+            scaled.clients,
+            scaled.cpu_pct_per_client() / reference.cpu_pct_per_client().max(1e-12),
+            reference.kb_per_client(),
+            scaled.kb_per_client(),
+            scaled.kb_per_client() / reference.kb_per_client().max(1e-12),
+            reference.max_gap_s,
+            scaled.max_gap_s,
+        );
+        println!("{}", report.to_line());
+    }
+    Ok(())
+}
+
+/// What one count cost, for the comparison.
+struct Measured {
+    clients: usize,
+    cpu_pct: f64,
+    peak_rss_kb: u64,
+    polls_per_s: f64,
+    max_gap_s: f64,
+}
+
+impl Measured {
+    fn cpu_pct_per_client(&self) -> f64 {
+        self.cpu_pct / self.clients as f64
+    }
+
+    fn kb_per_client(&self) -> f64 {
+        self.peak_rss_kb as f64 / self.clients as f64
+    }
+}
+
+/// The `scaling` line: both counts' costs per client and their ratios (scaled over
+/// reference; at most 1 means no worse per client).
+fn compare(reference: &Measured, scaled: &Measured) -> Message {
+    let ratio_of = |a: f64, b: f64| ratio(a / b.max(1e-12));
+    Message::new("scaling")
+        .kwarg("reference_clients", reference.clients.to_string())
+        .kwarg("clients", scaled.clients.to_string())
+        .kwarg("reference_polls_per_s", rounded(reference.polls_per_s))
+        .kwarg("polls_per_s", rounded(scaled.polls_per_s))
+        .kwarg("reference_max_poll_gap_s", ratio(reference.max_gap_s))
+        .kwarg("max_poll_gap_s", ratio(scaled.max_gap_s))
+        .kwarg(
+            "reference_cpu_pct_per_client",
+            format!("{:.5}", reference.cpu_pct_per_client()),
+        )
+        .kwarg(
+            "cpu_pct_per_client",
+            format!("{:.5}", scaled.cpu_pct_per_client()),
+        )
+        .kwarg(
+            "cpu_per_client_ratio",
+            ratio_of(scaled.cpu_pct_per_client(), reference.cpu_pct_per_client()),
+        )
+        .kwarg(
+            "reference_kb_per_client",
+            rounded(reference.kb_per_client()),
+        )
+        .kwarg("kb_per_client", rounded(scaled.kb_per_client()))
+        .kwarg(
+            "kb_per_client_ratio",
+            ratio_of(scaled.kb_per_client(), reference.kb_per_client()),
+        )
+}
+
+async fn measure(
+    args: &MonitorLoadArgs,
+    ip: std::net::IpAddr,
+    count: usize,
+    relay: bool,
+) -> Result<Measured, Error> {
+    let mut fleet = ShardedFleet::start(ip, count).await?;
     let dir = TempDir::new()?;
     let ini = dir.0.join("monitor.ini");
     let db = dir.0.join("bench.sqlite");
     std::fs::write(&ini, fleet.monitor_ini(Some(&db))?)
         .map_err(|err| format!("cannot write {}: {err}", ini.display()))?;
-    let (low, high) = fleet.port_span();
     println!(
-        "fleet: {count} daemons on {ip}, ports {low}..{high}, hardware polled every {} s; config {}",
+        "fleet: {count} daemons on {ip} in {} processes, hardware polled every {} s; config {}",
+        fleet.shards(),
         POLL_INTERVAL.as_secs_f64(),
         ini.display()
     );
@@ -458,7 +543,12 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
     );
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
     monitor.check_running()?;
-    let window = observe(&mut monitor, &fleet, Duration::from_secs_f64(args.seconds)).await?;
+    let window = observe(
+        &mut monitor,
+        &mut fleet,
+        Duration::from_secs_f64(args.seconds),
+    )
+    .await?;
     // Read after the period, so its own cost is not in the figures.
     let threads = procfs::threads(monitor.pid()).unwrap_or(0);
     let resident = procfs::resident(monitor.pid()).unwrap_or_default();
@@ -495,14 +585,14 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
         window.polls_per_s,
         window.elapsed.as_secs_f64(),
         window.polls_per_s / expected,
-        window.min_client_polls,
-        window.max_client_polls,
-        window.unpolled,
-        window.worst_gap.member,
-        window.worst_gap.gap.as_secs_f64(),
+        window.period.min_member_polls,
+        window.period.max_member_polls,
+        window.period.unpolled,
+        window.period.worst_member,
+        window.period.worst_gap.as_secs_f64(),
     );
     println!(
-        "monitor get_status: {}/{} connected, {} bytes, answered in {:.1} ms",
+        "monitor get_status page=0: {}/{} connected, {} bytes, answered in {:.1} ms",
         status.nconnected,
         status
             .nclients
@@ -518,7 +608,7 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
         if peak_mb < TARGET_RSS_MB { "<" } else { ">=" },
     );
 
-    let relay_report = if args.relay {
+    let relay_report = if relay {
         println!("relay: fleet0 directly and through the monitor");
         let spec = RelaySpec {
             monitor: monitor.addr,
@@ -565,10 +655,19 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
         .kwarg("monitor_hwm_mb", rounded(mb(window.memory.hwm_kb)))
         .kwarg("monitor_anon_mb", rounded(mb(resident.anon_kb)))
         .kwarg("expected_polls_per_s", rounded(expected))
-        .kwarg("min_client_polls", window.min_client_polls.to_string())
-        .kwarg("max_client_polls", window.max_client_polls.to_string())
-        .kwarg("unpolled", window.unpolled.to_string())
-        .kwarg("max_poll_gap_s", ratio(window.worst_gap.gap.as_secs_f64()))
+        .kwarg(
+            "min_client_polls",
+            window.period.min_member_polls.to_string(),
+        )
+        .kwarg(
+            "max_client_polls",
+            window.period.max_member_polls.to_string(),
+        )
+        .kwarg("unpolled", window.period.unpolled.to_string())
+        .kwarg(
+            "max_poll_gap_s",
+            ratio(window.period.worst_gap.as_secs_f64()),
+        )
         .kwarg("connect_s", rounded(connect_time.as_secs_f64()))
         .kwarg("seconds", rounded(window.elapsed.as_secs_f64()))
         .kwarg("monitor_threads", threads.to_string())
@@ -588,7 +687,13 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
     }
     println!("{}", result.to_line());
     fleet.stop().await;
-    Ok(())
+    Ok(Measured {
+        clients: count,
+        cpu_pct: window.monitor_cpu_pct,
+        peak_rss_kb: window.peak_rss_kb,
+        polls_per_s: window.polls_per_s,
+        max_gap_s: window.period.worst_gap.as_secs_f64(),
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The command line, as clap reads it.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -83,16 +83,20 @@ pub enum Command {
         /// Clients (`psu1`) or variables (`psu1.ch1_voltage`) to show; all when none.
         filters: Vec<String>,
     },
-    /// Follow the log (`-f`), or write a line to the monitor's log (`log info "pump on"`).
+    /// The stored log (`log --level warning --from -2h`), following it (`-f`), or writing
+    /// a line to the monitor's log (`log info "pump on"`).
     Log {
         /// Follow the log lines as they come, until Ctrl-C.
         #[arg(short = 'f', long)]
         follow: bool,
         /// debug, info, warning or error (to write a line).
-        level: Option<String>,
+        #[arg(value_name = "LEVEL")]
+        write_level: Option<String>,
         /// The message to write.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         message: Vec<String>,
+        #[command(flatten)]
+        filters: LogFilters,
     },
     /// Stored samples of variables, from the monitor's web port.
     History {
@@ -116,6 +120,36 @@ pub enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         http: Option<String>,
     },
+}
+
+/// Which stored log lines `labwire log` prints (the monitor's `logs` filters).
+#[derive(Args, Debug, Default, PartialEq)]
+pub struct LogFilters {
+    /// Only lines from this source (a client's name, monitor, script).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only lines at this level and above: debug, info, warning or error.
+    #[arg(long = "level", value_name = "LEVEL")]
+    pub min_level: Option<String>,
+    /// Only lines whose message contains this (any case).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Start: a UTC time, Unix seconds, `now`, or a time before now: `-90m`, `-2h`, `-7d`
+    /// [default: as far back as the monitor looks, 400 days].
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// End, in the same forms [default: now].
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// The newest this many lines (printed oldest first) [default: 100].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub limit: Option<u32>,
+}
+
+impl LogFilters {
+    pub fn is_empty(&self) -> bool {
+        *self == LogFilters::default()
+    }
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {

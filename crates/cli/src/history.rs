@@ -98,7 +98,7 @@ pub async fn run(context: &Context, query: Query<'_>) -> Result<(), Failure> {
 
 /// `-90m`, `-2h`, `-7d`, `-30s` as the seconds relative to now the monitor reads;
 /// anything else (`now`, Unix seconds, `-3600`) as it is.
-fn time_spec(text: &str) -> Result<String, Failure> {
+pub fn time_spec(text: &str) -> Result<String, Failure> {
     let units = [('s', 1.0), ('m', 60.0), ('h', 3600.0), ('d', 86_400.0)];
     for (unit, seconds) in units {
         if let Some(number) = text.strip_suffix(unit) {

@@ -9,7 +9,8 @@
 //! - [`status`]: `labwire status [client]`.
 //! - [`oneshot`]: `send`, `wait` and `log <level> <message>`: one request, its reply.
 //! - [`watch`]: `labwire watch`, a live table from `subscribe status`.
-//! - [`follow`]: `labwire log -f`, the log as it comes.
+//! - [`follow`]: `labwire log -f`, the log as it comes; [`stored_log`]: `labwire log`,
+//!   the stored log through the monitor's `logs`.
 //! - [`history`] and [`http`]: `labwire history`, from the monitor's web port.
 //! - [`repl`] and [`complete`]: `labwire` alone, the interactive session and its tab
 //!   completion from `help` (read by `labwire_client::synopsis`).
@@ -26,6 +27,7 @@ mod oneshot;
 mod output;
 mod repl;
 mod status;
+mod stored_log;
 mod target;
 mod watch;
 
@@ -107,22 +109,36 @@ async fn run(context: &Context, command: Command) -> Result<(), Failure> {
         Command::Watch { filters } => watch::run(context, &filters).await,
         Command::Log {
             follow: true,
-            level: None,
+            write_level: None,
+            filters,
             ..
-        } => follow::run(context).await,
+        } if filters.is_empty() => follow::run(context).await,
         Command::Log {
             follow: false,
-            level: Some(level),
+            write_level: Some(level),
             message,
-        } => oneshot::write_log(context, &level, &message).await,
+            filters,
+        } if filters.is_empty() => oneshot::write_log(context, &level, &message).await,
+        Command::Log {
+            follow: false,
+            write_level: None,
+            filters,
+            ..
+        } => stored_log::run(context, &filters).await,
+        Command::Log {
+            follow: true,
+            write_level: None,
+            ..
+        } => Err(Failure::Usage(
+            "log -f follows every line as it comes; --source, --level, --text, --from, --to \
+             and --limit are for the stored log (leave -f out)"
+                .into(),
+        )),
         Command::Log { follow: true, .. } => Err(Failure::Usage(
             "log -f follows the log; to write a line leave -f out".into(),
         )),
         Command::Log { .. } => Err(Failure::Usage(
-            "the monitor keeps its log in its database and on its web page, not on its \
-             command port: `labwire log -f` follows it from now on, `labwire log <level> \
-             <message>` writes a line"
-                .into(),
+            "writing a line takes no filters: `labwire log <level> <message...>`".into(),
         )),
         Command::History {
             vars,

@@ -8,6 +8,8 @@
 //!   batches outgoing lines; a reader task routes tagged replies to the request waiting for
 //!   that tag, untagged replies to the single legacy (untagged) request allowed at a time,
 //!   and `update`/`log`/unsolicited lines to a bounded event queue.
+//! - [`paged`]: [`Client::paged_status`], a status too long for one line read page by
+//!   page (`get_status page=<n>`).
 //! - [`reconnect`]: [`ReconnectingClient`], which keeps a [`Client`] connected from a
 //!   background task with capped, jittered exponential [`Backoff`].
 //! - [`synopsis`]: what a `help` synopsis says about a command's arguments (for tab
@@ -25,6 +27,7 @@
 pub mod client;
 pub mod error;
 pub mod options;
+pub mod paged;
 pub mod reconnect;
 pub mod synopsis;
 

@@ -87,6 +87,15 @@ impl<'a, S: TextSink> LineWriter<'a, S> {
         self
     }
 
+    /// Append kwargs this crate encoded already (a page's entries).
+    pub(crate) fn raw_kwargs(self, encoded: &str) -> Self {
+        if !encoded.is_empty() {
+            self.out.push_text(" ");
+            self.out.push_text(encoded);
+        }
+        self
+    }
+
     /// End the line with its terminator.
     pub fn finish(self) {
         self.out.push_text("\n");
@@ -153,7 +162,7 @@ pub fn is_bare_safe(value: &str, positional: bool) -> bool {
         })
 }
 
-fn write_value<S: TextSink>(out: &mut S, value: &str, positional: bool) {
+pub(crate) fn write_value<S: TextSink>(out: &mut S, value: &str, positional: bool) {
     if is_bare_safe(value, positional) {
         out.push_text(value);
         return;

@@ -10,6 +10,8 @@
 //!   labwire writes goes through it, so `parse(encode(m)) == m` holds everywhere.
 //! - [`codec`]: a tokio-util codec ([`LineCodec`]) with the line limit, CR/LF/NUL framing
 //!   and `bytes=N` binary payloads in both directions.
+//! - [`paging`]: replies too long for one line, asked for page by page (`page=`, `next=`):
+//!   [`PageBuilder`], [`requested_page`], [`next_page`].
 //! - [`log_level`]: [`LogLevel`], the four levels of a `log` line, ordered by severity.
 //! - [`value`]: how numbers and booleans are written and read on the wire.
 //!
@@ -19,6 +21,7 @@ pub mod codec;
 pub mod encode;
 pub mod log_level;
 pub mod message;
+pub mod paging;
 pub mod parse;
 pub mod value;
 
@@ -28,6 +31,7 @@ pub use codec::{
 pub use encode::{EncodedKwargs, LineWriter};
 pub use log_level::{LogLevel, UnknownLogLevel};
 pub use message::{ErrorCode, Message, PAYLOAD_KEY};
+pub use paging::{next_page, requested_page, PageBuilder, NEXT_KEY, PAGE_BYTES, PAGE_KEY};
 pub use parse::{parse_line, ParseError};
 pub use value::{format_bool, format_millis_as_seconds, format_number, parse_bool, parse_number};
 

@@ -15,6 +15,7 @@ use nom::sequence::{preceded, terminated};
 
 use nom::{IResult, Parser};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -221,6 +222,9 @@ fn command_name(input: &str) -> Res<'_, &str> {
     }
 }
 
+/// Kwargs up to which a repeated key is found by looking through the list.
+const LINEAR_KEYS: usize = 32;
+
 fn line(input: &str) -> Res<'_, Message> {
     let (rest, tag) = opt(tag_token).parse(input)?;
     let rest = match tag {
@@ -231,12 +235,30 @@ fn line(input: &str) -> Res<'_, Message> {
     let (mut rest, name) = command_name(rest)?;
     let mut message = Message::new(name);
     message.tag = tag.map(str::to_string);
+    // Where each key is, once there are too many to look each one up in the list (a
+    // page of a monitor's status has a thousand).
+    let mut places: Option<HashMap<String, usize>> = None;
     // The caller trimmed trailing blanks, so every blank run is followed by a token.
     while !rest.is_empty() {
         let (after, tok) = preceded(ws, token).parse(rest)?;
         match tok {
             Token::Positional(value) => message.args.push(value),
-            Token::Keyword(key, value) => message.set(key, value),
+            Token::Keyword(key, value) if message.kwargs.len() < LINEAR_KEYS => {
+                message.set(key, value)
+            }
+            Token::Keyword(key, value) => {
+                let places = places.get_or_insert_with(|| {
+                    let kwargs = message.kwargs.iter().enumerate();
+                    kwargs.map(|(at, (key, _))| (key.clone(), at)).collect()
+                });
+                match places.get(&key) {
+                    Some(&at) => message.kwargs[at].1 = value,
+                    None => {
+                        places.insert(key.clone(), message.kwargs.len());
+                        message.kwargs.push((key, value));
+                    }
+                }
+            }
         }
         rest = after;
     }

@@ -94,6 +94,17 @@ fn order_and_repeated_keys() {
 }
 
 #[test]
+fn repeated_keys_among_many_keep_the_last_value_in_the_first_place() {
+    let keys: Vec<String> = (0..100).map(|n| format!("k{n}={n}")).collect();
+    let m = parsed(&format!("x {} k3=again k99=last k100=new", keys.join(" ")));
+    assert_eq!(m.kwargs.len(), 101);
+    assert_eq!(m.kwargs[3], ("k3".to_string(), "again".to_string()));
+    assert_eq!(m.kwargs[99], ("k99".to_string(), "last".to_string()));
+    assert_eq!(m.get("k100"), Some("new"));
+    assert_eq!(m.get("k50"), Some("50"));
+}
+
+#[test]
 fn blanks_tabs_and_unicode() {
     let m = parsed("  \tset_name\t ch=1   name=\"Détecteur ☃\"  ");
     assert_eq!(m.name, "set_name");

@@ -13,11 +13,13 @@
 //!   [`ClosedPort`], where nothing listens.
 //! - [`ask`]: [`eventually`], [`bounded`], and asking through the real client
 //!   ([`connect`], [`status_where`], [`number`], and [`Session`] with its assertions).
+//! - [`broker`]: [`Mosquitto`], a real MQTT broker on a free loopback port.
 //! - [`scratch`]: [`TempDir`], a scratch directory removed on drop.
 //! - [`postgres`]: [`PgServer`], a real PostgreSQL server of the test's own (Debian's
 //!   binaries, a private data directory under `target/tmp/`, a free port).
 
 pub mod ask;
+pub mod broker;
 pub mod daemons;
 pub mod fake;
 pub mod line;
@@ -26,6 +28,7 @@ pub mod process;
 pub mod scratch;
 
 pub use ask::{ask_until, bounded, connect, eventually, number, status_where, Session, WAIT};
+pub use broker::Mosquitto;
 pub use daemons::{start_monitor, start_monitor_with, Simulated, DAEMONS};
 pub use fake::{fake_id, listen, reply_to, FakeDaemon, FramedConn};
 pub use line::{any_port, ClosedPort, LineConn, ANSWER_TIMEOUT, SILENCE};

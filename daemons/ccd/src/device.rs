@@ -23,6 +23,9 @@ use tracing::{info, warn};
 const MAX_CONFIG_SCAN: usize = 4096;
 /// Log entries fetched per poll at most (the rest wait for the next poll).
 const MAX_LOG_PER_POLL: usize = 16;
+/// Header bytes a frame's buffer is made with room for: 20 FITS blocks, 720 cards, the
+/// monitor's keywords of a lab of many devices included.
+const HEADER_ROOM: usize = 20 * labwire_fits::BLOCK;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -47,6 +50,24 @@ struct Pending {
     began: Instant,
     /// The highest BUFnFRAME before the exposure started.
     baseline: u64,
+    /// The frame's file, its memory made resident while the shutter is open, so the
+    /// readout only copies pixels in (see [`resident_buffer`]).
+    buffer: Vec<u8>,
+}
+
+/// A buffer of `len` bytes whose pages are all mapped: writing the zeros makes the kernel
+/// map them now, where a fresh allocation would take a page fault per 4 KiB in the middle
+/// of the readout (half the daemon's work in it, measured). The previous frame is still
+/// held, so this is the second frame's worth, the most the daemon ever holds.
+async fn resident_buffer(len: usize) -> Vec<u8> {
+    // `vec![0; len]` would be calloc's untouched pages, the faults still to come.
+    #[allow(clippy::slow_vector_initialization)]
+    let made = tokio::task::spawn_blocking(move || {
+        let mut buffer = Vec::with_capacity(len);
+        buffer.resize(len, 0);
+        buffer
+    });
+    made.await.unwrap_or_default()
 }
 
 /// Where the cooler's setpoint lives in the controller's configuration.
@@ -195,6 +216,10 @@ impl Camera {
         self.link()?.command("FASTLOADPARAM Exposures 1").await?;
         let id = self.last_frame_id + 1;
         let heater_setpoint = self.heater.as_ref().and_then(|h| h.setpoint);
+        let (width, height) = (roi.width / bx, roi.height / by);
+        // The header's room is a guess (its cards come at readout); a longer one grows
+        // the buffer then.
+        let buffer = resident_buffer(labwire_fits::file_len(HEADER_ROOM, width, height)).await;
         self.pending = Some(Pending {
             meta: FrameMeta {
                 id,
@@ -215,6 +240,7 @@ impl Camera {
             },
             began: Instant::now(),
             baseline,
+            buffer,
         });
         info!(
             "exposure {id} started: {} s {}",
@@ -230,6 +256,7 @@ impl Camera {
         n: usize,
         frame: &BTreeMap<String, String>,
         mut meta: FrameMeta,
+        mut file: Vec<u8>,
     ) -> Result<StoredFrame, Error> {
         let field = |key: &str| frame.get(&format!("BUF{n}{key}")).map(String::as_str);
         let integer = |key: &str| -> Result<u64, Error> {
@@ -266,9 +293,10 @@ impl Camera {
         }
         let head = labwire_fits::image_header(&header, width, height)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-        // The whole file at once (the data's padding is zeros already), filled as the
-        // blocks arrive.
-        let mut file = vec![0u8; labwire_fits::file_len(head.len(), width, height)];
+        // The whole file at once, filled as the blocks arrive, in the exposure's buffer:
+        // it holds zeros only, so what the header and the pixels leave is the data's
+        // padding already.
+        file.resize(labwire_fits::file_len(head.len(), width, height), 0);
         file[..head.len()].copy_from_slice(&head);
         let data_len = width * height * 2;
         let blocks = data_len.div_ceil(BLOCK);
@@ -313,7 +341,7 @@ impl Camera {
             return Ok(());
         };
         let id = pending.meta.id;
-        match self.readout(n, frame, pending.meta).await {
+        match self.readout(n, frame, pending.meta, pending.buffer).await {
             Ok(stored) => {
                 info!(
                     "frame {id} read out: {}x{}, {} bytes of FITS",

@@ -14,7 +14,7 @@ use labwire_protocol::{LineCodec, Message, DEFAULT_MAX_LINE, PAYLOAD_KEY};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -44,6 +44,14 @@ impl std::fmt::Display for LinkError {
     }
 }
 
+/// A frame in its file.
+pub struct Fetched {
+    /// The `get_frame` reply line.
+    pub reply: Message,
+    /// When its last byte came off the socket (the file may have been finished later).
+    pub received: Instant,
+}
+
 struct Conn {
     stream: TcpStream,
     /// Read but not yet decoded: what follows a reply line (a payload's start).
@@ -56,6 +64,8 @@ pub struct CameraLink {
     token: Option<String>,
     conn: Option<Conn>,
     next_tag: u64,
+    /// The last frame's file pieces, kept for the next one.
+    pieces: Vec<Vec<u8>>,
 }
 
 impl CameraLink {
@@ -65,6 +75,7 @@ impl CameraLink {
             token,
             conn: None,
             next_tag: 1,
+            pieces: Vec::new(),
         }
     }
 
@@ -93,7 +104,7 @@ impl CameraLink {
 
     /// `request` (a `get_frame`), its payload written to `file` (created or truncated).
     /// Answers the reply line (its `bytes=` included) once every byte is in the file.
-    pub async fn fetch(&mut self, request: Message, file: &Path) -> Result<Message, LinkError> {
+    pub async fn fetch(&mut self, request: Message, file: &Path) -> Result<Fetched, LinkError> {
         let result = self.fetch_into(request, file).await;
         if matches!(result, Err(LinkError::Connection(_))) {
             self.conn = None;
@@ -101,7 +112,7 @@ impl CameraLink {
         result
     }
 
-    async fn fetch_into(&mut self, request: Message, path: &Path) -> Result<Message, LinkError> {
+    async fn fetch_into(&mut self, request: Message, path: &Path) -> Result<Fetched, LinkError> {
         let reply = self.exchange(request).await?;
         if reply.is_error() {
             return Err(LinkError::Refused(
@@ -120,7 +131,8 @@ impl CameraLink {
         let failed = |err: std::io::Error| {
             LinkError::Connection(format!("cannot write {}: {err}", path.display()))
         };
-        let mut sink = FileSink::create(path.to_path_buf(), size as usize);
+        let spare = std::mem::take(&mut self.pieces);
+        let mut sink = FileSink::create(path.to_path_buf(), size as usize, spare);
         let conn = self.conn.as_mut().expect("exchange leaves a connection");
         let mut left = size as usize;
         let mut piece = sink.piece().await.map_err(failed)?;
@@ -152,9 +164,10 @@ impl CameraLink {
             }
             left -= n;
         }
+        let received = Instant::now();
         sink.write(piece).await.map_err(failed)?;
-        sink.finish().await.map_err(failed)?;
-        Ok(reply)
+        self.pieces = sink.finish().await.map_err(failed)?;
+        Ok(Fetched { reply, received })
     }
 
     /// Write `request` with a fresh tag and read the reply line carrying it.

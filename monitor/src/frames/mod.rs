@@ -41,6 +41,8 @@ pub struct FrameCounters {
     pub bytes: AtomicU64,
     /// Microseconds from each `get_frame` written to its last byte in the file.
     pub transfer_micros: AtomicU64,
+    /// Microseconds from each `get_frame` written to its last byte read off the socket.
+    pub receive_micros: AtomicU64,
     pub failures: AtomicU64,
     pub keyword_updates: AtomicU64,
 }

@@ -112,10 +112,12 @@ pub async fn run(
     let mut cameras: HashMap<String, watch::Sender<Want>> = HashMap::new();
     loop {
         for slot in hub.slots() {
-            let view = slot.view();
-            if !view.connected || view.kind != CAMERA_KIND {
+            // Looked at in place: with thousands of clients, cloning every view on every
+            // change was most of the monitor's work.
+            if !slot.with_view(|view| view.connected && view.kind == CAMERA_KIND) {
                 continue;
             }
+            let view = slot.view();
             let (keywords, left_out) = keywords::for_camera(&hub, &slot.name);
             let want = Want {
                 frame: FrameKey::of(&view),
@@ -246,23 +248,30 @@ async fn fetch(hub: &Hub, frames: &Arc<Frames>, slot: &Slot, link: &mut CameraLi
     };
     let started = Instant::now();
     let request = Message::new("get_frame").kwarg("id", id.to_string());
-    let fetched = link.fetch(request, &incoming).await;
+    let fetched = match link.fetch(request, &incoming).await {
+        Ok(fetched) => fetched,
+        Err(err) => {
+            frames.failed();
+            let _ = tokio::fs::remove_file(&incoming).await;
+            warn!("{}: frame {id} not fetched: {err}", slot.name);
+            hub.log(
+                LogLevel::Warning,
+                "monitor",
+                &format!("frame {id} of {} not stored: {err}", slot.name),
+            );
+            return;
+        }
+    };
     let elapsed = started.elapsed();
-    if let Err(err) = fetched {
-        frames.failed();
-        let _ = tokio::fs::remove_file(&incoming).await;
-        warn!("{}: frame {id} not fetched: {err}", slot.name);
-        hub.log(
-            LogLevel::Warning,
-            "monitor",
-            &format!("frame {id} of {} not stored: {err}", slot.name),
-        );
-        return;
-    }
-    frames
-        .counters
+    let micros = |d: std::time::Duration| d.as_micros() as u64;
+    let counters = &frames.counters;
+    counters
         .transfer_micros
-        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        .fetch_add(micros(elapsed), Ordering::Relaxed);
+    counters.receive_micros.fetch_add(
+        micros(fetched.received.saturating_duration_since(started)),
+        Ordering::Relaxed,
+    );
     let (store, client) = (frames.clone(), slot.name.clone());
     let stored =
         tokio::task::spawn_blocking(move || store.store(&client, Some(id), &incoming)).await;

@@ -26,11 +26,13 @@
 //! small steps), `reader` ([`Reader`]), `tiered` (reading at a plot's or an export's
 //! resolution), `file` (which file a path names), `frames` (the index of camera frames,
 //! [`FrameRecord`]), `snapshot` (every stored variable, and each one's last value at a
-//! moment). Times are Unix milliseconds from `labwire_time`, re-exported here.
+//! moment), `logbook` (log lines and alarms, filtered, newest first, in pages below a row
+//! id). Times are Unix milliseconds from `labwire_time`, re-exported here.
 
 mod db;
 mod file;
 mod frames;
+mod logbook;
 mod prune;
 mod reader;
 mod rollup;
@@ -53,6 +55,7 @@ pub use crate::change_filter::ChangeFilter;
 pub use db::{is_postgres_url, schema_for};
 pub use frames::{insert_frame, FrameRecord};
 pub use labwire_time::{from_millis, to_millis};
+pub use logbook::{AlarmQuery, AlarmState, LogQuery, Stored};
 pub use reader::{open_reader, AlarmRecord, EventRecord, LogRecord, Reader};
 pub use rollup::{Bucket, Tier, TIERS};
 pub use schema::{SCHEMA, SCHEMA_VERSION};
@@ -166,6 +169,21 @@ impl Default for StoreOptions {
     }
 }
 
+/// Queue slots per client, beyond the default queue: a few seconds of a client's samples,
+/// so a commit of ten thousand clients' samples does not overflow the queue.
+const QUEUE_PER_CLIENT: usize = 8;
+
+impl StoreOptions {
+    /// The queue sized for `clients` (never below the default).
+    pub fn for_clients(self, clients: usize) -> Self {
+        StoreOptions {
+            queue_capacity: self.queue_capacity.max(clients * QUEUE_PER_CLIENT),
+            batch_max: self.batch_max.max(clients * QUEUE_PER_CLIENT / 2),
+            ..self
+        }
+    }
+}
+
 /// Counters for `/metrics`; all monotonic except `queued` and `problem`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -275,6 +293,22 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Bytes the database takes on disk now: its file and its write-ahead log. Blocking
+    /// (two `stat`s): call it from `spawn_blocking`.
+    pub fn disk_bytes(&self) -> u64 {
+        let [wal, _] = file::journal_paths(&self.path);
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|path| std::fs::metadata(path).ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
+
+    /// Records the queue holds at most ([`StoreOptions::queue_capacity`]).
+    pub fn queue_capacity(&self) -> usize {
+        self.capacity
     }
 
     /// A read-only connection to the same database.

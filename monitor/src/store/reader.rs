@@ -32,7 +32,8 @@ pub struct EventRecord {
     pub detail: String,
 }
 
-/// An alarm that is active or not yet acknowledged.
+/// A stored alarm: when it was raised, and when acknowledged and cleared once it was
+/// ([`Reader::active_alarms`]: those still active or not yet acknowledged).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmRecord {
     pub client: String,

@@ -41,7 +41,7 @@ pub struct Page<T> {
     pub more: bool,
 }
 
-fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
+pub(super) fn page<T>(mut items: Vec<T>, limit: usize) -> Page<T> {
     let more = items.len() > limit;
     items.truncate(limit);
     Page { items, more }
@@ -55,7 +55,7 @@ fn bounds(offset: usize, limit: usize) -> (i64, i64) {
 
 /// `text` for a LIKE pattern with `\` as the escape: its own `%`, `_` and `\` match
 /// themselves.
-fn like_pattern(text: &str) -> String {
+pub(super) fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.chars() {

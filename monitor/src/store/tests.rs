@@ -129,6 +129,8 @@ on_both_databases!(
     a_newer_schema_is_refused,
 );
 
+mod logbook;
+
 fn at(ms: i64) -> SystemTime {
     from_millis(1_700_000_000_000 + ms)
 }

@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -98,6 +98,9 @@ pub(super) enum Msg {
     Shutdown,
 }
 
+/// How long the writer pauses when the queue is empty while it gathers a batch; a flush
+/// waits this much longer at most.
+const GATHER_PAUSE: Duration = Duration::from_millis(20);
 /// client -> key -> variable id; nested so a lookup needs no allocation.
 type VarCache = HashMap<String, HashMap<String, i64>>;
 
@@ -170,10 +173,12 @@ impl Writer {
                 if left.is_zero() {
                     break;
                 }
-                match rx.recv_timeout(left) {
+                match rx.try_recv() {
                     Ok(msg) => self.take(msg, &mut batch, &mut waiters, &mut open),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => open = false,
+                    // A pause, not a wait on the queue: a writer waiting there is woken
+                    // by every record, thousands of times a second under many clients.
+                    Err(TryRecvError::Empty) => std::thread::sleep(left.min(GATHER_PAUSE)),
+                    Err(TryRecvError::Disconnected) => open = false,
                 }
             }
             self.check_file_if_due();

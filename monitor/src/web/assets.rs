@@ -14,8 +14,11 @@ pub const STYLE: &str = include_str!("../../../templates/static/monitor.css");
 /// The views of the past: the plot builder, zoom and CSV of every plot, the state at a time.
 pub const ARCHIVE_SCRIPT: &str = include_str!("../../../templates/static/archive.js");
 pub const ARCHIVE_STYLE: &str = include_str!("../../../templates/static/archive.css");
+/// The logbook: the log's filters and pages, the alarm history, the monitor's health.
+pub const LOGBOOK_SCRIPT: &str = include_str!("../../../templates/static/logbook.js");
+pub const LOGBOOK_STYLE: &str = include_str!("../../../templates/static/logbook.css");
 
-const FILES: [(&str, &str, &str); 4] = [
+const FILES: [(&str, &str, &str); 6] = [
     ("monitor.js", "text/javascript; charset=utf-8", SCRIPT),
     ("monitor.css", "text/css; charset=utf-8", STYLE),
     (
@@ -24,6 +27,12 @@ const FILES: [(&str, &str, &str); 4] = [
         ARCHIVE_SCRIPT,
     ),
     ("archive.css", "text/css; charset=utf-8", ARCHIVE_STYLE),
+    (
+        "logbook.js",
+        "text/javascript; charset=utf-8",
+        LOGBOOK_SCRIPT,
+    ),
+    ("logbook.css", "text/css; charset=utf-8", LOGBOOK_STYLE),
 ];
 
 /// A short hex digest of every asset (FNV-1a), for cache-busting URLs.

@@ -2,7 +2,8 @@
 //!
 //! Request: `Content-Type: application/json`, body `{"command": "send psu1 output ch=1 state=on"}`,
 //! and with a token configured the header `X-Labwire-Token: <secret>`.
-//! Answer: `{"reply": "<reply line>", "ok": bool, "tag", "name", "args": [...], "kwargs": {...}}`,
+//! Answer: `{"reply": "<reply line>", "ok": bool, "tag", "name", "args": [...], "kwargs": {...},
+//! "payload"}` (`payload`: the reply's payload when it is text, else `null`),
 //! the reply the command port would give to the same line.
 //!
 //! Refused before anything runs:
@@ -157,5 +158,10 @@ pub fn reply_json(reply: &Message) -> serde_json::Value {
         "name": reply.name,
         "args": reply.args,
         "kwargs": kwargs,
+        // A text payload (`logs`' page) is shown; a binary one only by its `bytes=`.
+        "payload": reply
+            .payload
+            .as_ref()
+            .and_then(|bytes| std::str::from_utf8(bytes).ok()),
     })
 }

@@ -182,17 +182,14 @@ pub fn status_update(hub: &Hub, line: &str) -> Option<Json> {
             connected.insert(name.clone(), json!(parse_bool(value) == Some(true)));
             continue;
         }
-        let owner = hub
-            .slots()
-            .iter()
-            .filter(|slot| {
-                name.len() > slot.name.len()
-                    && name.starts_with(slot.name.as_str())
-                    && name.as_bytes()[slot.name.len()] == b'.'
-            })
-            .max_by_key(|slot| slot.name.len());
-        if let Some(slot) = owner {
-            vars.push(json!([slot.name, name[slot.name.len() + 1..], value]));
+        // The longest client name before a dot, probed from the right: a few lookups by
+        // name rather than a pass over every client for every value.
+        let owner = name
+            .match_indices('.')
+            .rev()
+            .find_map(|(dot, _)| Some((hub.slot(&name[..dot])?, dot)));
+        if let Some((slot, dot)) = owner {
+            vars.push(json!([slot.name, name[dot + 1..], value]));
         }
     }
     if vars.is_empty() && connected.is_empty() {

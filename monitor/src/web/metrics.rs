@@ -6,7 +6,9 @@
 //! - `labwire_alarms{state="active"|"unacknowledged"}`;
 //! - the monitor's counters (`labwire_polls_total`, ...), the store's
 //!   (`labwire_store_samples_written_total`, ...), the web side's and the camera frames'
-//!   (`labwire_frames_stored_total`, `labwire_frame_transfer_seconds_total`, ...).
+//!   (`labwire_frames_stored_total`, `labwire_frame_transfer_seconds_total`, ...), and
+//!   with `[mqtt]` the broker link's (`labwire_mqtt_published_total`, `..._dropped_total`,
+//!   `labwire_mqtt_connected`, ...).
 //!
 //! Each family gets its `# HELP` and `# TYPE` once, before its samples; label values are
 //! escaped as the format requires (`\\`, `\"`, `\n`).
@@ -268,6 +270,16 @@ pub fn render(web: &Web) -> String {
         &[],
         read(&f.transfer_micros) as f64 / 1e6,
     )
+    .family(
+        "labwire_frame_receive_seconds_total",
+        "counter",
+        "Seconds spent receiving frames from the cameras (get_frame to last byte read).",
+    )
+    .sample(
+        "labwire_frame_receive_seconds_total",
+        &[],
+        read(&f.receive_micros) as f64 / 1e6,
+    )
     .counter(
         "labwire_frame_failures_total",
         "Camera frames that could not be fetched or stored.",
@@ -278,6 +290,38 @@ pub fn render(web: &Web) -> String {
         "set_keywords lines the cameras accepted.",
         read(&f.keyword_updates),
     );
+    if let Some(m) = web.hub.counters.mqtt.get() {
+        e.counter(
+            "labwire_mqtt_published_total",
+            "Messages written to the MQTT broker.",
+            read(&m.published),
+        )
+        .counter(
+            "labwire_mqtt_dropped_total",
+            "Changes and log lines never published: the queue to the broker was full.",
+            read(&m.dropped),
+        )
+        .gauge(
+            "labwire_mqtt_connected",
+            "1 while the monitor is connected to the MQTT broker.",
+            f64::from(u8::from(m.connected.load(Ordering::Relaxed))),
+        )
+        .counter(
+            "labwire_mqtt_connects_total",
+            "Connections made to the MQTT broker.",
+            read(&m.connects),
+        )
+        .counter(
+            "labwire_mqtt_commands_total",
+            "Commands run from MQTT messages.",
+            read(&m.commands),
+        )
+        .counter(
+            "labwire_mqtt_commands_refused_total",
+            "Command messages refused: not a command document, no or a wrong token, too many.",
+            read(&m.commands_refused),
+        );
+    }
     e.out
 }
 

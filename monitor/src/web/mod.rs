@@ -22,6 +22,10 @@
 //! - [`frames`]: `GET /monitor/frames` and `GET /monitor/frame/<n>.fits|.png|.json`:
 //!   the stored camera frames, their index and previews.
 //! - [`history`]: `GET /monitor/history`, stored samples as CSV or JSON.
+//! - [`logs`]: `GET /monitor/logs`, the stored log filtered; [`alarm_history`]:
+//!   `GET /monitor/alarms`, every alarm's raised, acknowledged and cleared times;
+//!   [`listing`]: their pages as JSON, CSV or HTML; [`runtime`]: `GET /monitor/runtime`,
+//!   the monitor's own health.
 //! - [`metrics`]: `GET /metrics`, the Prometheus text exposition.
 //! - [`blocking`]: the bounded pool that SQLite reads and plot rendering go through, so a
 //!   slow page or plot never takes a thread the command port needs.
@@ -36,6 +40,7 @@
 //! listening on loopback only answers requests that name a loopback host, so a page on
 //! another site cannot reach it by pointing its own name at 127.0.0.1 (DNS rebinding).
 
+pub mod alarm_history;
 pub mod any_plot;
 pub mod api;
 pub mod assets;
@@ -46,12 +51,15 @@ pub mod command;
 pub mod events;
 pub mod frames;
 pub mod history;
+pub mod listing;
+pub mod logs;
 pub mod metrics;
 pub mod page;
 pub mod paging;
 pub mod plan;
 pub mod plot;
 pub mod range;
+pub mod runtime;
 pub mod series;
 pub mod server;
 pub mod state_at;
@@ -121,7 +129,9 @@ pub struct Web {
     pub clients: Vec<ClientPage>,
     token: Option<String>,
     service: MonitorService,
-    pub blocking: blocking::Pool,
+    /// Shared with the command port's archive reads (`logs`).
+    pub blocking: Arc<blocking::Pool>,
+    pub runtime: runtime::Runtime,
     pub series: Arc<series::SeriesCache>,
     /// Commands in flight from pages (a `wait` may take minutes).
     commands: Arc<Semaphore>,
@@ -164,8 +174,11 @@ impl Web {
                 plots: client.plots.clone(),
             });
         }
-        let service = MonitorService::new(hub.clone(), token.is_some());
-        let blocking = blocking::Pool::new(hub.store().map(|s| s.path().to_path_buf()));
+        let blocking = Arc::new(blocking::Pool::new(
+            hub.store().map(|s| s.path().to_path_buf()),
+        ));
+        let service =
+            MonitorService::new(hub.clone(), token.is_some()).with_archive(blocking.clone());
         let frames = Arc::new(Frames::open(
             config.frames_dir(),
             hub.store().map(|s| s.path().to_path_buf()),
@@ -178,6 +191,7 @@ impl Web {
             token,
             service,
             blocking,
+            runtime: runtime::Runtime::default(),
             series: Arc::new(series::SeriesCache::new(series::BUDGET, plot::MAX_POINTS)),
             commands: Arc::new(Semaphore::new(command::MAX_IN_FLIGHT)),
             subscribers: Arc::new(Semaphore::new(events::MAX_SUBSCRIBERS)),
@@ -274,6 +288,9 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/monitor/plot", get(any_plot::png))
         .route("/monitor/variables", get(variables::list))
         .route("/monitor/history", get(history::export))
+        .route("/monitor/logs", get(logs::list))
+        .route("/monitor/alarms", get(alarm_history::list))
+        .route("/monitor/runtime", get(runtime::show))
         .route("/monitor/frames", get(frames::list))
         .route("/monitor/frame/{file}", get(frames::one))
         .route("/metrics", get(metrics::exposition))

@@ -25,13 +25,24 @@ pub struct Range {
 impl Range {
     /// Read `from`/`to` as given in a query (`None` when left out), relative to `now`.
     pub fn parse(from: Option<&str>, to: Option<&str>, now: SystemTime) -> Result<Range, String> {
+        Range::parse_spanning(from, to, now, DEFAULT_SPAN)
+    }
+
+    /// As [`Range::parse`], with `from` left out meaning `span` before `to` (the logbook's
+    /// lists look back as far as a range may: [`LONGEST`]).
+    pub fn parse_spanning(
+        from: Option<&str>,
+        to: Option<&str>,
+        now: SystemTime,
+        span: Duration,
+    ) -> Result<Range, String> {
         let to = match to {
             Some(text) => instant("to", text, now)?,
             None => now,
         };
         let from = match from {
             Some(text) => instant("from", text, now)?,
-            None => to.checked_sub(DEFAULT_SPAN).unwrap_or(UNIX_EPOCH),
+            None => to.checked_sub(span).unwrap_or(UNIX_EPOCH),
         };
         let span = to
             .duration_since(from)
@@ -106,6 +117,8 @@ mod tests {
         );
         let r = Range::parse(Some("123e-5"), Some("1"), now).unwrap();
         assert_eq!(r.to, at(1));
+        let r = Range::parse_spanning(None, None, now, LONGEST).unwrap();
+        assert_eq!(r.to.duration_since(r.from).unwrap(), LONGEST);
         let r = Range::parse(None, Some("-86400"), now).unwrap();
         assert_eq!(r.to, at(1_800_000_000 - 86_400));
         assert_eq!(r.from, at(1_800_000_000 - 86_400 - 3600));

@@ -12,10 +12,10 @@
 
 use super::range::instant;
 use super::{blocking, paging};
-use super::{failure, json_response, unix_seconds, utc_millis, Web};
-use crate::store::Value;
-use axum::http::StatusCode;
-use axum::response::Response;
+use super::{failure, unix_seconds, utc_millis, Web};
+use crate::store::{Page, Value, ValueAt};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::SystemTime;
 
@@ -60,23 +60,37 @@ pub fn parse_query(query: &str, now: SystemTime) -> Result<Option<Request>, Stri
     }))
 }
 
-/// The answer to `request`, read in the blocking pool.
+/// The answer to `request`, read and written in the blocking pool (a page of thousands
+/// of values is CPU work that does not belong on the threads serving the command port).
 pub async fn answer(web: &Web, request: Request) -> Response {
-    let Request {
-        at,
-        client,
-        offset,
-        limit,
-    } = request.clone();
     let job = web
         .blocking
-        .read(move |reader| reader.values_at(at, client.as_deref(), offset, limit))
+        .read(move |reader| {
+            let Request {
+                at,
+                ref client,
+                offset,
+                limit,
+            } = request;
+            let page = reader.values_at(at, client.as_deref(), offset, limit)?;
+            Ok::<_, crate::store::StoreError>(document(&request, &page).to_string())
+        })
         .await;
-    let page = match job {
-        Ok(Ok(page)) => page,
-        Ok(Err(err)) => return failure(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
-        Err(err) => return blocking::unavailable(&web.counters, err),
-    };
+    match job {
+        Ok(Ok(body)) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Ok(Err(err)) => failure(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+        Err(err) => blocking::unavailable(&web.counters, err),
+    }
+}
+
+fn document(request: &Request, page: &Page<ValueAt>) -> serde_json::Value {
     let at_unix = unix_seconds(request.at);
     let values: Vec<_> = page
         .items
@@ -98,14 +112,14 @@ pub async fn answer(web: &Web, request: Request) -> Response {
             })
         })
         .collect();
-    json_response(&json!({
+    json!({
         "at": utc_millis(request.at),
         "at_unix": at_unix,
         "client": request.client,
         "offset": request.offset,
         "more": page.more,
         "values": values,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -897,7 +897,14 @@ async fn assets_are_cached_and_the_first_load_is_small() {
     let f = fixture(None);
     let page = get(&f.app, "/").await;
     let mut total = page.body.len();
-    for file in ["monitor.js", "monitor.css", "archive.js", "archive.css"] {
+    for file in [
+        "monitor.js",
+        "monitor.css",
+        "archive.js",
+        "archive.css",
+        "logbook.js",
+        "logbook.css",
+    ] {
         let uri = format!("/static/{file}?v={}", assets::version());
         assert!(page.text().contains(&uri), "the page links {uri}");
         let asset = get(&f.app, &uri).await;
@@ -1605,3 +1612,4 @@ async fn a_plotted_profile_setpoint_is_the_daemons_plan_to_its_end() {
 }
 
 mod archive;
+mod logbook;
