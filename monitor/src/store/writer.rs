@@ -655,28 +655,22 @@ fn rebuild(tx: &mut Db, id: i64) -> Result<OpenBuckets> {
 fn store_bucket(tx: &mut Db, id: i64, closed: &Closed) -> Result<()> {
     let bucket = &closed.bucket;
     let stats = bucket.stats();
-    let table = TIERS[closed.tier].table;
-    // Both sides' extremes, either of which may be NULL: SQLite's two-argument min()
-    // is NULL then, PostgreSQL's LEAST skips it.
-    let (least, greatest) = if tx.is_postgres() {
-        ("LEAST", "GREATEST")
-    } else {
-        ("min", "max")
-    };
-    let sql = format!(
-        "INSERT INTO {table} (var_id, t, count, missing, min, max, mean) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (var_id, t) DO UPDATE SET \
-         count = {table}.count + excluded.count, \
-         missing = {table}.missing + excluded.missing, \
-         min = coalesce({least}({table}.min, excluded.min), {table}.min, excluded.min), \
-         max = coalesce({greatest}({table}.max, excluded.max), {table}.max, excluded.max), \
-         mean = CASE WHEN {table}.count + excluded.count > 0 THEN \
-             (coalesce({table}.mean * {table}.count, 0) \
-              + coalesce(excluded.mean * excluded.count, 0)) \
-             / ({table}.count + excluded.count) END"
-    );
+    // Made once: a bucket closes every few samples, and so does its statement's lookup.
+    static STATEMENTS: std::sync::OnceLock<Vec<[String; 2]>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        TIERS
+            .iter()
+            .map(|tier| {
+                [
+                    bucket_upsert(tier.table, false),
+                    bucket_upsert(tier.table, true),
+                ]
+            })
+            .collect()
+    });
+    let sql = &statements[closed.tier][usize::from(tx.is_postgres())];
     tx.execute(
-        &sql,
+        sql,
         &[
             Param::Int(id),
             Param::Int(bucket.start),
@@ -688,4 +682,27 @@ fn store_bucket(tx: &mut Db, id: i64, closed: &Closed) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// The statement that stores a bucket into `table`, or folds one into the stored row.
+fn bucket_upsert(table: &str, postgres: bool) -> String {
+    // Both sides' extremes, either of which may be NULL: SQLite's two-argument min()
+    // is NULL then, PostgreSQL's LEAST skips it.
+    let (least, greatest) = if postgres {
+        ("LEAST", "GREATEST")
+    } else {
+        ("min", "max")
+    };
+    format!(
+        "INSERT INTO {table} (var_id, t, count, missing, min, max, mean) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (var_id, t) DO UPDATE SET \
+         count = {table}.count + excluded.count, \
+         missing = {table}.missing + excluded.missing, \
+         min = coalesce({least}({table}.min, excluded.min), {table}.min, excluded.min), \
+         max = coalesce({greatest}({table}.max, excluded.max), {table}.max, excluded.max), \
+         mean = CASE WHEN {table}.count + excluded.count > 0 THEN \
+             (coalesce({table}.mean * {table}.count, 0) \
+              + coalesce(excluded.mean * excluded.count, 0)) \
+             / ({table}.count + excluded.count) END"
+    )
 }
