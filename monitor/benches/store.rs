@@ -2,7 +2,8 @@
 //! API (with its rollup tiers, and with them turned off: what the tiers cost), bytes on
 //! disk per sample, and the time of a one-variable range query, each next to a reference
 //! measured in the same run (a bare rusqlite loop) because the machines are shared and
-//! noisy. Target: at least 200,000 samples/s with the tiers. Run with `cargo bench -p labwire-monitor --bench store`;
+//! noisy. Target: at least 200,000 samples/s with the tiers. Where PostgreSQL's server is
+//! installed, the same store writes to one of the bench's own too. Run with `cargo bench -p labwire-monitor --bench store`;
 //! `LABWIRE_BENCH_SAMPLES` changes the sample count (default 2,000,000 over 1,000
 //! variables).
 
@@ -79,6 +80,19 @@ fn main() {
         samples / 2,
         tiers_best / raw_best
     );
+    // The same store on PostgreSQL (a server of the bench's own), where it is installed.
+    if labwire_testkit::postgres::postgres_bin().is_some() {
+        let server = labwire_testkit::PgServer::start("bench-store");
+        let url = server.create_database("bench");
+        let pg_samples = samples / 4;
+        let (pg_rate, _, _) =
+            through_store(Path::new(&url), &names, pg_samples, StoreOptions::default());
+        println!(
+            "store API on PostgreSQL (loopback, fsync off): {pg_rate:>10.0} samples/s \
+             ({pg_samples} samples, with tiers); / SQLite with tiers: {:.2}",
+            pg_rate / tiers_best
+        );
+    }
     let (query_us, rows_per_query) = range_queries(&db, &names, samples);
     println!(
         "one-variable range query:            {query_us:>10.1} µs for {rows_per_query} rows \

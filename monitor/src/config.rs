@@ -32,7 +32,8 @@ pub struct MonitorConfig {
     pub store_interval: Duration,
     /// History older than this is deleted; `None` keeps everything (`retention_days`).
     pub retention: Option<Duration>,
-    /// Per rollup tier (`rollup_1m_days`, `rollup_10m_days`, `rollup_1h_days`): buckets
+    /// Per rollup tier (`rollup_10s_days`, `rollup_1m_days`, `rollup_10m_days`,
+    /// `rollup_1h_days`): buckets
     /// older than this are deleted; `None` keeps them.
     pub rollup_retention: [Option<Duration>; crate::store::TIERS.len()],
     /// In file order, then clients added on the command line.
@@ -805,6 +806,7 @@ rollup_1h_days = 3650
         assert_eq!(
             config.rollup_retention,
             [
+                None,
                 Some(Duration::from_secs(30 * day)),
                 None,
                 Some(Duration::from_secs(3650 * day))

@@ -145,6 +145,34 @@ impl PgServer {
         panic!("PostgreSQL did not start:\n{log}");
     }
 
+    /// Stop the server and start it again on the same port and data: every connection
+    /// to it is closed.
+    pub fn restart(&self) {
+        let data = self.dir.join("data");
+        // Without a log file the new server would hold pg_ctl's output open for ever.
+        let log = self.dir.join("server.log");
+        let out = self.command(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "-t".as_ref(),
+                "30".as_ref(),
+                "restart".as_ref(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl restart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -205,6 +205,35 @@ impl Pg {
         })?)
     }
 
+    /// Samples as `(var_id, t, num, txt)`, in one statement: a round trip to the server
+    /// per sample would cap the writer at a few thousand a second. A later sample of the
+    /// same variable and millisecond replaces an earlier one, as on SQLite.
+    pub fn insert_samples(
+        &mut self,
+        rows: &mut Vec<(i64, i64, Option<f64>, Option<String>)>,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // One statement may not change a row twice: keep each key's last sample.
+        rows.reverse();
+        let mut seen = std::collections::HashSet::with_capacity(rows.len());
+        rows.retain(|row| seen.insert((row.0, row.1)));
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let times: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let nums: Vec<Option<f64>> = rows.iter().map(|r| r.2).collect();
+        let texts: Vec<Option<&str>> = rows.iter().map(|r| r.3.as_deref()).collect();
+        let statement = self.statement(
+            "INSERT INTO samples (var_id, t, num, txt) \
+             SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::float8[], ?4::text[]) \
+             ON CONFLICT (var_id, t) DO UPDATE SET num = excluded.num, txt = excluded.txt",
+        )?;
+        let client = self.client.as_mut().expect("open until dropped");
+        off_runtime(|| client.execute(&statement, &[&ids, &times, &nums, &texts]))?;
+        rows.clear();
+        Ok(())
+    }
+
     fn batch(&mut self, sql: &str) -> Result<()> {
         let client = self.client.as_mut().expect("open until dropped");
         Ok(off_runtime(|| client.batch_execute(sql))?)
@@ -266,6 +295,15 @@ fn pg_params<'p>(params: &'p [Param<'p>]) -> Vec<&'p (dyn PgToSql + Sync)> {
 }
 
 impl Db {
+    /// A PostgreSQL connection the server has closed (it restarted, or the network went):
+    /// connect again. A SQLite connection never is.
+    pub fn is_lost(&self) -> bool {
+        match self {
+            Db::Sqlite(_) => false,
+            Db::Postgres(pg) => pg.client.as_ref().is_none_or(Client::is_closed),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Postgres(_))
     }

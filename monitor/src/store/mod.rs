@@ -21,7 +21,7 @@
 //!
 //! Layout: `db` (the two databases behind one interface, [`Db`](db::Db)), `schema`
 //! (tables, opening a connection), `value` ([`Value`] and its SQLite
-//! mapping, text caps), `writer` (the writer thread), `rollup` (the tiers of per-minute,
+//! mapping, text caps), `writer` (the writer thread), `rollup` (the tiers of 10-second, minute,
 //! 10-minute and hourly min/max/mean the writer keeps, [`TIERS`]), `prune` (retention in
 //! small steps), `reader` ([`Reader`]), `tiered` (reading at a plot's or an export's
 //! resolution), `file` (which file a path names), `frames` (the index of camera frames,

@@ -89,6 +89,10 @@ impl Reader {
     /// The connection to the file the path names now: reopened if the file was replaced;
     /// an error while there is none (deleted, the writer has not yet opened a new one).
     pub(super) fn conn(&self) -> Result<RefMut<'_, Db>> {
+        if self.conn.borrow().is_lost() {
+            // The PostgreSQL server closed the connection (it restarted): connect again.
+            *self.conn.borrow_mut() = open_db_for_reading(&self.path)?;
+        }
         if let Some(opened) = self.file.get() {
             match identity(&self.path) {
                 Some(now) if now == opened => {}

@@ -1,6 +1,8 @@
 //! Rollup tiers: per variable, the min / max / mean / count of its numeric samples per
-//! minute, per ten minutes and per hour, kept as the samples arrive (RRD-style), so that a
-//! plot of a year reads 8,760 rows instead of 31 million.
+//! ten seconds, minute, ten minutes and hour, kept as the samples arrive (RRD-style), so
+//! that a plot of a year reads 8,760 rows instead of 31 million, and no plot of any range
+//! reads more than about ten rows per pixel column (the 10 s tier covers the ranges just
+//! too short for minutes, where raw samples would be 60 per column).
 //!
 //! The writer holds each variable's open bucket of every tier in memory ([`OpenBuckets`])
 //! and writes a bucket once, when a later sample of that variable falls past its end; a
@@ -22,7 +24,12 @@ pub struct Tier {
 }
 
 /// The tiers, finest first; every width divides the next.
-pub const TIERS: [Tier; 3] = [
+pub const TIERS: [Tier; 4] = [
+    Tier {
+        name: "10s",
+        table: "rollup_10s",
+        width_ms: 10_000,
+    },
     Tier {
         name: "1m",
         table: "rollup_1m",
@@ -202,50 +209,50 @@ mod tests {
             open.add(s * 1000, Some(s as f64), |c| closed.push(c));
         }
         open.add(125_500, None, |c| closed.push(c));
-        let minutes: Vec<_> = closed.iter().filter(|c| c.tier == 0).collect();
+        let minutes: Vec<_> = closed.iter().filter(|c| c.tier == 1).collect();
         assert_eq!(minutes.len(), 2);
         assert_eq!(minutes[0].bucket.start, 0);
         assert_eq!(minutes[0].bucket.stats(), Some((0.0, 59.0, 29.5)));
         assert_eq!(minutes[1].bucket.count, 60);
         assert!(!minutes[0].merge);
-        let third = open.open(0).unwrap();
+        let third = open.open(1).unwrap();
         assert_eq!((third.start, third.count, third.missing), (120_000, 5, 1));
-        assert_eq!(open.open(2).unwrap().count, 125);
+        assert_eq!(open.open(3).unwrap().count, 125);
 
         // Rebuilding: the minute tier skips what it has stored already.
         let mut rebuilt = OpenBuckets::default();
         let mut stored = Vec::new();
         for s in 0..125 {
-            rebuilt.add_since(&[120_000, 0, 0], s * 1000, Some(s as f64), |c| {
+            rebuilt.add_since(&[120_000, 120_000, 0, 0], s * 1000, Some(s as f64), |c| {
                 stored.push(c)
             });
         }
         assert!(stored.is_empty());
-        assert_eq!(rebuilt.open(0).unwrap().count, 5);
-        assert_eq!(rebuilt.open(2).unwrap().count, 125);
+        assert_eq!(rebuilt.open(1).unwrap().count, 5);
+        assert_eq!(rebuilt.open(3).unwrap().count, 125);
 
         // A late sample is merged into its stored bucket, the open one is untouched.
         closed.clear();
         open.add(30_000, Some(-1.0), |c| closed.push(c));
-        assert_eq!(closed.len(), 1);
-        assert!(closed[0].merge && closed[0].bucket.start == 0 && closed[0].tier == 0);
-        assert_eq!(open.open(2).unwrap().count, 126);
+        assert_eq!(closed.len(), 2, "late for the 10 s and the minute tiers");
+        assert!(closed[1].merge && closed[1].bucket.start == 0 && closed[1].tier == 1);
+        assert_eq!(open.open(3).unwrap().count, 126);
     }
 
     #[test]
     fn resuming_starts_after_the_last_stored_bucket() {
-        assert_eq!(resume_from(&[None, None, None], None), [i64::MAX; 3]);
+        assert_eq!(resume_from(&[None; 4], None), [i64::MAX; 4]);
         assert_eq!(
-            resume_from(&[None, None, None], Some(7_300_000)),
-            [7_200_000; 3],
+            resume_from(&[None; 4], Some(7_300_000)),
+            [7_200_000; 4],
             "no rollups yet: only the last hour is reread"
         );
         assert_eq!(
             resume_from(
-                &[Some(7_140_000), Some(6_600_000), Some(0)],
+                &[Some(7_190_000), Some(7_140_000), Some(6_600_000), Some(0)],
                 Some(7_250_000)
             ),
-            [7_200_000, 7_200_000, 3_600_000]
+            [7_200_000, 7_200_000, 7_200_000, 3_600_000]
         );
         assert_eq!(bucket_start(-1, 60_000), -60_000);
     }

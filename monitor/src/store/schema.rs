@@ -12,7 +12,8 @@
 //! database is migrated in place by the same idempotent statements (every `CREATE` is
 //! `IF NOT EXISTS`), so its history is kept as it is.
 //!
-//! `rollup_1m`, `rollup_10m` and `rollup_1h` (version 3, see [`super::rollup`]) hold one
+//! `rollup_10s`, `rollup_1m`, `rollup_10m` and `rollup_1h` (version 3, see
+//! [`super::rollup`]; the 10 s tier joined later, its table made in place) hold one
 //! row per variable and bucket: `t` is the bucket's start, `count` its numeric samples,
 //! `missing` its unreadable ones, `min`/`max`/`mean` over the numbers (NULL when there
 //! were none). Keyed like `samples`, so a range of buckets is one B-tree range too.
@@ -118,6 +119,11 @@ CREATE TABLE IF NOT EXISTS frames (
     header TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS frames_client ON frames (client, id);
+CREATE TABLE IF NOT EXISTS rollup_10s (
+    var_id BIGINT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, missing BIGINT NOT NULL,
+    min DOUBLE PRECISION, max DOUBLE PRECISION, mean DOUBLE PRECISION,
+    PRIMARY KEY (var_id, t)
+);
 CREATE TABLE IF NOT EXISTS rollup_1m (
     var_id BIGINT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, missing BIGINT NOT NULL,
     min DOUBLE PRECISION, max DOUBLE PRECISION, mean DOUBLE PRECISION,
@@ -277,6 +283,16 @@ CREATE TABLE IF NOT EXISTS frames (
     header TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS frames_client ON frames (client, id);
+CREATE TABLE IF NOT EXISTS rollup_10s (
+    var_id INTEGER NOT NULL,
+    t INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    missing INTEGER NOT NULL,
+    min REAL,
+    max REAL,
+    mean REAL,
+    PRIMARY KEY (var_id, t)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollup_1m (
     var_id INTEGER NOT NULL,
     t INTEGER NOT NULL,

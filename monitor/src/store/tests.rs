@@ -832,6 +832,10 @@ fn rollups_are_kept_as_samples_arrive(scratch: &Place) {
     feed(&store, 0..9030);
     // Closed buckets only: the last minute, ten minutes and hour are still open.
     assert_buckets(
+        &stored_buckets(&scratch.db(), "rollup_10s"),
+        &expected(0..9020, 10),
+    );
+    assert_buckets(
         &stored_buckets(&scratch.db(), "rollup_1m"),
         &expected(0..9000, 60),
     );
@@ -857,13 +861,16 @@ fn rollups_are_kept_as_samples_arrive(scratch: &Place) {
         .collect();
     assert_buckets(&got, &expected(0..9030, 3600));
     // A step no tier divides is read from the raw samples, and gives the same.
-    let odd = reader.steps("a", "x", from, to, 90_000, 1000).unwrap();
-    assert_eq!(odd.len(), 101);
-    assert_eq!(odd[3].count + odd[3].missing, 90);
+    let odd = reader.steps("a", "x", from, to, 45_000, 1000).unwrap();
+    assert_eq!(odd.len(), 201);
+    assert_eq!(odd[3].count + odd[3].missing, 45);
     assert_eq!(
-        reader.steps("a", "x", from, to, 90_000, 7).unwrap().len(),
+        reader.steps("a", "x", from, to, 45_000, 7).unwrap().len(),
         7
     );
+    let tens = reader.steps("a", "x", from, to, 30_000, 1000).unwrap();
+    assert_eq!(tens.len(), 301);
+    assert_eq!(tens[299].count + tens[299].missing, 30);
     assert!(reader
         .steps("a", "nope", from, to, 60_000, 7)
         .unwrap()
@@ -878,8 +885,9 @@ fn envelopes_come_from_the_coarsest_tier_with_a_bucket_per_column(scratch: &Plac
     // 15 minutes in 800 columns: too fine for any tier.
     let short = from_millis(HOUR0 + 900_000);
     assert_eq!(reader.envelope("a", "x", from, short, 800).unwrap(), None);
-    // 4 hours in 100 columns: 144 s each, so minutes; in 20 columns, ten minutes.
-    for (columns, width) in [(100, 60), (20, 600), (4, 3600)] {
+    // 4 hours in 1000 columns: 14.4 s each, so ten seconds; in 100 columns minutes; in
+    // 20, ten minutes.
+    for (columns, width) in [(1000, 10), (100, 60), (20, 600), (4, 3600)] {
         let points = reader
             .envelope("a", "x", from, to, columns)
             .unwrap()
@@ -1019,7 +1027,7 @@ fn each_tier_keeps_its_own_retention_in_small_steps(scratch: &Place) {
     }
     let options = StoreOptions {
         retention: Some(Duration::from_secs(3600)),
-        rollup_retention: [Some(Duration::from_secs(86_400)), None, None],
+        rollup_retention: [None, Some(Duration::from_secs(86_400)), None, None],
         prune_interval: Duration::from_secs(3600),
         ..quick()
     };
@@ -1046,7 +1054,7 @@ fn a_version_2_database_is_migrated_and_keeps_its_samples() {
         let conn = Connection::open(scratch.db()).unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         conn.execute_batch(
-            "DROP TABLE rollup_1m; DROP TABLE rollup_10m; DROP TABLE rollup_1h; \
+            "DROP TABLE rollup_10s; DROP TABLE rollup_1m; DROP TABLE rollup_10m; DROP TABLE rollup_1h; \
              DROP TABLE store_meta; PRAGMA user_version = 2; \
              INSERT INTO variables (id, client, key) VALUES (1, 'a', 'x'); \
              INSERT INTO samples VALUES (1, 1700000000000, 2.5);",
@@ -1070,4 +1078,73 @@ fn a_version_2_database_is_migrated_and_keeps_its_samples() {
         .unwrap()
         .unwrap();
     assert!(since.parse::<i64>().unwrap() > 1_700_000_000_000);
+}
+
+/// The PostgreSQL server restarts under a running store: the batch in flight may be lost
+/// (and counted), then the writer and the reader connect again on their own.
+#[test]
+fn a_restarted_postgresql_server_is_connected_to_again() {
+    let server = PgServer::start("restart");
+    let url = server.create_database("restart");
+    let store = Store::open(&url, quick()).unwrap();
+    store.record_value("a", "x", at(1), Value::Number(1.0));
+    store.flush().unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(
+        reader.history("a", "x", at(0), at(10), 10).unwrap().len(),
+        1
+    );
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut t = 2;
+    loop {
+        store.record_value("a", "x", at(t), Value::Number(t as f64));
+        store.flush().unwrap();
+        if reader
+            .history("a", "x", at(t), at(t), 1)
+            .is_ok_and(|got| got.len() == 1)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", store.stats());
+        t += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(store.stats().write_errors <= 1, "{:?}", store.stats());
+}
+
+/// Two monitors share one PostgreSQL database, each in its own schema: neither sees the
+/// other's history.
+#[test]
+fn monitors_sharing_a_postgresql_database_keep_apart() {
+    let server = shared_server();
+    let url = server.create_database("shared");
+    let open = |monitor: &str| {
+        let options = StoreOptions {
+            monitor: monitor.into(),
+            ..quick()
+        };
+        Store::open(&url, options).unwrap()
+    };
+    let (north, south) = (open("lab-north"), open("lab-south"));
+    north.record_value("psu1", "v", at(1), Value::Number(1.0));
+    south.record_value("psu1", "v", at(1), Value::Number(2.0));
+    south.record_log(at(1), "info", "monitor", "south only");
+    north.flush().unwrap();
+    south.flush().unwrap();
+    let (n, s) = (north.reader().unwrap(), south.reader().unwrap());
+    assert_eq!(
+        n.history("psu1", "v", at(0), at(2), 5).unwrap(),
+        [(at(1), Value::Number(1.0))]
+    );
+    assert_eq!(
+        s.history("psu1", "v", at(0), at(2), 5).unwrap(),
+        [(at(1), Value::Number(2.0))]
+    );
+    assert!(n.recent_logs(5).unwrap().is_empty());
+    assert_eq!(s.recent_logs(5).unwrap().len(), 1);
+    assert!(south
+        .path()
+        .to_string_lossy()
+        .ends_with("#labwire_lab_south"));
 }

@@ -11,17 +11,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::db::Location;
 use super::db::{Db, Param};
 use super::file::{file_id, journal_ids, remove_stale_journal, FileId};
 use super::prune::PruneRun;
 use super::rollup::{resume_from, Closed, OpenBuckets, TIERS};
-use super::schema::open_db_for_writing;
+use super::schema::{location, open_db_for_writing};
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
 const INSERT_SAMPLE: &str = "INSERT OR REPLACE INTO samples (var_id, t, value) VALUES (?1, ?2, ?3)";
-/// PostgreSQL's: a value is a number or a text column (both NULL: unreadable).
-const INSERT_SAMPLE_PG: &str = "INSERT INTO samples (var_id, t, num, txt) VALUES (?1, ?2, ?3, ?4) \
-     ON CONFLICT (var_id, t) DO UPDATE SET num = excluded.num, txt = excluded.txt";
 
 pub(super) enum Record {
     Sample {
@@ -220,6 +218,7 @@ impl Writer {
             .iter()
             .filter(|r| matches!(r, Record::Sample { .. }))
             .count() as u64;
+        self.reconnect_if_lost();
         let Some(conn) = self.conn.as_mut() else {
             // Already logged as the file's trouble; counted, not logged per batch.
             bump(&self.shared.write_errors, 1);
@@ -240,6 +239,43 @@ impl Writer {
                 // buckets closed in it were not stored: both are read again.
                 self.vars.clear();
                 self.rollups.clear();
+            }
+        }
+    }
+
+    /// A PostgreSQL connection the server closed: connect again (the variables' ids and
+    /// open buckets are read again too). Without luck the batch is counted as lost, and
+    /// the next one tries again.
+    fn reconnect_if_lost(&mut self) {
+        let lost = match &self.conn {
+            Some(conn) => conn.is_lost(),
+            None => matches!(location(&self.path), Location::Postgres { .. }),
+        };
+        if !lost {
+            return;
+        }
+        self.conn = None;
+        self.vars.clear();
+        self.rollups.clear();
+        self.pruning = None;
+        match open_db_for_writing(&self.path)
+            .and_then(|mut conn| Ok((load_variables(&mut conn)?, conn)))
+        {
+            Ok((vars, conn)) => {
+                tracing::warn!("history database connection was lost; connected again");
+                self.vars = vars;
+                self.conn = Some(conn);
+            }
+            Err(e) => {
+                let problem = format!("the history database connection was lost: {e}");
+                if self.logged.as_ref() != Some(&problem) {
+                    tracing::error!("{problem}");
+                    self.logged = Some(problem.clone());
+                }
+                self.shared.set_problem(format!(
+                    "{}: {problem}",
+                    labwire_time::rfc3339(SystemTime::now())
+                ));
             }
         }
     }
@@ -418,6 +454,7 @@ fn write_batch(
     batch: &[Record],
 ) -> Result<()> {
     conn.transaction(|tx| {
+        let mut pending = PendingSamples::new();
         for record in batch {
             match record {
                 Record::Sample {
@@ -432,7 +469,7 @@ fn write_batch(
                     if let Some(rollups) = rollups.as_deref_mut() {
                         roll_up(tx, rollups, id, *t, value)?;
                     }
-                    insert_sample(tx, id, *t, value)?;
+                    insert_sample(tx, &mut pending, id, *t, value)?;
                 }
                 Record::Log {
                     t,
@@ -475,11 +512,23 @@ fn write_batch(
                 } => write_alarm(tx, *t, client, key, change, message)?,
             }
         }
+        if let Db::Postgres(pg) = tx {
+            pg.insert_samples(&mut pending)?;
+        }
         Ok(())
     })
 }
 
-fn insert_sample(tx: &mut Db, id: i64, t: i64, value: &Value) -> Result<()> {
+/// Samples waiting to go to PostgreSQL in one statement at the end of the batch.
+type PendingSamples = Vec<(i64, i64, Option<f64>, Option<String>)>;
+
+fn insert_sample(
+    tx: &mut Db,
+    pending: &mut PendingSamples,
+    id: i64,
+    t: i64,
+    value: &Value,
+) -> Result<()> {
     match tx {
         // The hot path: one cached statement, the value bound as it is stored.
         Db::Sqlite(conn) => {
@@ -489,18 +538,10 @@ fn insert_sample(tx: &mut Db, id: i64, t: i64, value: &Value) -> Result<()> {
         Db::Postgres(_) => {
             let (num, txt) = match value {
                 Value::Number(x) => (Some(*x), None),
-                Value::Text(text) => (None, Some(text.as_str())),
+                Value::Text(text) => (None, Some(text.clone())),
                 Value::Missing => (None, None),
             };
-            tx.execute(
-                INSERT_SAMPLE_PG,
-                &[
-                    Param::Int(id),
-                    Param::Int(t),
-                    Param::Real(num),
-                    Param::OptText(txt),
-                ],
-            )?;
+            pending.push((id, t, num, txt));
         }
     }
     Ok(())
@@ -614,28 +655,22 @@ fn rebuild(tx: &mut Db, id: i64) -> Result<OpenBuckets> {
 fn store_bucket(tx: &mut Db, id: i64, closed: &Closed) -> Result<()> {
     let bucket = &closed.bucket;
     let stats = bucket.stats();
-    let table = TIERS[closed.tier].table;
-    // Both sides' extremes, either of which may be NULL: SQLite's two-argument min()
-    // is NULL then, PostgreSQL's LEAST skips it.
-    let (least, greatest) = if tx.is_postgres() {
-        ("LEAST", "GREATEST")
-    } else {
-        ("min", "max")
-    };
-    let sql = format!(
-        "INSERT INTO {table} (var_id, t, count, missing, min, max, mean) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (var_id, t) DO UPDATE SET \
-         count = {table}.count + excluded.count, \
-         missing = {table}.missing + excluded.missing, \
-         min = coalesce({least}({table}.min, excluded.min), {table}.min, excluded.min), \
-         max = coalesce({greatest}({table}.max, excluded.max), {table}.max, excluded.max), \
-         mean = CASE WHEN {table}.count + excluded.count > 0 THEN \
-             (coalesce({table}.mean * {table}.count, 0) \
-              + coalesce(excluded.mean * excluded.count, 0)) \
-             / ({table}.count + excluded.count) END"
-    );
+    // Made once: a bucket closes every few samples, and so does its statement's lookup.
+    static STATEMENTS: std::sync::OnceLock<Vec<[String; 2]>> = std::sync::OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        TIERS
+            .iter()
+            .map(|tier| {
+                [
+                    bucket_upsert(tier.table, false),
+                    bucket_upsert(tier.table, true),
+                ]
+            })
+            .collect()
+    });
+    let sql = &statements[closed.tier][usize::from(tx.is_postgres())];
     tx.execute(
-        &sql,
+        sql,
         &[
             Param::Int(id),
             Param::Int(bucket.start),
@@ -647,4 +682,27 @@ fn store_bucket(tx: &mut Db, id: i64, closed: &Closed) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// The statement that stores a bucket into `table`, or folds one into the stored row.
+fn bucket_upsert(table: &str, postgres: bool) -> String {
+    // Both sides' extremes, either of which may be NULL: SQLite's two-argument min()
+    // is NULL then, PostgreSQL's LEAST skips it.
+    let (least, greatest) = if postgres {
+        ("LEAST", "GREATEST")
+    } else {
+        ("min", "max")
+    };
+    format!(
+        "INSERT INTO {table} (var_id, t, count, missing, min, max, mean) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (var_id, t) DO UPDATE SET \
+         count = {table}.count + excluded.count, \
+         missing = {table}.missing + excluded.missing, \
+         min = coalesce({least}({table}.min, excluded.min), {table}.min, excluded.min), \
+         max = coalesce({greatest}({table}.max, excluded.max), {table}.max, excluded.max), \
+         mean = CASE WHEN {table}.count + excluded.count > 0 THEN \
+             (coalesce({table}.mean * {table}.count, 0) \
+              + coalesce(excluded.mean * excluded.count, 0)) \
+             / ({table}.count + excluded.count) END"
+    )
 }

@@ -8,7 +8,7 @@
 //! are dropped whole. Only the plot route uses it; history exports read the store directly.
 //!
 //! A range wide enough for a rollup tier to give a bucket per pixel column (over about
-//! 13 hours in 800 columns) is answered from the tier instead ([`Reader::envelope`]): a
+//! 2 hours in 800 columns) is answered from the tier instead ([`Reader::envelope`]): a
 //! few thousand rows, read fresh each time and not kept.
 //!
 //! What is kept belongs to one database file: when the store opens a new one (the file was
