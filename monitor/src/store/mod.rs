@@ -298,12 +298,28 @@ impl Store {
     /// Bytes the database takes on disk now: its file and its write-ahead log. Blocking
     /// (two `stat`s): call it from `spawn_blocking`.
     pub fn disk_bytes(&self) -> u64 {
+        if self.is_postgres() {
+            // The server's files are not ours to stat: ask it for this monitor's schema.
+            return self
+                .reader()
+                .and_then(|reader| reader.schema_bytes())
+                .unwrap_or(0);
+        }
         let [wal, _] = file::journal_paths(&self.path);
         [self.path.as_path(), wal.as_path()]
             .iter()
             .filter_map(|path| std::fs::metadata(path).ok())
             .map(|meta| meta.len())
             .sum()
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.path.to_str().is_some_and(is_postgres_url)
+    }
+
+    /// Where the history is kept, to be shown: a PostgreSQL URL without its password.
+    pub fn shown_location(&self) -> String {
+        without_password(&self.path.display().to_string())
     }
 
     /// Records the queue holds at most ([`StoreOptions::queue_capacity`]).
@@ -475,6 +491,42 @@ impl Drop for Store {
         if let Err(e) = self.shutdown() {
             tracing::error!(error = %e, "history store did not stop cleanly");
         }
+    }
+}
+
+/// `location` with the password of a PostgreSQL URL (`postgresql://user:secret@host/db`)
+/// made `***`; a file's path as it is.
+fn without_password(location: &str) -> String {
+    if !is_postgres_url(location) {
+        return location.to_string();
+    }
+    let (scheme, rest) = location.split_once("://").unwrap_or(("", location));
+    // The user's part ends at the last `@` before the host (a password may hold one).
+    let host_at = rest
+        .find('/')
+        .map_or(rest, |slash| &rest[..slash])
+        .rfind('@');
+    match host_at {
+        Some(at) if rest[..at].contains(':') => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***{}", &rest[at..])
+        }
+        _ => location.to_string(),
+    }
+}
+
+#[test]
+fn a_shown_location_has_no_password() {
+    assert_eq!(
+        without_password("postgresql://lab:s3cr@t@db.example.org:5432/labwire#labwire_lab2"),
+        "postgresql://lab:***@db.example.org:5432/labwire#labwire_lab2"
+    );
+    for kept in [
+        "postgresql://lab@db/labwire",
+        "/var/lib/labwire/h.sqlite",
+        "a:b@c.sqlite",
+    ] {
+        assert_eq!(without_password(kept), kept);
     }
 }
 

@@ -137,6 +137,23 @@ impl Reader {
         })
     }
 
+    /// Bytes this monitor's tables and their indexes take on a PostgreSQL server (its
+    /// schema, the connection's search path); 0 on SQLite, whose file tells.
+    pub fn schema_bytes(&self) -> Result<u64> {
+        let mut conn = self.conn()?;
+        if !conn.is_postgres() {
+            return Ok(0);
+        }
+        let bytes = conn.row(
+            "SELECT CAST(COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS BIGINT) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+            &[],
+            |row| row.int(0),
+        )?;
+        Ok(bytes.map_or(0, |b| u64::try_from(b).unwrap_or(0)))
+    }
+
     /// The last `n` log lines, oldest first.
     pub fn recent_logs(&self, n: usize) -> Result<Vec<LogRecord>> {
         let mut logs = self.conn()?.rows(

@@ -127,6 +127,7 @@ on_both_databases!(
     a_file_from_before_rollups_gets_them_from_its_last_hour_on,
     each_tier_keeps_its_own_retention_in_small_steps,
     a_newer_schema_is_refused,
+    the_store_knows_its_size_on_disk,
 );
 
 mod logbook;
@@ -1147,4 +1148,19 @@ fn monitors_sharing_a_postgresql_database_keep_apart() {
         .path()
         .to_string_lossy()
         .ends_with("#labwire_lab_south"));
+}
+
+fn the_store_knows_its_size_on_disk(place: &Place) {
+    let store = Store::open(place.db(), quick()).unwrap();
+    let empty = store.disk_bytes();
+    assert!(empty > 0, "the schema alone takes room: {empty}");
+    for i in 0..20_000 {
+        store.record_value("psu1", "ch1_voltage", at(i), Value::Number(i as f64));
+    }
+    store.flush().unwrap();
+    let full = store.disk_bytes();
+    assert!(
+        full > empty,
+        "{full} bytes with 20 000 samples, {empty} without"
+    );
 }

@@ -99,7 +99,7 @@ pub async fn document(web: &Web) -> serde_json::Value {
         None => serde_json::Value::Null,
         Some(store) => {
             let stats = store.stats();
-            let path = store.path().to_path_buf();
+            let path = store.shown_location();
             let bytes = {
                 let web_hub = web.hub.clone();
                 tokio::task::spawn_blocking(move || web_hub.store().map(|s| s.disk_bytes()))
@@ -108,7 +108,7 @@ pub async fn document(web: &Web) -> serde_json::Value {
                     .flatten()
             };
             json!({
-                "path": path.display().to_string(),
+                "path": path,
                 "heartbeat_seconds": web.hub.store_interval().as_secs_f64(),
                 "queued": stats.queued,
                 "queue_capacity": store.queue_capacity(),
