@@ -58,7 +58,7 @@ pub use labwire_time::{from_millis, to_millis};
 pub use logbook::{AlarmQuery, AlarmState, LogQuery, Stored};
 pub use reader::{open_reader, AlarmRecord, EventRecord, LogRecord, Reader};
 pub use rollup::{Bucket, Tier, TIERS};
-pub use schema::{SCHEMA, SCHEMA_VERSION};
+pub use schema::{sqlite_schema, SCHEMA, SCHEMA_VERSION};
 pub use snapshot::{Page, StoredVariable, ValueAt};
 pub use value::{Value, MAX_TEXT_BYTES};
 

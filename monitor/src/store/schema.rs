@@ -119,31 +119,37 @@ CREATE TABLE IF NOT EXISTS frames (
     header TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS frames_client ON frames (client, id);
-CREATE TABLE IF NOT EXISTS rollup_10s (
-    var_id BIGINT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, missing BIGINT NOT NULL,
-    min DOUBLE PRECISION, max DOUBLE PRECISION, mean DOUBLE PRECISION,
-    PRIMARY KEY (var_id, t)
-);
-CREATE TABLE IF NOT EXISTS rollup_1m (
-    var_id BIGINT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, missing BIGINT NOT NULL,
-    min DOUBLE PRECISION, max DOUBLE PRECISION, mean DOUBLE PRECISION,
-    PRIMARY KEY (var_id, t)
-);
-CREATE TABLE IF NOT EXISTS rollup_10m (
-    var_id BIGINT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, missing BIGINT NOT NULL,
-    min DOUBLE PRECISION, max DOUBLE PRECISION, mean DOUBLE PRECISION,
-    PRIMARY KEY (var_id, t)
-);
-CREATE TABLE IF NOT EXISTS rollup_1h (
-    var_id BIGINT NOT NULL, t BIGINT NOT NULL, count BIGINT NOT NULL, missing BIGINT NOT NULL,
-    min DOUBLE PRECISION, max DOUBLE PRECISION, mean DOUBLE PRECISION,
-    PRIMARY KEY (var_id, t)
-);
 CREATE TABLE IF NOT EXISTS store_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 ";
+
+/// The rollup tiers' tables, one per [`TIERS`](super::rollup::TIERS) entry and all
+/// alike, in PostgreSQL's types or SQLite's (keyed like `samples`, `WITHOUT ROWID`).
+fn rollup_tables(postgres: bool) -> String {
+    let (int, real, keyed) = if postgres {
+        ("BIGINT", "DOUBLE PRECISION", "")
+    } else {
+        ("INTEGER", "REAL", " WITHOUT ROWID")
+    };
+    super::rollup::TIERS
+        .iter()
+        .map(|tier| {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n    var_id {int} NOT NULL, t {int} NOT NULL, \
+                 count {int} NOT NULL, missing {int} NOT NULL,\n    min {real}, max {real}, \
+                 mean {real},\n    PRIMARY KEY (var_id, t)\n){keyed};\n",
+                tier.table
+            )
+        })
+        .collect()
+}
+
+/// The whole SQLite layout: [`SCHEMA`]'s tables and the tiers'.
+pub fn sqlite_schema() -> String {
+    format!("{SCHEMA}{}", rollup_tables(false))
+}
 
 /// Open (creating its schema and tables) a monitor's PostgreSQL store for writing. The
 /// schema version is `store_meta.schema_version` there.
@@ -153,6 +159,7 @@ fn open_postgres_for_writing(url: &str, schema: &str) -> Result<Db> {
     db.batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
     db.transaction(|db| {
         db.batch(PG_SCHEMA)?;
+        db.batch(&rollup_tables(true))?;
         if let Some(version) = postgres_version(db)? {
             if version > SCHEMA_VERSION {
                 return Err(StoreError::Schema(format!(
@@ -283,46 +290,6 @@ CREATE TABLE IF NOT EXISTS frames (
     header TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS frames_client ON frames (client, id);
-CREATE TABLE IF NOT EXISTS rollup_10s (
-    var_id INTEGER NOT NULL,
-    t INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    missing INTEGER NOT NULL,
-    min REAL,
-    max REAL,
-    mean REAL,
-    PRIMARY KEY (var_id, t)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_1m (
-    var_id INTEGER NOT NULL,
-    t INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    missing INTEGER NOT NULL,
-    min REAL,
-    max REAL,
-    mean REAL,
-    PRIMARY KEY (var_id, t)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_10m (
-    var_id INTEGER NOT NULL,
-    t INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    missing INTEGER NOT NULL,
-    min REAL,
-    max REAL,
-    mean REAL,
-    PRIMARY KEY (var_id, t)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup_1h (
-    var_id INTEGER NOT NULL,
-    t INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    missing INTEGER NOT NULL,
-    min REAL,
-    max REAL,
-    mean REAL,
-    PRIMARY KEY (var_id, t)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS store_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -366,7 +333,7 @@ fn create_schema(conn: &Connection, path: &Path) -> Result<()> {
     }
     conn.execute_batch("BEGIN")?;
     migrate(conn)?;
-    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(&sqlite_schema())?;
     // Kept from the first time: a migrated file's older samples have no rollups.
     conn.execute(
         "INSERT INTO store_meta (key, value) VALUES ('rollups_since', ?1) \

@@ -734,7 +734,7 @@ fn a_version_1_database_is_migrated_in_place() {
     let scratch = Scratch::new("migrate-frames");
     {
         let conn = Connection::open(scratch.db()).unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(&sqlite_schema()).unwrap();
         conn.execute_batch(
             "DROP INDEX frames_client; DROP TABLE frames; PRAGMA user_version = 1; \
              INSERT INTO logs (t, level, source, message) VALUES (1, 'info', 'monitor', 'from v1');",
@@ -1053,7 +1053,7 @@ fn a_version_2_database_is_migrated_and_keeps_its_samples() {
     let scratch = Scratch::new("migrate-v2");
     {
         let conn = Connection::open(scratch.db()).unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(&sqlite_schema()).unwrap();
         conn.execute_batch(
             "DROP TABLE rollup_10s; DROP TABLE rollup_1m; DROP TABLE rollup_10m; DROP TABLE rollup_1h; \
              DROP TABLE store_meta; PRAGMA user_version = 2; \
