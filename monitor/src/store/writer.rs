@@ -131,6 +131,19 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    /// Say what is wrong with the database: in the log when it first happens (it is
+    /// retried at every check, not logged every few seconds), and in the stats always.
+    fn report_problem(&mut self, problem: String) {
+        if self.logged.as_ref() != Some(&problem) {
+            tracing::error!("{problem}");
+            self.logged = Some(problem.clone());
+        }
+        self.shared.set_problem(format!(
+            "{}: {problem}",
+            labwire_time::rfc3339(SystemTime::now())
+        ));
+    }
+
     /// Open or create the database; blocking.
     pub(super) fn open(path: &Path, options: StoreOptions, shared: Arc<Shared>) -> Result<Self> {
         let mut conn = open_db_for_writing(path)?;
@@ -267,15 +280,7 @@ impl Writer {
                 self.conn = Some(conn);
             }
             Err(e) => {
-                let problem = format!("the history database connection was lost: {e}");
-                if self.logged.as_ref() != Some(&problem) {
-                    tracing::error!("{problem}");
-                    self.logged = Some(problem.clone());
-                }
-                self.shared.set_problem(format!(
-                    "{}: {problem}",
-                    labwire_time::rfc3339(SystemTime::now())
-                ));
+                self.report_problem(format!("the history database connection was lost: {e}"));
             }
         }
     }
@@ -347,16 +352,8 @@ impl Writer {
                 self.logged = None;
             }
             Err(e) => {
-                let problem =
-                    format!("the history database {path} {trouble}; cannot open a new one: {e}");
-                // Retried at every check: logged when it first happens, not every few seconds.
-                if self.logged.as_ref() != Some(&problem) {
-                    tracing::error!("{problem}");
-                    self.logged = Some(problem.clone());
-                }
-                self.shared.set_problem(format!(
-                    "{}: {problem}",
-                    labwire_time::rfc3339(SystemTime::now())
+                self.report_problem(format!(
+                    "the history database {path} {trouble}; cannot open a new one: {e}"
                 ));
                 self.trouble = Some(trouble);
             }
