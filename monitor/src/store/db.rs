@@ -317,6 +317,16 @@ impl Db {
         }
     }
 
+    /// The operator for a match that ignores case (for ASCII letters): LIKE is case-blind
+    /// on SQLite, PostgreSQL's ILIKE is its match.
+    pub fn case_blind_like(&self) -> &'static str {
+        if self.is_postgres() {
+            "ILIKE"
+        } else {
+            "LIKE"
+        }
+    }
+
     /// Run statements that take no parameters (`BEGIN`, a schema).
     pub fn batch(&mut self, sql: &str) -> Result<()> {
         match self {

@@ -92,8 +92,7 @@ impl Reader {
         let mut conn = self.conn()?;
         let [l1, l2, l3, l4] = levels_from(query.min_level);
         let pattern = query.text.as_deref().map(like_pattern);
-        // LIKE is case-blind for ASCII on SQLite; PostgreSQL's ILIKE is its match.
-        let like = if conn.is_postgres() { "ILIKE" } else { "LIKE" };
+        let like = conn.case_blind_like();
         let sql = format!(
             "SELECT id, t, level, source, message FROM logs \
              WHERE t >= ?1 AND t <= ?2 AND level IN (?3, ?4, ?5, ?6) \
@@ -142,7 +141,7 @@ impl Reader {
             Some(AlarmState::Raised(state)) => (Some(state.as_str()), None, None),
         };
         let pattern = query.name.as_deref().map(like_pattern);
-        let like = if conn.is_postgres() { "ILIKE" } else { "LIKE" };
+        let like = conn.case_blind_like();
         let sql = format!(
             "SELECT id, client, key, state, value, raised_at, cleared_at, acked_at, message \
              FROM alarms \

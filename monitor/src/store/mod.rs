@@ -295,28 +295,6 @@ impl Store {
         &self.path
     }
 
-    /// Bytes the database takes on disk now: its file and its write-ahead log. Blocking
-    /// (two `stat`s): call it from `spawn_blocking`.
-    pub fn disk_bytes(&self) -> u64 {
-        if self.is_postgres() {
-            // The server's files are not ours to stat: ask it for this monitor's schema.
-            return self
-                .reader()
-                .and_then(|reader| reader.schema_bytes())
-                .unwrap_or(0);
-        }
-        let [wal, _] = file::journal_paths(&self.path);
-        [self.path.as_path(), wal.as_path()]
-            .iter()
-            .filter_map(|path| std::fs::metadata(path).ok())
-            .map(|meta| meta.len())
-            .sum()
-    }
-
-    fn is_postgres(&self) -> bool {
-        self.path.to_str().is_some_and(is_postgres_url)
-    }
-
     /// Where the history is kept, to be shown: a PostgreSQL URL without its password.
     pub fn shown_location(&self) -> String {
         without_password(&self.path.display().to_string())

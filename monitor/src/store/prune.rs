@@ -70,13 +70,12 @@ impl PruneRun {
             })?;
             self.ids = Some(ids);
         }
-        let ids = self.ids.clone().unwrap_or_default();
         let (mut rows, mut ranges) = (0, 0);
         while let Some(&(table, cutoff, raw)) = self.tables.first() {
             if rows >= STEP_ROWS || ranges >= STEP_RANGES {
                 break;
             }
-            let Some(&id) = ids.get(self.next) else {
+            let Some(&id) = self.ids.as_ref().and_then(|ids| ids.get(self.next)) else {
                 self.tables.remove(0);
                 self.next = 0;
                 continue;

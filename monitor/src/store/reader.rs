@@ -137,12 +137,18 @@ impl Reader {
         })
     }
 
-    /// Bytes this monitor's tables and their indexes take on a PostgreSQL server (its
-    /// schema, the connection's search path); 0 on SQLite, whose file tells.
-    pub fn schema_bytes(&self) -> Result<u64> {
+    /// Bytes the history takes now. SQLite: its file and its write-ahead log (two
+    /// `stat`s). PostgreSQL: this monitor's tables and their indexes (its schema, the
+    /// connection's search path), whose files are the server's.
+    pub fn disk_bytes(&self) -> Result<u64> {
         let mut conn = self.conn()?;
         if !conn.is_postgres() {
-            return Ok(0);
+            let [wal, _] = journal_paths(&self.path);
+            return Ok([self.path.as_path(), wal.as_path()]
+                .iter()
+                .filter_map(|path| std::fs::metadata(path).ok())
+                .map(|meta| meta.len())
+                .sum());
         }
         let bytes = conn.row(
             "SELECT CAST(COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS BIGINT) \

@@ -79,8 +79,7 @@ impl Reader {
     ) -> Result<Page<StoredVariable>> {
         let mut conn = self.conn()?;
         let (sql_limit, sql_offset) = bounds(offset, limit);
-        // LIKE is case-blind for ASCII on SQLite; PostgreSQL's ILIKE is its match.
-        let like = if conn.is_postgres() { "ILIKE" } else { "LIKE" };
+        let like = conn.case_blind_like();
         let pattern = like_pattern(search);
         let rows = conn.rows(
             &format!(

@@ -1152,13 +1152,14 @@ fn monitors_sharing_a_postgresql_database_keep_apart() {
 
 fn the_store_knows_its_size_on_disk(place: &Place) {
     let store = Store::open(place.db(), quick()).unwrap();
-    let empty = store.disk_bytes();
+    let reader = store.reader().unwrap();
+    let empty = reader.disk_bytes().unwrap();
     assert!(empty > 0, "the schema alone takes room: {empty}");
     for i in 0..20_000 {
         store.record_value("psu1", "ch1_voltage", at(i), Value::Number(i as f64));
     }
     store.flush().unwrap();
-    let full = store.disk_bytes();
+    let full = reader.disk_bytes().unwrap();
     assert!(
         full > empty,
         "{full} bytes with 20 000 samples, {empty} without"

@@ -161,7 +161,7 @@ pub(super) fn var_id(conn: &mut Db, client: &str, key: &str) -> Result<Option<i6
 }
 
 /// The first or last `t` of a variable in `table`: one seek in its key.
-fn edge(conn: &mut Db, table: &str, id: i64, last: bool) -> Result<Option<i64>> {
+pub(super) fn edge(conn: &mut Db, table: &str, id: i64, last: bool) -> Result<Option<i64>> {
     let which = if last { "max" } else { "min" };
     Ok(conn
         .row(
@@ -295,10 +295,6 @@ fn number(row: &Row<'_>) -> Result<Option<Option<f64>>> {
             ValueRef::Null => Some(None),
             ValueRef::Text(_) | ValueRef::Blob(_) => None,
         },
-        Row::Postgres(_) => match row.value(1)? {
-            super::Value::Number(x) => Some(Some(x)),
-            super::Value::Missing => Some(None),
-            super::Value::Text(_) => None,
-        },
+        Row::Postgres(_) => row.value(1)?.rollup_number(),
     })
 }

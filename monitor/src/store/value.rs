@@ -38,6 +38,16 @@ impl Value {
         }
     }
 
+    /// What a rollup bucket counts of the value: a number, `Some(None)` for one that
+    /// could not be read, `None` for a text (not counted at all).
+    pub(super) fn rollup_number(&self) -> Option<Option<f64>> {
+        match self {
+            Value::Number(x) => Some(Some(*x)),
+            Value::Missing => Some(None),
+            Value::Text(_) => None,
+        }
+    }
+
     /// The value as the store keeps it: a text cut to [`MAX_TEXT_BYTES`] (and its spare
     /// capacity released), with whether it was cut.
     pub(super) fn capped(self) -> (Value, bool) {

@@ -17,6 +17,7 @@ use super::file::{file_id, journal_ids, remove_stale_journal, FileId};
 use super::prune::PruneRun;
 use super::rollup::{resume_from, Closed, OpenBuckets, TIERS};
 use super::schema::{location, open_db_for_writing};
+use super::tiered::edge;
 use super::{bump, AlarmChange, Result, Shared, StoreOptions, Value};
 
 const INSERT_SAMPLE: &str = "INSERT OR REPLACE INTO samples (var_id, t, value) VALUES (?1, ?2, ?3)";
@@ -431,12 +432,7 @@ fn var_id(tx: &mut Db, vars: &mut VarCache, client: &str, key: &str) -> Result<i
         "INSERT INTO variables (client, key) VALUES (?1, ?2) ON CONFLICT (client, key) DO NOTHING",
         &names,
     )?;
-    let id = tx
-        .row(
-            "SELECT id FROM variables WHERE client = ?1 AND key = ?2",
-            &names,
-            |row| row.int(0),
-        )?
+    let id = super::tiered::var_id(tx, client, key)?
         .ok_or_else(|| super::StoreError::Schema(format!("variable {client}.{key} has no id")))?;
     vars.entry(client.to_owned())
         .or_default()
@@ -587,10 +583,8 @@ fn write_alarm(
 
 /// Add a sample to its variable's open buckets, storing those it closes.
 fn roll_up(tx: &mut Db, rollups: &mut Rollups, id: i64, t: i64, value: &Value) -> Result<()> {
-    let number = match value {
-        Value::Number(x) => Some(*x),
-        Value::Missing => None,
-        Value::Text(_) => return Ok(()),
+    let Some(number) = value.rollup_number() else {
+        return Ok(());
     };
     let buckets = match rollups.entry(id) {
         Entry::Occupied(entry) => entry.into_mut(),
@@ -608,20 +602,11 @@ fn roll_up(tx: &mut Db, rollups: &mut Rollups, id: i64, t: i64, value: &Value) -
 /// A variable's open buckets as the database has them: the raw samples after each tier's
 /// last stored bucket (at most one coarsest bucket's worth), buckets they close stored.
 fn rebuild(tx: &mut Db, id: i64) -> Result<OpenBuckets> {
-    let last_t = |tx: &mut Db, table: &str| -> Result<Option<i64>> {
-        Ok(tx
-            .row(
-                &format!("SELECT max(t) FROM {table} WHERE var_id = ?1"),
-                &[Param::Int(id)],
-                |row| row.opt_int(0),
-            )?
-            .flatten())
-    };
     let mut last_stored = [None; TIERS.len()];
     for (last, tier) in last_stored.iter_mut().zip(TIERS) {
-        *last = last_t(tx, tier.table)?;
+        *last = edge(tx, tier.table, id, true)?;
     }
-    let last_raw = last_t(tx, "samples")?;
+    let last_raw = edge(tx, "samples", id, true)?;
     let since = resume_from(&last_stored, last_raw);
     let mut buckets = OpenBuckets::default();
     let from = since.iter().copied().min().unwrap_or(i64::MAX);
@@ -634,10 +619,8 @@ fn rebuild(tx: &mut Db, id: i64) -> Result<OpenBuckets> {
         tx.value_columns()
     );
     tx.query(&sql, &[Param::Int(id), Param::Int(from)], |row| {
-        let number = match row.value(1)? {
-            Value::Number(x) => Some(x),
-            Value::Missing => None,
-            Value::Text(_) => return Ok(true),
+        let Some(number) = row.value(1)?.rollup_number() else {
+            return Ok(true);
         };
         buckets.add_since(&since, row.int(0)?, number, |c| closed.push(c));
         Ok(true)
