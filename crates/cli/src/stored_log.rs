@@ -55,14 +55,21 @@ pub async fn run(context: &Context, filters: &LogFilters) -> Result<(), Failure>
             return Err(Failure::Refused(Box::new(reply)));
         }
         let payload = reply.payload.as_deref().unwrap_or_default();
-        let page: Value = serde_json::from_slice(payload).map_err(|err| {
+        let mut page: Value = serde_json::from_slice(payload).map_err(|err| {
             Failure::Failed(format!("the monitor's logs page is not JSON: {err}"))
         })?;
-        let lines = page["logs"].as_array().cloned().unwrap_or_default();
+        let lines = match page["logs"].take() {
+            Value::Array(lines) => lines,
+            _ => Vec::new(),
+        };
         wanted = wanted.saturating_sub(lines.len() as u32);
         newest_first.extend(lines);
         match reply.get("next") {
-            Some(next) if reply.get("more") == Some("1") => before = Some(next.to_string()),
+            Some(next)
+                if reply.get("more").and_then(labwire_protocol::parse_bool) == Some(true) =>
+            {
+                before = Some(next.to_string())
+            }
             _ => break,
         }
     }

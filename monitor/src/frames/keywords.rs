@@ -22,8 +22,10 @@ pub const MAX_KEYWORDS: usize = 512;
 pub fn for_camera(hub: &Hub, camera: &str) -> (Message, usize) {
     build(
         camera,
+        // Only the views that give keywords are copied (a lower monitor's is large).
         hub.slots()
             .iter()
+            .filter(|slot| slot.name != camera && slot.with_view(|view| view.connected))
             .map(|slot| (slot.name.clone(), slot.view())),
     )
 }

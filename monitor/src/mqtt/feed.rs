@@ -212,7 +212,9 @@ impl Feed {
         let slot = self.hub.slot(client)?;
         Some(Outgoing {
             topic: self.mqtt.topics.state(client),
-            payload: state_json(&slot.view(), &slot.address, SystemTime::now()).to_string(),
+            payload: slot
+                .with_view(|view| state_json(view, &slot.address, SystemTime::now()))
+                .to_string(),
             retain: true,
         })
     }

@@ -93,20 +93,20 @@ pub async fn document(web: &Web) -> serde_json::Value {
         .hub
         .slots()
         .iter()
-        .filter(|slot| slot.view().connected)
+        .filter(|slot| slot.with_view(|view| view.connected))
         .count();
     let store = match web.hub.store() {
         None => serde_json::Value::Null,
         Some(store) => {
             let stats = store.stats();
             let path = store.shown_location();
-            let bytes = {
-                let web_hub = web.hub.clone();
-                tokio::task::spawn_blocking(move || web_hub.store().map(|s| s.disk_bytes()))
-                    .await
-                    .ok()
-                    .flatten()
-            };
+            // Through the pool's readers: bounded, and a connection kept on PostgreSQL.
+            let bytes = web
+                .blocking
+                .read(|reader| reader.disk_bytes().ok())
+                .await
+                .ok()
+                .flatten();
             json!({
                 "path": path,
                 "heartbeat_seconds": web.hub.store_interval().as_secs_f64(),
