@@ -106,11 +106,7 @@ fn seed(db: &std::path::Path, spec: &ArchiveLoadSpec) -> Result<(), Error> {
 
 /// `GET path`: the status, once the whole answer is read.
 async fn get(http: SocketAddr, path: &str) -> Result<u16, Error> {
-    let mut stream = TcpStream::connect(http).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(QUERY_TIMEOUT, stream.read_to_end(&mut answer)).await??;
+    let answer = tokio::time::timeout(QUERY_TIMEOUT, crate::frames::http_get(http, path)).await??;
     let head = String::from_utf8_lossy(&answer[..answer.len().min(12)]).into_owned();
     Ok(head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0))
 }

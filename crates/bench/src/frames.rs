@@ -129,18 +129,19 @@ impl Line {
 }
 
 /// `GET path` on a connection of its own; the whole answer, head and body.
-async fn http_get(http: SocketAddr, path: &str) -> Result<String, Error> {
+pub(crate) async fn http_get(http: SocketAddr, path: &str) -> Result<Vec<u8>, Error> {
     let mut stream = TcpStream::connect(http).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await?;
-    Ok(String::from_utf8_lossy(&answer).into_owned())
+    Ok(answer)
 }
 
 /// The monitor's `/metrics` samples without labels.
 async fn metrics(http: SocketAddr) -> Result<Vec<(String, f64)>, Error> {
-    let text = http_get(http, "/metrics").await?;
+    let answer = http_get(http, "/metrics").await?;
+    let text = String::from_utf8_lossy(&answer);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     Ok(body
         .lines()
@@ -178,8 +179,9 @@ async fn page_ping(http: SocketAddr, stop: CancellationToken) -> Result<Histogra
     while !stop.is_cancelled() {
         let started = Instant::now();
         let page = http_get(http, "/").await?;
-        if !page.starts_with("HTTP/1.1 200") {
-            return Err(format!("the page: {}", page.lines().next().unwrap_or("")).into());
+        if !page.starts_with(b"HTTP/1.1 200") {
+            let head = String::from_utf8_lossy(&page[..page.len().min(40)]).into_owned();
+            return Err(format!("the page: {head}").into());
         }
         histogram.record(started.elapsed());
         tokio::time::sleep(Duration::from_millis(20)).await;
