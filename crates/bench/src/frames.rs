@@ -16,7 +16,7 @@
 
 use crate::idle::read_memory;
 use crate::monitor::TempDir;
-use crate::stats::Histogram;
+use crate::stats::{median, Histogram};
 use crate::{ratio, us, Error};
 use labwire_protocol::{format_number, parse_line, Message};
 use std::io::{BufRead, BufReader};
@@ -238,11 +238,6 @@ fn raw_file_write(bytes: u64, dir: &Path) -> Result<f64, Error> {
     let seconds = started.elapsed().as_secs_f64();
     std::fs::remove_file(&path)?;
     Ok(seconds)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 pub async fn run(spec: &FramesSpec) -> Result<(), Error> {

@@ -306,6 +306,11 @@ struct MonitorLoadArgs {
     /// `--count`; 0 (or the same count) measures `--count` alone.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     reference_count: u32,
+    /// Rounds of reference then `--count`, each compared on its own; the ratios' medians
+    /// are reported, so that a burst of load from elsewhere on a shared machine moves one
+    /// round, not the result.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: u32,
     /// Loopback address the fleet listens on.
     #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     listen_ip: String,

@@ -9,6 +9,7 @@ use crate::fleet::POLL_INTERVAL;
 use crate::idle::{self, Memory};
 use crate::relay::{self, RelaySpec};
 use crate::shards::{PeriodReport, ShardedFleet};
+use crate::stats::median;
 use crate::{load, procfs, ratio, request_line, rounded, shorten, Error, MonitorLoadArgs};
 use labwire_protocol::{parse_line, Message};
 use std::fs::File;
@@ -424,28 +425,33 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
     if args.reference_count != 0 && args.reference_count != args.count {
         counts.insert(0, args.reference_count as usize);
     }
-    let mut runs = Vec::new();
-    for (at, &count) in counts.iter().enumerate() {
-        println!("== {count} clients ==");
-        let relay = args.relay && at + 1 == counts.len();
-        runs.push(measure(args, ip, count, relay).await?);
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        let mut runs = Vec::new();
+        for (at, &count) in counts.iter().enumerate() {
+            println!("== {count} clients (round {round} of {}) ==", args.rounds);
+            let relay = args.relay && round == args.rounds && at + 1 == counts.len();
+            runs.push(measure(args, ip, count, relay).await?);
+        }
+        if let [reference, scaled] = &runs[..] {
+            println!(
+                "round {round}: per client: CPU {:.5} % at {} and {:.5} % at {} (ratio {:.2}); memory {:.1} kB and {:.1} kB (ratio {:.2}); longest poll gap {:.2} s and {:.2} s",
+                reference.cpu_pct_per_client(),
+                reference.clients,
+                scaled.cpu_pct_per_client(),
+                scaled.clients,
+                scaled.cpu_pct_per_client() / reference.cpu_pct_per_client().max(1e-12),
+                reference.kb_per_client(),
+                scaled.kb_per_client(),
+                scaled.kb_per_client() / reference.kb_per_client().max(1e-12),
+                reference.max_gap_s,
+                scaled.max_gap_s,
+            );
+            rounds.push(Scaling::of(reference, scaled));
+        }
     }
-    if let [reference, scaled] = &runs[..] {
-        let report = compare(reference, scaled);
-        println!(
-            "per client: CPU {:.5} % at {} and {:.5} % at {} (ratio {:.2}); memory {:.1} kB and {:.1} kB (ratio {:.2}); longest poll gap {:.2} s and {:.2} s",
-            reference.cpu_pct_per_client(),
-            reference.clients,
-            scaled.cpu_pct_per_client(),
-            scaled.clients,
-            scaled.cpu_pct_per_client() / reference.cpu_pct_per_client().max(1e-12),
-            reference.kb_per_client(),
-            scaled.kb_per_client(),
-            scaled.kb_per_client() / reference.kb_per_client().max(1e-12),
-            reference.max_gap_s,
-            scaled.max_gap_s,
-        );
-        println!("{}", report.to_line());
+    if !rounds.is_empty() {
+        println!("{}", compare(&rounds).to_line());
     }
     Ok(())
 }
@@ -469,38 +475,79 @@ impl Measured {
     }
 }
 
-/// The `scaling` line: both counts' costs per client and their ratios (scaled over
-/// reference; at most 1 means no worse per client).
-fn compare(reference: &Measured, scaled: &Measured) -> Message {
-    let ratio_of = |a: f64, b: f64| ratio(a / b.max(1e-12));
+/// One round's costs per client at both counts.
+struct Scaling {
+    reference_clients: usize,
+    clients: usize,
+    reference_polls_per_s: f64,
+    polls_per_s: f64,
+    reference_max_gap_s: f64,
+    max_gap_s: f64,
+    reference_cpu: f64,
+    cpu: f64,
+    reference_kb: f64,
+    kb: f64,
+}
+
+impl Scaling {
+    fn of(reference: &Measured, scaled: &Measured) -> Scaling {
+        Scaling {
+            reference_clients: reference.clients,
+            clients: scaled.clients,
+            reference_polls_per_s: reference.polls_per_s,
+            polls_per_s: scaled.polls_per_s,
+            reference_max_gap_s: reference.max_gap_s,
+            max_gap_s: scaled.max_gap_s,
+            reference_cpu: reference.cpu_pct_per_client(),
+            cpu: scaled.cpu_pct_per_client(),
+            reference_kb: reference.kb_per_client(),
+            kb: scaled.kb_per_client(),
+        }
+    }
+
+    fn cpu_ratio(&self) -> f64 {
+        self.cpu / self.reference_cpu.max(1e-12)
+    }
+
+    fn kb_ratio(&self) -> f64 {
+        self.kb / self.reference_kb.max(1e-12)
+    }
+}
+
+/// The `scaling` line over every round: medians of the costs per client and of each
+/// round's ratio (scaled over reference; at most 1 means no worse per client), every
+/// round's CPU ratio, and the longest poll gaps of all.
+fn compare(rounds: &[Scaling]) -> Message {
+    let median_of = |read: fn(&Scaling) -> f64| median(rounds.iter().map(read).collect());
+    let longest = |read: fn(&Scaling) -> f64| rounds.iter().map(read).fold(0.0, f64::max);
+    let cpu_ratios: Vec<String> = rounds.iter().map(|r| ratio(r.cpu_ratio())).collect();
     Message::new("scaling")
-        .kwarg("reference_clients", reference.clients.to_string())
-        .kwarg("clients", scaled.clients.to_string())
-        .kwarg("reference_polls_per_s", rounded(reference.polls_per_s))
-        .kwarg("polls_per_s", rounded(scaled.polls_per_s))
-        .kwarg("reference_max_poll_gap_s", ratio(reference.max_gap_s))
-        .kwarg("max_poll_gap_s", ratio(scaled.max_gap_s))
+        .kwarg("reference_clients", rounds[0].reference_clients.to_string())
+        .kwarg("clients", rounds[0].clients.to_string())
+        .kwarg("rounds", rounds.len().to_string())
+        .kwarg(
+            "reference_polls_per_s",
+            rounded(median_of(|r| r.reference_polls_per_s)),
+        )
+        .kwarg("polls_per_s", rounded(median_of(|r| r.polls_per_s)))
+        .kwarg(
+            "reference_max_poll_gap_s",
+            ratio(longest(|r| r.reference_max_gap_s)),
+        )
+        .kwarg("max_poll_gap_s", ratio(longest(|r| r.max_gap_s)))
         .kwarg(
             "reference_cpu_pct_per_client",
-            format!("{:.5}", reference.cpu_pct_per_client()),
+            format!("{:.5}", median_of(|r| r.reference_cpu)),
         )
-        .kwarg(
-            "cpu_pct_per_client",
-            format!("{:.5}", scaled.cpu_pct_per_client()),
-        )
-        .kwarg(
-            "cpu_per_client_ratio",
-            ratio_of(scaled.cpu_pct_per_client(), reference.cpu_pct_per_client()),
-        )
+        .kwarg("cpu_pct_per_client", format!("{:.5}", median_of(|r| r.cpu)))
+        .kwarg("cpu_per_client_ratio", ratio(median_of(Scaling::cpu_ratio)))
+        .kwarg("cpu_per_client_ratios", cpu_ratios.join(","))
         .kwarg(
             "reference_kb_per_client",
-            rounded(reference.kb_per_client()),
+            rounded(median_of(|r| r.reference_kb)),
         )
-        .kwarg("kb_per_client", rounded(scaled.kb_per_client()))
-        .kwarg(
-            "kb_per_client_ratio",
-            ratio_of(scaled.kb_per_client(), reference.kb_per_client()),
-        )
+        .kwarg("kb_per_client", rounded(median_of(|r| r.kb)))
+        .kwarg("kb_per_client_ratio", ratio(median_of(Scaling::kb_ratio)))
 }
 
 async fn measure(
@@ -699,6 +746,43 @@ async fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn measured(clients: usize, cpu_pct: f64, max_gap_s: f64) -> Measured {
+        Measured {
+            clients,
+            cpu_pct,
+            peak_rss_kb: clients as u64 * 20,
+            polls_per_s: clients as f64,
+            max_gap_s,
+        }
+    }
+
+    /// The rounds are compared one by one, and the line reports the median of their
+    /// ratios (not the ratio of medians), with every round's and the longest gap of all.
+    #[test]
+    fn the_scaling_line_takes_the_median_of_the_rounds_ratios() {
+        let rounds = [(6.0, 66.0, 1.1), (6.0, 54.0, 1.0), (4.0, 200.0, 1.7)].map(
+            |(reference, scaled, gap)| {
+                Scaling::of(
+                    &measured(1000, reference, 1.0),
+                    &measured(10000, scaled, gap),
+                )
+            },
+        );
+        let line = compare(&rounds);
+        assert_eq!(line.get("rounds"), Some("3"));
+        let number = |key: &str| line.get(key).and_then(|text| text.parse::<f64>().ok());
+        assert_eq!(number("cpu_per_client_ratio"), Some(1.1));
+        let each: Vec<f64> = line
+            .get("cpu_per_client_ratios")
+            .unwrap()
+            .split(',')
+            .map(|text| text.parse().unwrap())
+            .collect();
+        assert_eq!(each, [1.1, 0.9, 5.0]);
+        assert_eq!(number("max_poll_gap_s"), Some(1.7));
+        assert_eq!(number("kb_per_client_ratio"), Some(1.0));
+    }
 
     #[test]
     fn reads_the_monitors_status_line() {
