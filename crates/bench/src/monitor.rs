@@ -433,21 +433,10 @@ pub async fn run(args: &MonitorLoadArgs) -> Result<(), Error> {
             let relay = args.relay && round == args.rounds && at + 1 == counts.len();
             runs.push(measure(args, ip, count, relay).await?);
         }
-        if let [reference, scaled] = &runs[..] {
-            println!(
-                "round {round}: per client: CPU {:.5} % at {} and {:.5} % at {} (ratio {:.2}); memory {:.1} kB and {:.1} kB (ratio {:.2}); longest poll gap {:.2} s and {:.2} s",
-                reference.cpu_pct_per_client(),
-                reference.clients,
-                scaled.cpu_pct_per_client(),
-                scaled.clients,
-                scaled.cpu_pct_per_client() / reference.cpu_pct_per_client().max(1e-12),
-                reference.kb_per_client(),
-                scaled.kb_per_client(),
-                scaled.kb_per_client() / reference.kb_per_client().max(1e-12),
-                reference.max_gap_s,
-                scaled.max_gap_s,
-            );
-            rounds.push(Scaling::of(reference, scaled));
+        if let Ok([reference, scaled]) = <[Measured; 2]>::try_from(runs) {
+            let round_scaling = Scaling { reference, scaled };
+            println!("round {round}: {}", round_scaling.describe());
+            rounds.push(round_scaling);
         }
     }
     if !rounds.is_empty() {
@@ -475,42 +464,36 @@ impl Measured {
     }
 }
 
-/// One round's costs per client at both counts.
+/// One round: what both counts cost.
 struct Scaling {
-    reference_clients: usize,
-    clients: usize,
-    reference_polls_per_s: f64,
-    polls_per_s: f64,
-    reference_max_gap_s: f64,
-    max_gap_s: f64,
-    reference_cpu: f64,
-    cpu: f64,
-    reference_kb: f64,
-    kb: f64,
+    reference: Measured,
+    scaled: Measured,
 }
 
 impl Scaling {
-    fn of(reference: &Measured, scaled: &Measured) -> Scaling {
-        Scaling {
-            reference_clients: reference.clients,
-            clients: scaled.clients,
-            reference_polls_per_s: reference.polls_per_s,
-            polls_per_s: scaled.polls_per_s,
-            reference_max_gap_s: reference.max_gap_s,
-            max_gap_s: scaled.max_gap_s,
-            reference_cpu: reference.cpu_pct_per_client(),
-            cpu: scaled.cpu_pct_per_client(),
-            reference_kb: reference.kb_per_client(),
-            kb: scaled.kb_per_client(),
-        }
-    }
-
     fn cpu_ratio(&self) -> f64 {
-        self.cpu / self.reference_cpu.max(1e-12)
+        self.scaled.cpu_pct_per_client() / self.reference.cpu_pct_per_client().max(1e-12)
     }
 
     fn kb_ratio(&self) -> f64 {
-        self.kb / self.reference_kb.max(1e-12)
+        self.scaled.kb_per_client() / self.reference.kb_per_client().max(1e-12)
+    }
+
+    fn describe(&self) -> String {
+        let (reference, scaled) = (&self.reference, &self.scaled);
+        format!(
+            "per client: CPU {:.5} % at {} and {:.5} % at {} (ratio {:.2}); memory {:.1} kB and {:.1} kB (ratio {:.2}); longest poll gap {:.2} s and {:.2} s",
+            reference.cpu_pct_per_client(),
+            reference.clients,
+            scaled.cpu_pct_per_client(),
+            scaled.clients,
+            self.cpu_ratio(),
+            reference.kb_per_client(),
+            scaled.kb_per_client(),
+            self.kb_ratio(),
+            reference.max_gap_s,
+            scaled.max_gap_s,
+        )
     }
 }
 
@@ -522,31 +505,37 @@ fn compare(rounds: &[Scaling]) -> Message {
     let longest = |read: fn(&Scaling) -> f64| rounds.iter().map(read).fold(0.0, f64::max);
     let cpu_ratios: Vec<String> = rounds.iter().map(|r| ratio(r.cpu_ratio())).collect();
     Message::new("scaling")
-        .kwarg("reference_clients", rounds[0].reference_clients.to_string())
-        .kwarg("clients", rounds[0].clients.to_string())
+        .kwarg("reference_clients", rounds[0].reference.clients.to_string())
+        .kwarg("clients", rounds[0].scaled.clients.to_string())
         .kwarg("rounds", rounds.len().to_string())
         .kwarg(
             "reference_polls_per_s",
-            rounded(median_of(|r| r.reference_polls_per_s)),
+            rounded(median_of(|r| r.reference.polls_per_s)),
         )
-        .kwarg("polls_per_s", rounded(median_of(|r| r.polls_per_s)))
+        .kwarg("polls_per_s", rounded(median_of(|r| r.scaled.polls_per_s)))
         .kwarg(
             "reference_max_poll_gap_s",
-            ratio(longest(|r| r.reference_max_gap_s)),
+            ratio(longest(|r| r.reference.max_gap_s)),
         )
-        .kwarg("max_poll_gap_s", ratio(longest(|r| r.max_gap_s)))
+        .kwarg("max_poll_gap_s", ratio(longest(|r| r.scaled.max_gap_s)))
         .kwarg(
             "reference_cpu_pct_per_client",
-            format!("{:.5}", median_of(|r| r.reference_cpu)),
+            format!("{:.5}", median_of(|r| r.reference.cpu_pct_per_client())),
         )
-        .kwarg("cpu_pct_per_client", format!("{:.5}", median_of(|r| r.cpu)))
+        .kwarg(
+            "cpu_pct_per_client",
+            format!("{:.5}", median_of(|r| r.scaled.cpu_pct_per_client())),
+        )
         .kwarg("cpu_per_client_ratio", ratio(median_of(Scaling::cpu_ratio)))
         .kwarg("cpu_per_client_ratios", cpu_ratios.join(","))
         .kwarg(
             "reference_kb_per_client",
-            rounded(median_of(|r| r.reference_kb)),
+            rounded(median_of(|r| r.reference.kb_per_client())),
         )
-        .kwarg("kb_per_client", rounded(median_of(|r| r.kb)))
+        .kwarg(
+            "kb_per_client",
+            rounded(median_of(|r| r.scaled.kb_per_client())),
+        )
         .kwarg("kb_per_client_ratio", ratio(median_of(Scaling::kb_ratio)))
 }
 
@@ -762,11 +751,9 @@ mod tests {
     #[test]
     fn the_scaling_line_takes_the_median_of_the_rounds_ratios() {
         let rounds = [(6.0, 66.0, 1.1), (6.0, 54.0, 1.0), (4.0, 200.0, 1.7)].map(
-            |(reference, scaled, gap)| {
-                Scaling::of(
-                    &measured(1000, reference, 1.0),
-                    &measured(10000, scaled, gap),
-                )
+            |(reference, scaled, gap)| Scaling {
+                reference: measured(1000, reference, 1.0),
+                scaled: measured(10000, scaled, gap),
             },
         );
         let line = compare(&rounds);
